@@ -1,0 +1,312 @@
+"""Workspace configuration: one YAML file names the shops, their cameras and every path.
+
+Relative paths are resolved against the folder holding the config file, so a workspace can be
+moved or mounted anywhere. Unknown keys are errors: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV_VAR = "WATERSHOP_CONFIG"
+DEFAULT_WORKSPACE = Path("data_lake")
+CONFIG_FILENAME = "watershop.yaml"
+
+POS_COLUMNS = (
+    "transaction_id",
+    "timestamp",
+    "customer_id",
+    "payment_mode",
+    "can_size",
+    "number_of_cans",
+    "amount",
+    "payment_status",
+)
+PAYMENT_MODES = ("Cash", "UPI", "Coin")
+CAN_SIZES = ("10L", "20L")
+PAYMENT_STATUSES = ("Paid", "Unpaid")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the bad key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Strict):
+    landing: Path = Path("landing")
+    footage_root: Path | None = Field(
+        default=None, description="Footage root (e.g. a NAS share); defaults to <landing>/footage"
+    )
+    known_people: Path = Path("known_people")
+    lake: Path = Path("lake")
+    warehouse: Path = Path("warehouse")
+    dagster_home: Path = Path(".dagster_home")
+
+
+class ShopConfig(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    name: str | None = None
+    timezone: str = "UTC"
+    cameras: list[str] = Field(default_factory=lambda: ["counter"])
+    prices: dict[Literal["10L", "20L"], float] = Field(default_factory=dict)
+    opening_time: time = time(6, 0)
+    closing_time: time = time(21, 0)
+    pos_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Map from Watershop's POS column name to the column name in this shop's CSV export",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_ids(cls, value: list[str]) -> list[str]:
+        for camera in value:
+            if not camera or not all(ch.isalnum() or ch in "_-" for ch in camera):
+                raise ValueError(f"camera id {camera!r} may hold only letters, digits, '_' and '-'")
+        if len(set(value)) != len(value):
+            raise ValueError("camera ids must be unique")
+        return value
+
+    @field_validator("pos_columns")
+    @classmethod
+    def _known_pos_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(POS_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown POS column(s) {unknown}; known: {list(POS_COLUMNS)}")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Retention(_Strict):
+    embeddings_days: int = Field(default=365, ge=1)
+    face_crops_days: int = Field(default=7, ge=1)
+    quarantine_days: int = Field(default=90, ge=1)
+
+
+class Thresholds(_Strict):
+    face_match_distance: float = Field(default=0.5, gt=0, lt=1)
+    face_ambiguous_margin: float = Field(default=0.05, ge=0, lt=1)
+    visit_gap_seconds: float = Field(default=60.0, gt=0)
+    min_visit_seconds: float = Field(default=2.0, ge=0)
+    max_visit_hours: float = Field(default=6.0, gt=0)
+
+
+class VisionConfig(_Strict):
+    motion_threshold: float = Field(default=0.004, ge=0, le=1)
+    min_face_px: int = Field(default=40, ge=16)
+    max_fps: float = Field(default=5.0, gt=0)
+    store_face_crops: bool = False
+
+
+class WatershopConfig(_Strict):
+    shops: list[ShopConfig] = Field(min_length=1)
+    paths: Paths = Field(default_factory=Paths)
+    retention: Retention = Field(default_factory=Retention)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    vision: VisionConfig = Field(default_factory=VisionConfig)
+    workspace_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_shop_ids(self) -> WatershopConfig:
+        ids = [shop.id for shop in self.shops]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"shop ids must be unique, got {ids}")
+        return self
+
+    def _resolve(self, path: Path) -> Path:
+        path = Path(os.path.expandvars(str(path))).expanduser()
+        return path if path.is_absolute() else (self.workspace_dir / path).resolve()
+
+    @property
+    def landing_dir(self) -> Path:
+        return self._resolve(self.paths.landing)
+
+    @property
+    def transactions_landing(self) -> Path:
+        return self.landing_dir / "transactions"
+
+    @property
+    def footage_root(self) -> Path:
+        if self.paths.footage_root is not None:
+            return self._resolve(self.paths.footage_root)
+        return self.landing_dir / "footage"
+
+    @property
+    def known_people_dir(self) -> Path:
+        return self._resolve(self.paths.known_people)
+
+    @property
+    def lake_root(self) -> Path:
+        return self._resolve(self.paths.lake)
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self._resolve(self.paths.warehouse)
+
+    @property
+    def build_db(self) -> Path:
+        """DuckDB file dbt writes to; only the pipeline opens it."""
+        return self.warehouse_dir / "build.duckdb"
+
+    @property
+    def marts_db(self) -> Path:
+        """DuckDB file BI tools open read-only; replaced atomically after each build."""
+        return self.warehouse_dir / "marts.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self._resolve(self.paths.dagster_home)
+
+    @property
+    def shop_ids(self) -> list[str]:
+        return [shop.id for shop in self.shops]
+
+    def shop(self, shop_id: str) -> ShopConfig:
+        for shop in self.shops:
+            if shop.id == shop_id:
+                return shop
+        raise KeyError(f"unknown shop {shop_id!r}; configured: {self.shop_ids}")
+
+
+def config_path(path: str | os.PathLike | None = None) -> Path:
+    """The config file to use: explicit path, then $WATERSHOP_CONFIG, then ./data_lake/watershop.yaml."""
+    if path:
+        return Path(path).expanduser().resolve()
+    if os.environ.get(CONFIG_ENV_VAR):
+        return Path(os.environ[CONFIG_ENV_VAR]).expanduser().resolve()
+    return (DEFAULT_WORKSPACE / CONFIG_FILENAME).resolve()
+
+
+def _format_error(path: Path, error: ValidationError) -> str:
+    lines = [f"invalid config {path}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<root>"
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike | None = None) -> WatershopConfig:
+    path = config_path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"no config at {path}: create one with `watershop init DIR` and pass --config "
+            f"DIR/{CONFIG_FILENAME} or set {CONFIG_ENV_VAR}"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid config {path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid config {path}: expected a mapping at the top level")
+    if "workspace_dir" in raw:
+        raise ConfigError(f"invalid config {path}:\n  workspace_dir: unknown key")
+    try:
+        return WatershopConfig.model_validate({**raw, "workspace_dir": path.parent.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from exc
+
+
+CONFIG_TEMPLATE = """\
+# Watershop workspace configuration.
+# Relative paths are resolved against this file's folder.
+
+paths:
+  # POS exports (landing/transactions/<shop>/*.csv) and camera footage (landing/footage/).
+  landing: landing
+  # Footage root, e.g. a NAS share holding Frigate's recordings/ tree; default <landing>/footage.
+  # footage_root: /mnt/nas/frigate
+  # Reference photos of known people: known_people/<staff|vip|blocked>/<name>/*.jpg
+  known_people: known_people
+  # The Parquet lake. May be a NAS mount: only Parquet is written here.
+  lake: lake
+  # DuckDB files (build + served marts). Keep on local disk: DuckDB needs real file locks.
+  warehouse: warehouse
+  # Dagster's instance folder: run history, schedules, sensors, backfills.
+  dagster_home: .dagster_home
+
+shops:
+{shops}
+retention:
+  embeddings_days: 365     # face embeddings older than this are deleted
+  face_crops_days: 7       # review crops (only stored when vision.store_face_crops is true)
+  quarantine_days: 90      # rejected input rows kept for inspection
+
+thresholds:
+  face_match_distance: 0.5   # max embedding distance for "same person"
+  face_ambiguous_margin: 0.05
+  visit_gap_seconds: 60      # out of view longer than this starts a new visit
+  min_visit_seconds: 2
+  max_visit_hours: 6
+
+vision:
+  motion_threshold: 0.004  # share of changed pixels that wakes the face detector
+  min_face_px: 40
+  max_fps: 5               # at most this many frames/s searched for faces while there is motion
+  store_face_crops: false  # biometric data: keep off unless you need crops for review
+"""
+
+SHOP_TEMPLATE = """\
+  - id: {shop_id}
+    name: {shop_id}
+    timezone: {timezone}
+    cameras: [{cameras}]
+    prices: {{10L: 20, 20L: 35}}   # price per can; checks verify amount = price x cans
+    opening_time: "06:00"
+    closing_time: "21:00"          # the daily schedule runs after closing
+    # Map Watershop's POS columns to another export's column names, e.g.:
+    # pos_columns: {{transaction_id: BillNo, timestamp: BillTime}}
+"""
+
+
+def render_config(shop_id: str = "shop1", timezone: str = "Asia/Kolkata", cameras: list[str] | None = None) -> str:
+    shop = SHOP_TEMPLATE.format(shop_id=shop_id, timezone=timezone, cameras=", ".join(cameras or ["counter"]))
+    return CONFIG_TEMPLATE.format(shops=shop)
+
+
+def init_workspace(
+    directory: str | os.PathLike,
+    shop_id: str = "shop1",
+    timezone: str = "Asia/Kolkata",
+    cameras: list[str] | None = None,
+    overwrite: bool = False,
+) -> WatershopConfig:
+    """Create a workspace folder with a commented config and its landing folders."""
+    directory = Path(directory).expanduser().resolve()
+    target = directory / CONFIG_FILENAME
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} already exists")
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_config(shop_id, timezone, cameras))
+    config = load_config(target)
+    for folder in (
+        config.transactions_landing / shop_id,
+        config.footage_root,
+        *(config.known_people_dir / role for role in ("staff", "vip", "blocked")),
+        config.lake_root,
+        config.warehouse_dir,
+        config.dagster_home,
+    ):
+        folder.mkdir(parents=True, exist_ok=True)
+    return config
