@@ -7,7 +7,7 @@ moved or mounted anywhere. Unknown keys are errors: a typo must not silently fal
 from __future__ import annotations
 
 import os
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -121,6 +121,9 @@ class VisionConfig(_Strict):
 
 class WatershopConfig(_Strict):
     shops: list[ShopConfig] = Field(min_length=1)
+    partitions_start: date = Field(
+        default=date(2024, 1, 1), description="First day of the daily partitions (backfills reach back to it)"
+    )
     paths: Paths = Field(default_factory=Paths)
     retention: Retention = Field(default_factory=Retention)
     thresholds: Thresholds = Field(default_factory=Thresholds)
@@ -166,8 +169,12 @@ class WatershopConfig(_Strict):
 
     @property
     def build_db(self) -> Path:
-        """DuckDB file dbt writes to; only the pipeline opens it."""
-        return self.warehouse_dir / "build.duckdb"
+        """DuckDB file dbt writes to; only the pipeline opens it.
+
+        It shares the served file's name (in a sub-folder) so its catalog name, which DuckDB bakes
+        into view definitions, stays valid in the published copy.
+        """
+        return self.warehouse_dir / "build" / self.marts_db.name
 
     @property
     def marts_db(self) -> Path:
@@ -246,6 +253,9 @@ paths:
   # Dagster's instance folder: run history, schedules, sensors, backfills.
   dagster_home: .dagster_home
 
+# First day of the daily partitions: backfills can reach back to it.
+partitions_start: "{partitions_start}"
+
 shops:
 {shops}
 retention:
@@ -280,9 +290,14 @@ SHOP_TEMPLATE = """\
 """
 
 
-def render_config(shop_id: str = "shop1", timezone: str = "Asia/Kolkata", cameras: list[str] | None = None) -> str:
+def render_config(
+    shop_id: str = "shop1",
+    timezone: str = "Asia/Kolkata",
+    cameras: list[str] | None = None,
+    partitions_start: date = date(2024, 1, 1),
+) -> str:
     shop = SHOP_TEMPLATE.format(shop_id=shop_id, timezone=timezone, cameras=", ".join(cameras or ["counter"]))
-    return CONFIG_TEMPLATE.format(shops=shop)
+    return CONFIG_TEMPLATE.format(shops=shop, partitions_start=partitions_start.isoformat())
 
 
 def init_workspace(
@@ -290,6 +305,7 @@ def init_workspace(
     shop_id: str = "shop1",
     timezone: str = "Asia/Kolkata",
     cameras: list[str] | None = None,
+    partitions_start: date = date(2024, 1, 1),
     overwrite: bool = False,
 ) -> WatershopConfig:
     """Create a workspace folder with a commented config and its landing folders."""
@@ -298,7 +314,7 @@ def init_workspace(
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists")
     directory.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_config(shop_id, timezone, cameras))
+    target.write_text(render_config(shop_id, timezone, cameras, partitions_start))
     config = load_config(target)
     for folder in (
         config.transactions_landing / shop_id,
