@@ -1,0 +1,141 @@
+"""POS transactions: landing CSVs -> validated lake dataset + quarantine, checks and a landing sensor."""
+
+import hashlib
+import json
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from assets.partitions import parse_shop_day, shop_day_key
+from resources import WatershopResource
+from watershop_dagster import lake, quality
+from watershop_dagster.config import WatershopConfig
+from watershop_dagster.pos.ingest import (
+    QUARANTINE_SCHEMA,
+    TRANSACTIONS_SCHEMA,
+    ingest_partition,
+    landing_files,
+    parse_date_from_name,
+    rows_dates,
+)
+
+TRANSACTIONS = dg.AssetKey(["lake", "transactions"])
+QUARANTINE = dg.AssetKey(["lake", "transactions_quarantine"])
+
+
+def build_pos_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition, job_name: str) -> dg.Definitions:
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(TRANSACTIONS, description="Validated POS transactions, one Parquet file per shop-day.",
+                         group_name="pos", kinds={"parquet", "polars"}),
+            dg.AssetSpec(QUARANTINE, description="POS rows and files rejected by validation, with the reason.",
+                         group_name="pos", kinds={"parquet"}),
+        ],
+        partitions_def=partitions,
+    )
+    def transactions(context: dg.AssetExecutionContext, watershop: WatershopResource):
+        """Ingest every landing CSV of the shop-day; bad rows go to quarantine, valid rows always land."""
+        cfg = watershop.config
+        shop_id, day = parse_shop_day(context.partition_key)
+        result = ingest_partition(cfg, shop_id, day)
+        reasons = result.rejected.group_by("reason").len().sort("len", descending=True)
+        yield dg.MaterializeResult(
+            asset_key=TRANSACTIONS,
+            metadata={
+                "rows": result.valid.height,
+                "files": dg.MetadataValue.json(result.files),
+                "amount": float(result.valid["amount"].sum() or 0.0),
+                "path": dg.MetadataValue.path(str(lake.partition_file(cfg.lake_root, "transactions", shop_id=shop_id, date=day.isoformat()))),
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=QUARANTINE,
+            metadata={
+                "rejected_rows": result.rejected.height,
+                "reasons": dg.MetadataValue.md(_markdown_table(reasons)) if reasons.height else "none",
+            },
+        )
+
+    @dg.asset_check(asset=TRANSACTIONS, blocking=True, partitions_def=partitions,
+                    description="GX suite: unique ids, allowed values, timestamps inside the shop's local day.")
+    def transactions_integrity(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
+        shop_id, day, df = _read(watershop.config, context.partition_key, "transactions", TRANSACTIONS_SCHEMA)
+        outcome = quality.transactions_integrity(df, day)
+        return dg.AssetCheckResult(passed=outcome.success, metadata=_outcome_metadata(outcome))
+
+    @dg.asset_check(asset=TRANSACTIONS, partitions_def=partitions,
+                    description="GX suite: amount equals the configured price per can size times the cans.")
+    def amount_matches_price(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
+        cfg = watershop.config
+        shop_id, day, df = _read(cfg, context.partition_key, "transactions", TRANSACTIONS_SCHEMA)
+        outcome = quality.amount_matches_price(df, cfg.shop(shop_id))
+        return dg.AssetCheckResult(passed=outcome.success, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata=_outcome_metadata(outcome))
+
+    @dg.asset_check(asset=QUARANTINE, partitions_def=partitions,
+                    description="Warns when any landing row or file of the shop-day was rejected.")
+    def no_rejected_rows(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
+        _, _, df = _read(watershop.config, context.partition_key, "transactions_quarantine", QUARANTINE_SCHEMA)
+        reasons = df.group_by("reason").len().sort("len", descending=True)
+        return dg.AssetCheckResult(
+            passed=df.height == 0, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rejected_rows": df.height, "reasons": dg.MetadataValue.md(_markdown_table(reasons)) if df.height else "none"},
+        )
+
+    @dg.sensor(job_name=job_name, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Requests the shop-day partitions of new or changed POS files in the landing folder.")
+    def transactions_landing_sensor(context: dg.SensorEvaluationContext, watershop: WatershopResource):
+        cfg = watershop.config
+        seen = json.loads(context.cursor) if context.cursor else {}
+        current, requests = landing_changes(cfg, seen)
+        for shop_id, day in sorted(requests):
+            yield dg.RunRequest(
+                partition_key=shop_day_key(shop_id, day),
+                run_key=f"transactions:{shop_id}:{day}:{_digest(current, shop_id)}",
+            )
+        context.update_cursor(json.dumps(current))
+
+    return dg.Definitions(
+        assets=[transactions],
+        asset_checks=[transactions_integrity, amount_matches_price, no_rejected_rows],
+        sensors=[transactions_landing_sensor],
+    )
+
+
+def landing_changes(config: WatershopConfig, seen: dict[str, list]) -> tuple[dict[str, list], set[tuple[str, date]]]:
+    """Files' (mtime, size) now, and the shop-days touched by files that are new or changed since `seen`."""
+    current: dict[str, list] = {}
+    requests: set[tuple[str, date]] = set()
+    for shop_id in config.shop_ids:
+        for path in landing_files(config, shop_id):
+            stat = path.stat()
+            key = f"{shop_id}::{path}"
+            current[key] = [stat.st_mtime_ns, stat.st_size]
+            if seen.get(key) == current[key]:
+                continue
+            named = parse_date_from_name(path)
+            days = {named} if named else rows_dates(path, config.shop(shop_id))
+            requests.update((shop_id, day) for day in days if day >= config.partitions_start)
+    return current, requests
+
+
+def _digest(current: dict[str, list], shop_id: str) -> str:
+    state = sorted((k, v) for k, v in current.items() if k.startswith(f"{shop_id}::"))
+    return hashlib.sha1(json.dumps(state).encode()).hexdigest()[:12]
+
+
+def _read(config: WatershopConfig, partition_key: str, dataset: str, schema: dict) -> tuple[str, date, pl.DataFrame]:
+    shop_id, day = parse_shop_day(partition_key)
+    return shop_id, day, lake.read_partition(config.lake_root, dataset, schema=schema, shop_id=shop_id, date=day.isoformat())
+
+
+def _outcome_metadata(outcome: quality.SuiteOutcome) -> dict:
+    return {"evaluated_rows": outcome.evaluated_rows, "summary": outcome.describe(),
+            "failures": dg.MetadataValue.json(outcome.failures)}
+
+
+def _markdown_table(df: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines)

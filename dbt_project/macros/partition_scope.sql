@@ -1,0 +1,73 @@
+{#-
+    The partition a run is scoped to, from the dbt vars `shop_id` and `date` (strings, both optional).
+
+        dbt build --vars '{"shop_id": "shop1", "date": "2024-05-01"}'   -> one shop-day
+        dbt build                                                       -> everything
+
+    Either var may also be given alone (one shop, all days / one day, all shops). The values are
+    validated here because they are inlined into SQL.
+-#}
+{% macro partition_vars() %}
+    {%- set shop_id = var('shop_id', none) -%}
+    {%- set day = var('date', none) -%}
+    {%- set shop_id = none if shop_id is none or (shop_id | string | trim) == '' else (shop_id | string | trim) -%}
+    {%- set day = none if day is none or (day | string | trim) == '' else (day | string | trim) -%}
+    {%- if shop_id is not none and not modules.re.fullmatch('[A-Za-z0-9_-]+', shop_id) -%}
+        {{ exceptions.raise_compiler_error("var shop_id must match [A-Za-z0-9_-]+, got '" ~ shop_id ~ "'") }}
+    {%- endif -%}
+    {%- if day is not none and not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day) -%}
+        {{ exceptions.raise_compiler_error("var date must be YYYY-MM-DD, got '" ~ day ~ "'") }}
+    {%- endif -%}
+    {{ return({'shop_id': shop_id, 'date': day}) }}
+{% endmacro %}
+
+
+{#-
+    SQL predicate selecting the rows of the current partition scope ('true' when unscoped).
+
+    grain:
+      'day'   -> shop_id and date            (day-grained models; pushed into the lake's hive pruning)
+      'month' -> shop_id and the date's month (monthly models)
+      'shop'  -> shop_id only                (customer-level models: a customer's totals span all days)
+-#}
+{% macro partition_filter(grain='day', shop_column='shop_id', date_column='date') %}
+    {%- set scope = partition_vars() -%}
+    {%- set predicates = [] -%}
+    {%- if scope.shop_id is not none -%}
+        {%- do predicates.append(shop_column ~ " = '" ~ scope.shop_id ~ "'") -%}
+    {%- endif -%}
+    {%- if scope.date is not none -%}
+        {%- if grain == 'day' -%}
+            {%- do predicates.append(date_column ~ " = date '" ~ scope.date ~ "'") -%}
+        {%- elif grain == 'month' -%}
+            {%- do predicates.append(
+                date_column ~ " >= date_trunc('month', date '" ~ scope.date ~ "')"
+                ~ " and " ~ date_column ~ " < date_trunc('month', date '" ~ scope.date ~ "') + interval 1 month"
+            ) -%}
+        {%- elif grain != 'shop' -%}
+            {{ exceptions.raise_compiler_error("partition_filter: unknown grain '" ~ grain ~ "'") }}
+        {%- endif -%}
+    {%- endif -%}
+    {{- return('(' ~ (predicates | join(' and ')) ~ ')' if predicates else 'true') -}}
+{% endmacro %}
+
+
+{#-
+    Pre-hook for incremental marts: delete the whole partition scope before delete+insert runs.
+
+    delete+insert alone only deletes keys present in the new batch, so a shop-day whose lake file
+    became empty would keep its old rows; deleting the scope first makes every rebuild exact and
+    idempotent. Runs inside the model's transaction, so readers never see the gap.
+    Refuses --full-refresh together with partition vars, which would truncate the table to one partition.
+-#}
+{% macro delete_partition_scope(grain='day', shop_column='shop_id', date_column='date') %}
+    {%- set scope = partition_vars() -%}
+    {%- if execute and should_full_refresh() and (scope.shop_id is not none or scope.date is not none) -%}
+        {#- A full refresh replaces the whole table: from one partition's rows it would drop the rest. -#}
+        {{ exceptions.raise_compiler_error(
+            "--full-refresh rebuilds whole tables; run it without the shop_id/date vars (" ~ this ~ ")") }}
+    {%- endif -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ partition_filter(grain, shop_column, date_column) }}
+    {%- endif -%}
+{% endmacro %}

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import numpy as np
+
+from watershop_dagster.vision.motion import (
+    Box,
+    FrameSampler,
+    MotionDetector,
+    MotionResult,
+    SamplerSettings,
+    merge_boxes,
+    motion_score,
+)
+
+FULL = (1280, 720)
+SMALL = (160, 90)
+
+
+def scene(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(60, 200, (9, 16), dtype=np.uint8)
+    return np.kron(base, np.ones((10, 10), np.uint8))  # blocky static background, 160x90
+
+
+def with_square(frame: np.ndarray, x: int, y: int, size: int = 12, value: int = 250) -> np.ndarray:
+    out = frame.copy()
+    out[y : y + size, x : x + size] = value
+    return out
+
+
+def noisy(frame: np.ndarray, rng, sigma: float = 2.0) -> np.ndarray:
+    return np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8)
+
+
+def test_static_scene_has_no_motion():
+    rng = np.random.default_rng(1)
+    det = MotionDetector(FULL, SMALL)
+    bg = scene()
+    results = [det.update(noisy(bg, rng), i * 0.2) for i in range(20)]
+    assert all(r.score == 0.0 and r.boxes == () for r in results)
+
+
+def test_moving_square_is_found_in_full_resolution():
+    det = MotionDetector(FULL, SMALL)
+    bg = scene()
+    det.update(bg, 0.0)
+    det.update(bg, 0.2)
+    r = det.update(with_square(bg, 100, 40), 0.4)
+    assert r.score > 0.004
+    assert len(r.boxes) == 1
+    box = r.boxes[0]
+    # the square covers x 100-112, y 40-52 of 160x90 → ×8 in 1280x720
+    assert box.x0 <= 800 and box.x1 >= 896 and box.y0 <= 320 and box.y1 >= 416
+    assert box.width < 250 and box.height < 250
+    # it moves: still found, at its new place
+    r = det.update(with_square(bg, 60, 40), 0.6)
+    assert any(b.x0 <= 480 <= b.x1 for b in r.boxes)
+
+
+def test_global_brightness_change_is_not_motion():
+    det = MotionDetector(FULL, SMALL)
+    bg = scene()
+    det.update(bg, 0.0)
+    r = det.update(np.clip(bg.astype(int) + 30, 0, 255).astype(np.uint8), 0.2)
+    assert r.score < 0.004
+
+
+def test_ghost_of_a_departed_object_fades():
+    det = MotionDetector(FULL, SMALL, background_tau_s=1.0)
+    bg = scene()
+    parked = with_square(bg, 40, 30, size=20)
+    t = 0.0
+    for _ in range(40):  # an object stands still long enough to become background
+        det.update(parked, t)
+        t += 0.2
+    r = det.update(bg, t)  # it leaves: motion where it was
+    assert r.score > 0.004
+    for _ in range(3):
+        t += 0.2
+        r = det.update(bg, t)
+    assert r.score == 0.0  # nothing moves any more; the stale background is not motion
+
+
+def test_motion_score_helper():
+    bg = scene()
+    assert motion_score(bg, bg) == 0.0
+    assert motion_score(bg, with_square(bg, 10, 10, 30)) > 0.05
+
+
+def test_merge_boxes():
+    merged = merge_boxes([Box(0, 0, 10, 10), Box(5, 5, 20, 20), Box(100, 100, 110, 110)])
+    assert merged == [Box(0, 0, 20, 20), Box(100, 100, 110, 110)]
+    assert merge_boxes([Box(0, 0, 10, 10), Box(14, 0, 20, 10)], gap=5) == [Box(0, 0, 20, 10)]
+
+
+# ---------------------------------------------------------------- sampler
+
+MOVING = MotionResult(0.02, (Box(400, 200, 600, 500),))
+STILL = MotionResult(0.0, ())
+
+
+def test_sampler_needs_motion():
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5))
+    assert sampler.plan(0.0, STILL) is None
+    assert sampler.plan(0.1, MotionResult(0.001, (Box(0, 0, 50, 50),))) is None  # below threshold
+    plan = sampler.plan(0.2, MOVING)
+    assert plan is not None and plan.motion_search
+    region = plan.regions[0]
+    assert region.kind == "motion" and region.min_face_px == 40
+    # padded so a face just above the moving blob is inside
+    assert region.box.y0 <= 200 - 60 and region.box.x0 <= 400 - 60 and region.box.x1 >= 600 + 60
+
+
+def test_sampler_rate_limit():
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=2))
+    searched = []
+    for i in range(150):  # 10 s at 15 fps, motion all the time, a face found every time
+        t = i / 15
+        plan = sampler.plan(t, MOVING)
+        if plan:
+            sampler.report(plan, 1)
+            searched.append(t)
+    assert len(searched) <= 2 * 10 + 1
+    assert min(np.diff(searched)) >= 0.5 - 1e-6
+
+
+def test_sampler_backs_off_when_nothing_is_found():
+    settings = SamplerSettings(max_fps=5, empty_searches_before_backoff=3, idle_motion_interval_s=1.0)
+    sampler = FrameSampler(FULL, settings)
+    searched = []
+    for i in range(100):  # 20 s of motion (a fan, a TV) with no face in it
+        t = i * 0.2
+        plan = sampler.plan(t, MOVING)
+        if plan:
+            sampler.report(plan, 0)
+            searched.append(t)
+    gaps = np.diff(searched)
+    assert abs(gaps[0] - 0.2) < 1e-9
+    assert max(gaps) <= 1.0 + 1e-9
+    assert len(searched) < 30  # vs 100 without back-off
+    # a still scene resets: the next motion gets the full rate again
+    assert sampler.plan(20.0, STILL) is None
+    first = sampler.plan(20.2, MOVING)
+    sampler.report(first, 0)
+    assert sampler.plan(20.4, MOVING) is not None
+
+
+def test_sampler_follows_tracked_faces_cheaply():
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, follow_interval_s=0.4, tracked_motion_interval_s=1.0))
+    face = Box(480, 220, 560, 300)
+    body_motion = MotionResult(0.03, (Box(430, 200, 620, 700),))  # the person below the face
+    other_motion = MotionResult(0.03, (Box(430, 200, 620, 700), Box(1000, 100, 1200, 400)))
+    plan = sampler.plan(0.0, body_motion, [face])
+    sampler.report(plan, 1)
+    kinds = [r.kind for r in plan.regions]
+    assert "track" in kinds
+    window = plan.regions[kinds.index("track")]
+    assert window.box.x0 <= 480 and window.box.x1 >= 560 and window.box.width <= 3 * 80
+    assert window.min_face_px >= 0.75 * 80  # looks for a face of about the known size: cheap
+    # while the face is found again, blobs it explains are not searched
+    plans = []
+    for i in range(1, 26):
+        p = sampler.plan(i * 0.2, body_motion, [face])
+        if p:
+            sampler.report(p, 1)
+            plans.append(p)
+    assert all(r.kind == "track" for p in plans for r in p.regions)
+    assert len(plans) <= 14  # following at 2.5 fps, not 5
+    # a blob elsewhere (a second person) is searched, at the slower rate while following
+    seen = [sampler.plan(5.2 + i * 0.2, other_motion, [face]) for i in range(10)]
+    motion_searches = [p for p in seen if p and p.motion_search]
+    assert 1 <= len(motion_searches) <= 3
+
+
+def test_sampler_large_change_searches_whole_frame_for_big_faces():
+    sampler = FrameSampler(FULL)
+    plan = sampler.plan(0.0, MotionResult(0.8, (Box(0, 0, 1280, 720),)))
+    assert plan.regions[0].kind == "frame" and plan.regions[0].min_face_px >= 80

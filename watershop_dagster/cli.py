@@ -1,0 +1,149 @@
+"""`watershop`: create a workspace, generate demo data, run partitions, inspect where things are."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+
+from watershop_dagster.config import CONFIG_ENV_VAR, ConfigError, WatershopConfig, config_path, init_workspace, load_config
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    envvar=CONFIG_ENV_VAR,
+    type=click.Path(dir_okay=False),
+    help=f"Workspace config file (default: ${CONFIG_ENV_VAR}, else ./data_lake/watershop.yaml).",
+)
+
+
+def _load(config_file: str | None) -> WatershopConfig:
+    try:
+        return load_config(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from exc
+
+
+@click.group()
+def main() -> None:
+    """Watershop: CCTV + POS analytics for shops, orchestrated by Dagster."""
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--shop", "shop_id", default="shop1", show_default=True)
+@click.option("--timezone", default="Asia/Kolkata", show_default=True)
+@click.option("--camera", "cameras", multiple=True, help="Camera id (repeatable); default: counter.")
+@click.option("--start", "partitions_start", callback=_date, default="2024-01-01", show_default=True,
+              help="First day of the daily partitions.")
+@click.option("--force", is_flag=True, help="Overwrite an existing watershop.yaml.")
+def init(directory, shop_id, timezone, cameras, partitions_start, force) -> None:
+    """Create a workspace DIR with a commented watershop.yaml and its folders."""
+    try:
+        config = init_workspace(directory, shop_id, timezone, list(cameras) or None, partitions_start, overwrite=force)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {config.workspace_dir / 'watershop.yaml'}")
+    click.echo(f"drop POS CSVs into {config.transactions_landing / shop_id} and footage into {config.footage_root}")
+
+
+def workspace_info(config_file: str | None, config: WatershopConfig) -> dict:
+    return {
+        "config": str(config_path(config_file)),
+        "lake_root": str(config.lake_root),
+        "marts_db": str(config.marts_db),
+        "build_db": str(config.build_db),
+        "dagster_home": str(config.dagster_home),
+        "landing": str(config.landing_dir),
+        "footage_root": str(config.footage_root),
+        "known_people": str(config.known_people_dir),
+        "shops": [{"id": s.id, "timezone": s.timezone, "cameras": s.cameras} for s in config.shops],
+    }
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(config_file, as_json) -> None:
+    """Where the lake, the marts (for BI tools) and DAGSTER_HOME are."""
+    details = workspace_info(config_file, _load(config_file))
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    for key, value in details.items():
+        click.echo(f"{key:13} {value}")
+
+
+@main.command("generate-transactions")
+@config_option
+@click.option("--from", "start", required=True, callback=_date)
+@click.option("--to", "end", required=True, callback=_date)
+@click.option("--shop", "shop_ids", multiple=True, help="Only these shops (repeatable).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--per-day", default=60.0, show_default=True, help="Mean transactions per shop-day.")
+def generate_transactions(config_file, start, end, shop_ids, seed, per_day) -> None:
+    """Write seeded, realistic POS CSVs (one per shop-day) into the landing folder."""
+    from watershop_dagster.pos.generate import write_transaction_csvs
+
+    config = _load(config_file)
+    paths = write_transaction_csvs(config, start, end, seed=seed, shop_ids=list(shop_ids) or None,
+                                   transactions_per_day=per_day)
+    click.echo(f"wrote {len(paths)} CSV files under {config.transactions_landing}")
+
+
+@main.command()
+@config_option
+@click.option("--from", "start", required=True, callback=_date)
+@click.option("--to", "end", required=True, callback=_date)
+@click.option("--shop", "shop_ids", multiple=True, help="Only these shops (repeatable).")
+def run(config_file, start, end, shop_ids) -> None:
+    """Materialize every asset for each shop-day in the range through Dagster."""
+    _run_and_report(config_file, start, end, list(shop_ids) or None)
+
+
+def _run_and_report(config_file, start, end, shop_ids) -> None:
+    from watershop_dagster.runner import run_range
+
+    _load(config_file)
+    runs = run_range(start, end, config_file, shop_ids)
+    failed = [r for r in runs if not r.success]
+    for r in runs:
+        status = "ok" if r.success else "FAILED " + ", ".join(r.failed_steps)
+        click.echo(f"{r.shop_id} {r.day}  run {r.run_id[:8]}  {status}")
+    click.echo(f"{len(runs) - len(failed)}/{len(runs)} partitions succeeded")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--workspace", default="data_lake", show_default=True, type=click.Path(file_okay=False))
+@click.option("--days", default=7, show_default=True, help="Days of demo data, ending yesterday.")
+@click.option("--seed", default=7, show_default=True)
+def demo(workspace, days, seed) -> None:
+    """Build a demo shop with a week of data, materialize everything, print where the marts are."""
+    from watershop_dagster.demo import build_demo, summary
+
+    config_file = Path(workspace) / "watershop.yaml"
+    end = date.today() - timedelta(days=1)
+    start = end - timedelta(days=days - 1)
+    config = build_demo(Path(workspace), start, end, seed)
+    os.environ[CONFIG_ENV_VAR] = str(config_file.resolve())
+    try:
+        _run_and_report(str(config_file), start, end, None)
+    finally:
+        click.echo(summary(config))
+if __name__ == "__main__":
+    main()

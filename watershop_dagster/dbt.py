@@ -1,0 +1,37 @@
+"""The dbt project that builds the DuckDB marts, and the environment it reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from watershop_dagster.config import WatershopConfig
+from watershop_dagster.fixtures import REPO_ROOT
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def dbt_project() -> DbtProject:
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def dbt_env(config: WatershopConfig) -> dict[str, str]:
+    """Variables the dbt profile and sources read: where the lake and the build file are."""
+    return {"WATERSHOP_LAKE_ROOT": str(config.lake_root), "WATERSHOP_BUILD_DB": str(config.build_db)}
+
+
+def ensure_manifest(project: DbtProject) -> Path:
+    """Parse the project when its manifest is missing or older than any model, macro or config."""
+    manifest = project.manifest_path
+    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".yml", ".yaml"} and "target" not in p.parts]
+    newest = max((p.stat().st_mtime for p in sources), default=0.0)
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
+        from dbt.cli.main import dbtRunner
+
+        result = dbtRunner().invoke(
+            ["parse", "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir), "--quiet"]
+        )
+        if not result.success:
+            raise RuntimeError(f"dbt parse failed: {result.exception}")
+    return manifest

@@ -1,0 +1,531 @@
+"""Ingest POS CSV exports into the lake: valid rows to `transactions`, everything else to quarantine.
+
+Python's csv module splits records (quoting, exact line numbers, recovery after a broken line) and
+polars validates all rows at once. Every input line ends up in exactly one place: a valid row or a
+quarantine record, in exactly one day's partition. Both datasets are rewritten whole on every run,
+so re-running a partition is idempotent. `ingest_partitions` does many days in one pass (backfills):
+per-partition overhead, not per-row work, dominates at a few hundred rows per shop-day.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import polars as pl
+
+from watershop_dagster import lake
+from watershop_dagster.config import (
+    CAN_SIZES,
+    PAYMENT_MODES,
+    PAYMENT_STATUSES,
+    POS_COLUMNS,
+    ShopConfig,
+    WatershopConfig,
+)
+
+VALID_DATASET = "transactions"
+QUARANTINE_DATASET = "transactions_quarantine"
+
+TRANSACTIONS_SCHEMA: dict[str, pl.DataType] = {
+    "transaction_id": pl.Utf8(),
+    "timestamp_local": pl.Datetime("us"),
+    "timestamp_utc": pl.Datetime("us", "UTC"),
+    "customer_id": pl.Utf8(),
+    "payment_mode": pl.Utf8(),
+    "can_size": pl.Utf8(),
+    "number_of_cans": pl.Int32(),
+    "amount": pl.Float64(),
+    "payment_status": pl.Utf8(),
+    "source_file": pl.Utf8(),
+    "source_line": pl.Int32(),
+}
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "source_file": pl.Utf8(),
+    "source_line": pl.Int32(),
+    "raw": pl.Utf8(),
+    "reason": pl.Utf8(),
+}
+
+OPTIONAL_COLUMNS = frozenset({"customer_id"})  # walk-in only shops may not export it at all
+MAX_CANS = 1000
+_RAW_LIMIT = 500  # characters of a bad line kept in quarantine
+_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_BAD_BYTES = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_TIMESTAMP = (
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<hm>\d{2}:\d{2})(?P<sec>:\d{2}(?:\.\d+)?)?"
+    r"\s*(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?$"
+)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one partition run read and wrote."""
+
+    valid: pl.DataFrame
+    rejected: pl.DataFrame
+    files: list[str]
+    valid_path: Path
+    rejected_path: Path
+
+    @property
+    def valid_count(self) -> int:
+        return self.valid.height
+
+    @property
+    def rejected_count(self) -> int:
+        return self.rejected.height
+
+
+# --- finding the files -------------------------------------------------------------------------
+
+
+def parse_date_from_name(path: str | os.PathLike) -> date | None:
+    """The first valid YYYY-MM-DD in the file name; None when the name carries no date."""
+    return _date_in_name(os.path.basename(os.fspath(path)))
+
+
+@lru_cache(maxsize=1 << 16)
+def _date_in_name(name: str) -> date | None:
+    """Cached: every partition run looks at the names of all the shop's files."""
+    for match in _DATE_IN_NAME.finditer(name):
+        try:
+            return date(*map(int, match.groups()))
+        except ValueError:
+            continue
+    return None
+
+
+def _is_landing_csv(name: str) -> bool:
+    """Hidden and temp files (ours, editors', Excel's ~$ locks) are never read."""
+    return name.lower().endswith(".csv") and not name.startswith((".", "~"))
+
+
+def _landing_names(config: WatershopConfig, shop_id: str) -> list[str]:
+    """The shop's CSVs as sorted paths relative to landing/transactions (strings: this runs per partition)."""
+    config.shop(shop_id)  # unknown shops are an error, not an empty list
+    root = str(config.transactions_landing)
+    names = []
+    for folder, dirs, files in os.walk(os.path.join(root, shop_id)):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        names.extend(f"{prefix}/{name}" for name in files if _is_landing_csv(name))
+    if len(config.shops) == 1 and os.path.isdir(root):
+        names.extend(entry.name for entry in os.scandir(root) if entry.is_file() and _is_landing_csv(entry.name))
+    return sorted(names)
+
+
+def landing_files(config: WatershopConfig, shop_id: str) -> list[Path]:
+    """The shop's CSVs, sorted; a single-shop workspace may also drop them straight into landing/transactions/."""
+    return [config.transactions_landing / name for name in _landing_names(config, shop_id)]
+
+
+def _names_for_days(config: WatershopConfig, shop_id: str, days: set[date]) -> list[str]:
+    wanted = days | {None}
+    return [name for name in _landing_names(config, shop_id) if parse_date_from_name(name) in wanted]
+
+
+def files_for_partition(config: WatershopConfig, shop_id: str, day: date) -> list[Path]:
+    """Files named for `day`, plus undated files (their rows are placed by their own timestamps)."""
+    return [config.transactions_landing / name for name in _names_for_days(config, shop_id, {day})]
+
+
+# --- splitting one file into records -----------------------------------------------------------
+
+
+@dataclass
+class _FileRows:
+    """One file split into well-formed records (by column) and the problems found on the way."""
+
+    source_file: str
+    home_date: date  # file-name date, or for undated files the local date of its modification time
+    dated: bool
+    columns: dict[str, list[str]] = field(default_factory=lambda: {column: [] for column in POS_COLUMNS})
+    lines: list[int] = field(default_factory=list)
+    raws: list[str] = field(default_factory=list)
+    problems: list[tuple[int | None, str, str]] = field(default_factory=list)
+
+
+def _snippet(text: str) -> str:
+    """Printable, bounded text for the quarantine's raw column (undecodable bytes as \\xNN)."""
+    text = text.rstrip("\r\n")
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text if len(text) <= _RAW_LIMIT else text[:_RAW_LIMIT] + "…"
+
+
+def _normalise_header(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+@lru_cache(maxsize=256)
+def _map_columns(
+    header: tuple[str, ...], pos_columns: tuple[tuple[str, str], ...]
+) -> tuple[dict[str, int], str | None]:
+    """Header position of each POS column, or the reason the header cannot be used (cached: one header
+    per export format)."""
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(header):
+        positions.setdefault(_normalise_header(name), []).append(index)
+    found, missing, repeated, renamed = {}, [], [], dict(pos_columns)
+    for column in POS_COLUMNS:
+        export_name = renamed.get(column, column)
+        hits = positions.get(_normalise_header(export_name), [])
+        if len(hits) == 1:
+            found[column] = hits[0]
+        elif hits:
+            repeated.append(f"'{export_name}'")
+        elif column not in OPTIONAL_COLUMNS:
+            missing.append(f"'{export_name}'")
+    if missing:
+        return found, f"missing required column(s) {', '.join(missing)}; header has {list(header)}"
+    if repeated:
+        return found, f"column(s) {', '.join(repeated)} appear more than once in the header"
+    return found, None
+
+
+def _split_records(lines: list[str], first: int, width: int, rows: _FileRows) -> list[list[str]]:
+    """Records after the header with `width` fields. A bad line is quarantined and parsing resumes on
+    the next line, so an unclosed quote costs one line, not the rest of the file."""
+    records: list[list[str]] = []
+    add_record, add_line, add_raw = records.append, rows.lines.append, rows.raws.append  # hot loop
+    position = first  # index of the next line to parse; line numbers are 1-based
+    while position < len(lines):
+        reader = csv.reader(itertools.islice(lines, position, None))
+        end = 0  # lines this reader has consumed
+        try:
+            for fields in reader:
+                start, end = end + 1, reader.line_num
+                number = position + start
+                if len(fields) == width:
+                    add_record(fields)
+                    add_line(number)
+                    add_raw(lines[number - 1] if end == start else "".join(lines[number - 1 : position + end]))
+                elif len(fields) > 1 or (fields and fields[0].strip()):
+                    reason = _field_count_reason(fields, width, multiline=end > start)
+                    rows.problems.append((number, _snippet(lines[number - 1]), reason))
+                    if end > start:  # the record swallowed the lines after it: parse them again
+                        position = number
+                        break
+            else:
+                position = len(lines)
+        except csv.Error as exc:
+            rows.problems.append((position + end + 1, _snippet(lines[position + end]), f"unreadable CSV line: {exc}"))
+            position += end + 1
+    return records
+
+
+def _field_count_reason(fields: list[str], width: int, multiline: bool) -> str:
+    if multiline:
+        return f"unterminated quoted field (expected {width} fields)"
+    return f"expected {width} fields, got {len(fields)}"
+
+
+def _drop_undecodable(records: list[list[str]], rows: _FileRows) -> list[list[str]]:
+    """Move records holding bytes that are not UTF-8 to the problems; only called when there are such bytes."""
+    kept, lines, raws = [], [], []
+    for record, line, raw in zip(records, rows.lines, rows.raws):
+        if _BAD_BYTES.search(raw):
+            rows.problems.append((line, _snippet(raw), "line is not valid UTF-8 text"))
+        else:
+            kept.append(record)
+            lines.append(line)
+            raws.append(raw)
+    rows.lines, rows.raws = lines, raws
+    return kept
+
+
+def _read_file(path: Path, rows: _FileRows, shop: ShopConfig) -> _FileRows:
+    """Split a landing file into records; whole-file problems become a single line-less problem."""
+    text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    lines = io.StringIO(text, newline="").readlines()
+    header_index = next((index for index, line in enumerate(lines) if line.strip()), None)
+    if header_index is None:
+        rows.problems.append((None, "", "empty file"))
+        return rows
+    header_line = lines[header_index]
+    if _BAD_BYTES.search(header_line) or _CONTROL.search(header_line):
+        rows.problems.append((None, _snippet(header_line[:80]), "not a CSV text file (binary data or not UTF-8)"))
+        return rows
+    header = next(csv.reader([header_line]))
+    positions, reason = _map_columns(tuple(header), tuple(sorted(shop.pos_columns.items())))
+    if reason:
+        rows.problems.append((None, _snippet(header_line), reason))
+        return rows
+    records = _split_records(lines, header_index + 1, len(header), rows)
+    if not text.isascii() and _BAD_BYTES.search(text):
+        records = _drop_undecodable(records, rows)
+    by_position = list(zip(*records)) if records else [()] * len(header)
+    rows.columns = {
+        column: list(by_position[positions[column]]) if column in positions else [""] * len(records)
+        for column in POS_COLUMNS
+    }
+    return rows
+
+
+def _file_rows(path: Path, source_file: str, shop: ShopConfig) -> _FileRows:
+    dated = parse_date_from_name(source_file)
+    home = dated or datetime.fromtimestamp(path.stat().st_mtime, shop.tz).date()
+    return _read_file(path, _FileRows(source_file, home, dated is not None), shop)
+
+
+# --- validation ---------------------------------------------------------------------------------
+# Expressions are built once per time zone: building them costs more than running them on a shop-day.
+
+_ROWS_SCHEMA = {
+    **dict.fromkeys(POS_COLUMNS, pl.Utf8),
+    "source_line": pl.Int32, "raw": pl.Utf8, "source_file": pl.Utf8, "home_date": pl.Int32, "dated": pl.Boolean,
+}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _rows_frame(files: list[_FileRows]) -> pl.DataFrame:
+    """All well-formed records of the files as strings, with their lineage."""
+
+    def chained(parts) -> list:
+        return list(itertools.chain.from_iterable(parts))
+
+    def per_row(value) -> list:
+        return chained([value(rows)] * len(rows.lines) for rows in files)
+
+    return pl.DataFrame(
+        {
+            **{column: chained(rows.columns[column] for rows in files) for column in POS_COLUMNS},
+            "source_line": chained(rows.lines for rows in files),
+            "raw": chained(rows.raws for rows in files),
+            "source_file": per_row(lambda rows: rows.source_file),
+            "home_date": per_row(lambda rows: rows.home_date.toordinal() - _EPOCH_ORDINAL),  # ints convert fast
+            "dated": per_row(lambda rows: rows.dated),
+        },
+        schema=_ROWS_SCHEMA,
+    ).with_columns(pl.col("home_date").cast(pl.Date))
+
+
+def _normalise_value(value: str) -> str:
+    return value.replace(" ", "").lower()
+
+
+def _canonical(column: str, allowed: tuple[str, ...]) -> pl.Expr:
+    """Map case and spacing variants ("upi", "20 l", "paid") to the canonical value; null if unknown."""
+    lookup = {_normalise_value(value): value for value in allowed}
+    key = pl.col(column).str.replace_all(" ", "", literal=True).str.to_lowercase()
+    return key.replace_strict(lookup, default=None, return_dtype=pl.Utf8)
+
+
+@lru_cache(maxsize=32)
+def _parse_stages(timezone: str) -> tuple[tuple[pl.Expr, ...], ...]:
+    """Typed columns from the raw strings, in dependency order; an explicit offset wins over the shop's zone."""
+    parts, offset, naive = pl.col("parts"), pl.col("offset"), pl.col("naive")
+    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
+    offset_minutes = (
+        pl.when(offset == "Z")
+        .then(0)
+        .otherwise((offset.str.slice(1, 2).cast(pl.Int64) * 60 + offset.str.slice(3, 2).cast(pl.Int64)) * sign)
+    )
+    return (
+        (pl.col(list(POS_COLUMNS)).str.strip_chars(),),
+        (
+            pl.col("timestamp").str.extract_groups(_TIMESTAMP).alias("parts"),
+            _canonical("payment_mode", PAYMENT_MODES).alias("mode"),
+            _canonical("can_size", CAN_SIZES).alias("size"),
+            _canonical("payment_status", PAYMENT_STATUSES).alias("status"),
+            pl.col("number_of_cans").cast(pl.Float64, strict=False).alias("cans_value"),
+            pl.col("amount").cast(pl.Float64, strict=False).alias("amount_value"),
+        ),
+        (
+            pl.concat_str(
+                parts.struct.field("date"), pl.lit(" "), parts.struct.field("hm"),
+                parts.struct.field("sec").fill_null(":00"),
+            )
+            .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
+            .alias("naive"),
+            parts.struct.field("offset").str.replace(":", "", literal=True).str.to_uppercase().alias("offset"),
+        ),
+        (
+            pl.when(offset.is_null())
+            .then(
+                naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+                .dt.convert_time_zone("UTC")
+            )
+            .otherwise((naive - pl.duration(minutes=offset_minutes)).dt.replace_time_zone("UTC"))
+            .alias("timestamp_utc"),
+        ),
+        (pl.col("timestamp_utc").dt.convert_time_zone(timezone).dt.replace_time_zone(None).alias("timestamp_local"),),
+        (pl.coalesce(pl.col("timestamp_local").dt.date(), naive.dt.date()).alias("row_date"),),
+        # A dated file's rows belong to its day; an undated file's rows to their own date or, when that
+        # cannot be read, to the day the file was last modified, so each is reported exactly once.
+        (pl.when("dated").then("home_date").otherwise(pl.coalesce("row_date", "home_date")).alias("partition_date"),),
+    )
+
+
+def _check(condition: pl.Expr, template: str, *values: pl.Expr) -> pl.Expr:
+    """The reason text where `condition` holds, else null."""
+    return pl.when(condition).then(pl.format(template, *values) if values else pl.lit(template))
+
+
+def _value_check(column: str, bad: pl.Expr, template: str) -> pl.Expr:
+    """`template` filled with the field where `bad` holds, or "empty <column>" when the field is empty."""
+    raw = pl.col(column)
+    return pl.when(raw == "").then(pl.lit(f"empty {column}")).when(bad).then(pl.format(template, raw))
+
+
+@lru_cache(maxsize=32)
+def _reason(timezone: str) -> pl.Expr:
+    """Every problem of a row joined with "; ", or "" for a valid row."""
+    ts, cans, amount = pl.col("timestamp"), pl.col("cans_value"), pl.col("amount_value")
+    checks = [
+        _check(pl.col("transaction_id") == "", "empty transaction_id"),
+        _value_check(
+            "timestamp", pl.col("naive").is_null(), "unparseable timestamp '{}' (expected YYYY-MM-DD HH:MM:SS)"
+        ),
+        _check(
+            pl.col("naive").is_not_null() & pl.col("timestamp_utc").is_null(),
+            f"nonexistent local time '{{}}' in {timezone} (DST gap)", ts,
+        ),
+        _check(
+            pl.col("dated") & (pl.col("row_date") != pl.col("home_date")),
+            "timestamp '{}' is on {} but the file is dated {}", ts, pl.col("row_date"), pl.col("home_date"),
+        ),
+        *(
+            _value_check(column, pl.col(parsed).is_null(), f"unknown {column} '{{}}'")
+            for column, parsed in (("payment_mode", "mode"), ("can_size", "size"), ("payment_status", "status"))
+        ),
+        _value_check(
+            "number_of_cans",
+            ~(cans.is_between(1, MAX_CANS) & (cans == cans.floor())).fill_null(False),
+            f"number_of_cans '{{}}' is not a whole number from 1 to {MAX_CANS}",
+        ),
+        _value_check("amount", ~amount.is_finite().fill_null(False), "amount '{}' is not a number"),
+        _check(amount < 0, "amount '{}' is negative", pl.col("amount")),
+    ]
+    return pl.concat_str(checks, separator="; ", ignore_nulls=True).alias("reason")
+
+
+def _parsed(rows: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """The rows with their typed columns and `partition_date` added."""
+    for stage in _parse_stages(timezone):
+        rows = rows.with_columns(*stage)
+    return rows
+
+
+def _validate(rows: pl.DataFrame, timezone: str, days: set[date]) -> pl.DataFrame:
+    """Typed columns, `partition_date` and `reason` ("" when valid) for the rows belonging to `days`."""
+    mine = _parsed(rows, timezone).filter(pl.col("partition_date").is_in(sorted(days)))
+    return mine.with_columns(_reason(timezone))
+
+
+_KEY = ["partition_date", "transaction_id"]
+_DUPLICATE = (
+    pl.when(pl.int_range(pl.len()).over(_KEY) > 0)
+    .then(
+        pl.format(
+            "duplicate transaction_id '{}' first seen in {}:{}",
+            "transaction_id", pl.col("source_file").first().over(_KEY), pl.col("source_line").first().over(_KEY),
+        )
+    )
+    .otherwise(pl.lit(""))
+    .alias("reason")
+)
+
+
+def _mark_duplicates(checked: pl.DataFrame) -> pl.DataFrame:
+    """Keep the first valid row per day and transaction_id (by file, then line); rejected rows block nothing."""
+    valid = checked.filter(pl.col("reason") == "")
+    if not valid.select(_KEY).is_duplicated().any():  # the usual case: skip the sort and window functions
+        return checked
+    valid = valid.sort("source_file", "source_line").with_columns(_DUPLICATE)
+    return pl.concat([valid, checked.filter(pl.col("reason") != "")])
+
+
+def _valid_rows(checked: pl.DataFrame) -> pl.DataFrame:
+    return (
+        checked.filter(pl.col("reason") == "")
+        .sort("partition_date", "timestamp_utc", "transaction_id")
+        .select(
+            "partition_date", "transaction_id", "timestamp_local", "timestamp_utc",
+            pl.col("customer_id").replace("", None),
+            payment_mode="mode", can_size="size", number_of_cans="cans_value", amount="amount_value",
+            payment_status="status", source_file="source_file", source_line="source_line",
+        )
+        .cast(TRANSACTIONS_SCHEMA)
+    )
+
+
+def _rejected_rows(checked: pl.DataFrame, files: list[_FileRows], days: set[date]) -> pl.DataFrame:
+    """Row-level rejections plus the file and line-splitting problems of files reported on `days`."""
+    problems = [
+        (rows.home_date, rows.source_file, line, raw, reason)
+        for rows in files
+        if rows.home_date in days
+        for line, raw, reason in rows.problems
+    ]
+    schema = {"partition_date": pl.Date, **QUARANTINE_SCHEMA}
+    rejected = checked.filter(pl.col("reason") != "").select(
+        "partition_date", "source_file", "source_line",
+        pl.col("raw").str.strip_chars_end("\r\n").str.slice(0, _RAW_LIMIT), "reason",
+    )
+    return (
+        pl.concat([rejected, pl.DataFrame(problems, schema=schema, orient="row")])
+        .cast(schema)
+        .sort("partition_date", "source_file", "source_line", "reason", nulls_last=False)
+    )
+
+
+def _by_day(df: pl.DataFrame, days: list[date], schema: dict[str, pl.DataType]) -> dict[date, pl.DataFrame]:
+    """Split on partition_date, with an empty frame of the right schema for days without rows."""
+    parts = df.partition_by("partition_date", as_dict=True, include_key=False)
+    return {day: parts.get((day,), pl.DataFrame(schema=schema)) for day in days}
+
+
+# --- the entry points ---------------------------------------------------------------------------
+
+
+def rows_dates(path: Path, shop: ShopConfig) -> set[date]:
+    """The days whose partitions a landing file feeds, as ingestion will assign them (for sensors):
+    the date in its name, or for an undated file its rows' local dates plus, when some lines cannot
+    be dated, the local date it was last modified."""
+    named = parse_date_from_name(path)
+    if named:
+        return {named}
+    rows = _file_rows(path, path.name, shop)
+    days = set(_parsed(_rows_frame([rows]), shop.timezone)["partition_date"])
+    return days | {rows.home_date} if rows.problems else days
+
+
+def ingest_partitions(config: WatershopConfig, shop_id: str, days: Iterable[date]) -> dict[date, IngestResult]:
+    """Validate the shop's landing files for `days` and replace both lake partitions of each day.
+
+    Reads every file once and validates all days in one query; a day without files still gets its
+    two (empty) partitions, so a re-run after a file was removed clears the old rows.
+    """
+    shop, wanted = config.shop(shop_id), set(days)
+    root = config.transactions_landing
+    files = [_file_rows(root / name, name, shop) for name in _names_for_days(config, shop_id, wanted)]
+    checked = _mark_duplicates(_validate(_rows_frame(files), shop.timezone, wanted))
+    ordered = sorted(wanted)
+    valid = _by_day(_valid_rows(checked), ordered, TRANSACTIONS_SCHEMA)
+    rejected = _by_day(_rejected_rows(checked, files, wanted), ordered, QUARANTINE_SCHEMA)
+    results = {}
+    for day in ordered:
+        keys = {"shop_id": shop_id, "date": day.isoformat()}
+        results[day] = IngestResult(
+            valid=valid[day],
+            rejected=rejected[day],
+            files=[rows.source_file for rows in files if not rows.dated or rows.home_date == day],
+            valid_path=lake.write_partition(valid[day], config.lake_root, VALID_DATASET, **keys),
+            rejected_path=lake.write_partition(rejected[day], config.lake_root, QUARANTINE_DATASET, **keys),
+        )
+    return results
+
+
+def ingest_partition(config: WatershopConfig, shop_id: str, day: date) -> IngestResult:
+    """Validate one shop-day's landing files and replace its two lake partitions with the result."""
+    return ingest_partitions(config, shop_id, [day])[day]
