@@ -10,6 +10,7 @@ from assets.daily import DAILY_JOB, build_daily_definitions
 from assets.marts import build_marts_definitions
 from assets.partitions import shop_day_partitions
 from assets.pos import build_pos_definitions
+from assets.vision import build_vision_definitions
 from resources import build_resources
 from watershop_dagster.config import config_path, load_config
 
@@ -20,6 +21,7 @@ def build_definitions(config_file: Path | None = None) -> dg.Definitions:
     partitions = shop_day_partitions(config)
     return dg.Definitions.merge(
         build_pos_definitions(config, partitions, DAILY_JOB),
+        build_vision_definitions(config, partitions, DAILY_JOB),
         build_marts_definitions(config, partitions),
         build_daily_definitions(config),
         dg.Definitions(resources=build_resources(config_file)),

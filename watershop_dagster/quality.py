@@ -84,13 +84,15 @@ def amount_matches_price(df: pl.DataFrame, shop: ShopConfig) -> SuiteOutcome:
     """Warning suite: amount = configured price x cans, for can sizes that have a price."""
     import great_expectations as gx
 
-    priced = df.filter(pl.col("can_size").is_in(list(shop.prices))).with_columns(
-        expected_amount=(pl.col("can_size").replace_strict(shop.prices, return_dtype=pl.Float64) * pl.col("number_of_cans")).round(2),
+    prices = pl.DataFrame({"can_size": list(shop.prices), "price": list(shop.prices.values())},
+                          schema={"can_size": pl.Utf8, "price": pl.Float64})
+    priced = df.join(prices, on="can_size", how="inner").select(
         amount=pl.col("amount").round(2),
+        expected_amount=(pl.col("price") * pl.col("number_of_cans")).round(2),
     )
     expectations = {
         "amount = price x cans": gx.expectations.ExpectColumnPairValuesToBeEqual(
             column_A="amount", column_B="expected_amount"
         )
     }
-    return _run_suite(priced.select("amount", "expected_amount"), expectations)
+    return _run_suite(priced, expectations)

@@ -1,0 +1,161 @@
+"""Vision: footage -> frames -> face detections -> tracks -> embeddings, with checks and a footage sensor."""
+
+import hashlib
+import json
+import time
+from datetime import date
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets.partitions import parse_shop_day, shop_day_key
+from resources import WatershopResource
+from watershop_dagster import lake
+from watershop_dagster.config import WatershopConfig
+from watershop_dagster.vision.footage import scan_footage
+from watershop_dagster.vision.partition import (
+    FOOTAGE_QUARANTINE_SCHEMA,
+    process_shop_day,
+    read_camera_dataset,
+)
+
+FOOTAGE_FILES = dg.AssetKey(["lake", "footage_files"])
+FOOTAGE_QUARANTINE = dg.AssetKey(["lake", "footage_quarantine"])
+FRAMES = dg.AssetKey(["lake", "frames"])
+DETECTIONS = dg.AssetKey(["lake", "face_detections"])
+TRACKS = dg.AssetKey(["lake", "face_tracks"])
+EMBEDDINGS = dg.AssetKey(["lake", "face_embeddings"])
+STABLE_AFTER_SECONDS = 30  # a file still being copied is not taken
+
+
+def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition, job_name: str) -> dg.Definitions:
+    def spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
+        return dg.AssetSpec(key, description=description, group_name="vision", kinds={"parquet"}, deps=deps)
+
+    @dg.multi_asset(
+        specs=[
+            spec(FOOTAGE_FILES, "Every footage file of the shop-day with its start time and processing status."),
+            spec(FOOTAGE_QUARANTINE, "Footage files skipped (zero-byte, truncated, corrupt, no time in path) and why."),
+            spec(FRAMES, "Per decoded-and-scored frame: camera, timestamp, motion score, whether faces were searched.",
+                 [FOOTAGE_FILES]),
+            spec(DETECTIONS, "Face detections (box, detection score, quality), linked to tracks.", [FRAMES]),
+            spec(TRACKS, "Detections of one face linked across frames.", [DETECTIONS]),
+            spec(EMBEDDINGS, "128-d dlib embeddings of the best detections per track (no face images).", [TRACKS]),
+        ],
+        partitions_def=partitions,
+        op_tags={"dagster/concurrency_key": "vision"},
+    )
+    def vision(context: dg.AssetExecutionContext, watershop: WatershopResource):
+        """Motion-gated face detection and embedding of the shop-day's footage, both cores busy."""
+        cfg = watershop.config
+        shop_id, day = parse_shop_day(context.partition_key)
+        started = time.perf_counter()
+        result = process_shop_day(cfg, shop_id, day)
+        wall = time.perf_counter() - started
+        files = result.files
+        yield dg.MaterializeResult(asset_key=FOOTAGE_FILES, metadata={
+            "files": files.height,
+            "processed": files.filter(pl.col("status") == "processed").height,
+            "footage_seconds": round(result.footage_seconds, 1),
+            "realtime_factor": round(result.footage_seconds / wall, 1) if wall else 0.0,
+        })
+        yield dg.MaterializeResult(asset_key=FOOTAGE_QUARANTINE, metadata={
+            "quarantined_files": result.quarantine.height,
+            "reasons": dg.MetadataValue.json(result.quarantine.head(50).to_dicts()),
+        })
+        for key, dataset in ((FRAMES, "frames"), (DETECTIONS, "face_detections"), (TRACKS, "face_tracks"),
+                             (EMBEDDINGS, "face_embeddings")):
+            yield dg.MaterializeResult(asset_key=key, metadata={"rows": result.count(dataset)})
+
+    @dg.asset_check(asset=FOOTAGE_QUARANTINE, partitions_def=partitions,
+                    description="Warns when any footage file of the shop-day was skipped.")
+    def footage_all_readable(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
+        shop_id, day = parse_shop_day(context.partition_key)
+        bad = lake.read_partition(watershop.config.lake_root, "footage_quarantine", schema=FOOTAGE_QUARANTINE_SCHEMA,
+                                  shop_id=shop_id, date=day.isoformat())
+        return dg.AssetCheckResult(passed=bad.height == 0, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"quarantined_files": bad.height,
+                                             "files": dg.MetadataValue.json(bad.to_dicts()[:50])})
+
+    @dg.asset_check(asset=EMBEDDINGS, partitions_def=partitions, blocking=True,
+                    description="Embeddings are 128-d, finite, unit-scale, unique and belong to known tracks.")
+    def embeddings_well_formed(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
+        cfg = watershop.config
+        shop_id, day = parse_shop_day(context.partition_key)
+        embeddings = read_camera_dataset(cfg, "face_embeddings", shop_id, day)
+        tracks = read_camera_dataset(cfg, "face_tracks", shop_id, day)
+        problems = embedding_problems(embeddings, tracks)
+        return dg.AssetCheckResult(passed=not problems, metadata={"rows": embeddings.height,
+                                                                  "problems": dg.MetadataValue.json(problems)})
+
+    @dg.asset_check(asset=TRACKS, partitions_def=partitions,
+                    description="Every track ends at or after its start and has at least one detection.")
+    def tracks_consistent(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
+        shop_id, day = parse_shop_day(context.partition_key)
+        tracks = read_camera_dataset(watershop.config, "face_tracks", shop_id, day)
+        bad = tracks.filter((pl.col("end_utc") < pl.col("start_utc")) | (pl.col("n_detections") < 1))
+        return dg.AssetCheckResult(passed=bad.height == 0, metadata={"tracks": tracks.height, "bad": bad.height})
+
+    @dg.sensor(job_name=job_name, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Requests the shop-day partitions of new or changed footage once files stop growing.")
+    def footage_sensor(context: dg.SensorEvaluationContext, watershop: WatershopResource):
+        cfg = watershop.config
+        seen = json.loads(context.cursor) if context.cursor else {}
+        current, requests = footage_changes(cfg, seen, time.time())
+        for shop_id, day, digest in sorted(requests):
+            yield dg.RunRequest(partition_key=shop_day_key(shop_id, day), run_key=f"footage:{shop_id}:{day}:{digest}")
+        context.update_cursor(json.dumps(current))
+
+    return dg.Definitions(
+        assets=[vision],
+        asset_checks=[footage_all_readable, embeddings_well_formed, tracks_consistent],
+        sensors=[footage_sensor],
+    )
+
+
+def embedding_problems(embeddings: pl.DataFrame, tracks: pl.DataFrame) -> list[str]:
+    problems = []
+    if embeddings.height == 0:
+        return problems
+    vectors = np.asarray(embeddings["embedding"].to_numpy(), dtype=np.float32).reshape(embeddings.height, -1)
+    if vectors.shape[1] != 128:
+        problems.append(f"embeddings have {vectors.shape[1]} dimensions, expected 128")
+    if not np.isfinite(vectors).all():
+        problems.append("non-finite values in embeddings")
+    norms = np.linalg.norm(vectors, axis=1)
+    if ((norms < 0.2) | (norms > 2.0)).any():
+        problems.append(f"{int(((norms < 0.2) | (norms > 2.0)).sum())} embeddings with implausible norm")
+    if embeddings["embedding_id"].n_unique() != embeddings.height:
+        problems.append("duplicate embedding_id")
+    orphans = embeddings.join(tracks, on="track_id", how="anti").height
+    if orphans:
+        problems.append(f"{orphans} embeddings reference unknown tracks")
+    return problems
+
+
+def footage_changes(config: WatershopConfig, seen: dict, now: float) -> tuple[dict, set[tuple[str, date, str]]]:
+    """Stable files' (mtime, size) now, and the shop-days with a new or changed file (with a digest of the day's files)."""
+    current: dict[str, list] = {}
+    day_files: dict[tuple[str, date], list] = {}
+    changed: set[tuple[str, date]] = set()
+    if not config.footage_root.exists():
+        return current, set()
+    for shop in config.shops:
+        files, _ = scan_footage(config.footage_root, shop)
+        for footage in files:
+            stat = footage.path.stat()
+            if now - stat.st_mtime < STABLE_AFTER_SECONDS:
+                continue
+            key = f"{shop.id}::{footage.path}"
+            current[key] = [stat.st_mtime_ns, stat.st_size]
+            shop_day = (shop.id, footage.start_utc.astimezone(shop.tz).date())
+            day_files.setdefault(shop_day, []).append([key, current[key]])
+            if seen.get(key) != current[key]:
+                changed.add(shop_day)
+    requests = {
+        (shop_id, day, hashlib.sha1(json.dumps(sorted(day_files[(shop_id, day)])).encode()).hexdigest()[:12])
+        for shop_id, day in changed
+        if day >= config.partitions_start
+    }
+    return current, requests

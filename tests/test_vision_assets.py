@@ -1,0 +1,108 @@
+"""The vision assets on real (synthetic) footage in both layouts, with bad files beside the good ones."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.daily import DAILY_JOB
+from assets.partitions import shop_day_key
+from assets.vision import footage_changes
+from watershop_dagster import lake
+from watershop_dagster.code_location import build_definitions
+from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.instance import workspace_instance
+from watershop_dagster.synthetic.footage import write_day
+from watershop_dagster.vision.partition import read_camera_dataset
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2025, 3, 1)
+CONFIG = """\
+partitions_start: "2025-01-01"
+shops:
+  - id: water
+    timezone: Asia/Kolkata
+    cameras: [counter]
+  - id: market
+    timezone: Europe/London
+    cameras: [aisle]
+"""
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vision_ws")
+    (root / CONFIG_FILENAME).write_text(CONFIG)
+    config = load_config(root / CONFIG_FILENAME)
+    footage = config.footage_root
+    truth_plain = write_day(footage, config.shop("water"), "counter", DAY, layout="plain", duration_s=150,
+                            visits_per_hour=40, counter_s=(20, 30), size=(640, 360), seed=1)
+    truth_frigate = write_day(footage, config.shop("market"), "aisle", DAY, layout="frigate", duration_s=90,
+                              visits_per_hour=40, counter_s=(20, 30), size=(640, 360), segment_s=10, seed=2)
+    day_dir = footage / "counter" / DAY.isoformat()
+    good = sorted(day_dir.glob("*.mp4"))[0]
+    (day_dir / "23-00-00.mp4").write_bytes(b"")  # zero-byte
+    truncated = good.read_bytes()
+    (day_dir / "22-00-00.mp4").write_bytes(truncated[: len(truncated) // 3])  # truncated
+    (day_dir / "lunch-break.mp4").write_bytes(truncated[:1000])  # no time in the path
+    return config, truth_plain, truth_frigate
+
+
+def test_vision_partition_lands_faces_and_quarantines_bad_files(workspace):
+    config, truth, _ = workspace
+    job = build_definitions(config.workspace_dir / CONFIG_FILENAME).resolve_job_def(DAILY_JOB)
+    result = job.execute_in_process(instance=workspace_instance(config), partition_key=shop_day_key("water", DAY),
+                                    raise_on_error=False)
+    assert result.success
+    files = lake.read_partition(config.lake_root, "footage_files", shop_id="water", date=DAY.isoformat())
+    assert files.filter(pl.col("status") == "processed").height == 1
+    quarantine = lake.read_partition(config.lake_root, "footage_quarantine", shop_id="water", date=DAY.isoformat())
+    reasons = dict(zip(quarantine["path"].to_list(), quarantine["reason"].to_list()))
+    assert any("zero-byte" in r for p, r in reasons.items() if p.endswith("23-00-00.mp4"))
+    assert any(p.endswith("22-00-00.mp4") for p in reasons)
+    assert any(p.endswith("lunch-break.mp4") for p in reasons)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["footage_all_readable"] is False
+    assert checks["embeddings_well_formed"] is True
+    assert checks["tracks_consistent"] is True
+
+    embeddings = read_camera_dataset(config, "face_embeddings", "water", DAY)
+    customers = truth.filter(pl.col("role") == "customer")
+    assert embeddings.height >= customers.height
+    # every true visit has an embedding inside its visible span
+    for visit in customers.iter_rows(named=True):
+        inside = embeddings.filter(pl.col("ts_utc").is_between(visit["entry_utc"], visit["counter_end_utc"]))
+        assert inside.height >= 1, visit
+    frames = read_camera_dataset(config, "frames", "water", DAY)
+    assert frames["searched"].sum() < frames.height  # idle frames are not searched
+
+
+def test_rerun_is_idempotent_and_frigate_layout_works(workspace):
+    config, _, truth = workspace
+    job = build_definitions(config.workspace_dir / CONFIG_FILENAME).resolve_job_def(DAILY_JOB)
+    for _ in range(2):
+        result = job.execute_in_process(instance=workspace_instance(config), partition_key=shop_day_key("market", DAY))
+        assert result.success
+        path = lake.partition_file(config.lake_root, "face_embeddings", shop_id="market", date=DAY.isoformat(), camera="aisle")
+        snapshot = pl.read_parquet(path)
+        if _ == 0:
+            first = snapshot
+    assert snapshot.equals(first)
+    assert snapshot.height >= truth.filter(pl.col("role") == "customer").height
+
+
+def test_footage_sensor_waits_for_stable_files_and_maps_them_to_days(workspace):
+    config, _, _ = workspace
+    import time
+
+    current, requests = footage_changes(config, {}, time.time() + 3600)
+    assert {(shop, day) for shop, day, _ in requests} == {("water", DAY), ("market", DAY)}
+    again, requests = footage_changes(config, current, time.time() + 3600)
+    assert requests == set()
+    _, requests = footage_changes(config, {}, 0)  # every file "just written": nothing yet
+    assert requests == set()

@@ -1,0 +1,198 @@
+"""Read-only access to the served marts file for long-lived servers (dashboard, API, reports).
+
+The pipeline replaces `warehouse/marts.duckdb` by renaming a fresh copy over it. A server that kept
+one connection would keep reading the old (deleted) file forever; and `duckdb.connect(path)` hands out
+the *cached* instance of a path while any connection to it is open, so even re-connecting per request
+can stay stale under steady load. `MartsReader` therefore keeps one in-memory DuckDB instance per
+*version* of the file (device, inode, mtime, size), with the file ATTACHed READ_ONLY under its own
+catalog name (views baked by dbt keep resolving). Each `connect()` checks the file's identity, opens a
+fresh instance when it changed, and hands out a cursor: all queries of one request see one snapshot.
+Old instances are closed as soon as their last in-flight request ends. Nothing ever opens the file for
+writing, so the pipeline is never blocked.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+POS_MARTS = (
+    "transactions",
+    "payment_summary",
+    "total_spent",
+    "unpaid",
+    "repeat_defaulters",
+    "cans_per_day",
+    "cans_per_customer",
+    "daily_revenue",
+    "monthly_revenue",
+    "quarantine_summary",
+)
+VISIT_MARTS = (
+    "visit_log",
+    "daily_visits",
+    "monthly_visits",
+    "quarterly_visits",
+    "unique_customers",
+    "customer_visit_counts",
+    "repeat_visits",
+    "new_customers",
+    "returning_customers",
+    "traffic_per_hour",
+    "first_last_customer",
+    "peak_hours",
+    "transaction_visit_links",
+    "visits_without_payment",
+)
+
+
+class MartsUnavailable(RuntimeError):
+    """The served marts file does not exist (yet) or cannot be opened."""
+
+
+class MartMissing(LookupError):
+    """A mart the caller needs is not in the served file (e.g. visit marts in a POS-only workspace)."""
+
+    def __init__(self, marts: Sequence[str], path: Path):
+        self.marts = tuple(marts)
+        self.path = path
+        visit = [m for m in self.marts if m in VISIT_MARTS]
+        hint = (
+            "this workspace has no visit marts yet: they are built from camera footage by the vision pipeline"
+            if visit
+            else "run `watershop run` to build the marts"
+        )
+        super().__init__(f"mart(s) {', '.join(self.marts)} not found in {path}: {hint}")
+
+
+def file_version(path: Path) -> tuple[int, int, int, int] | None:
+    """Identity of the file's current content: replaced-by-rename changes the inode."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass(eq=False)
+class _Generation:
+    version: tuple
+    connection: duckdb.DuckDBPyConnection
+    tables: frozenset[str]
+    users: int = 0
+    stale: bool = False
+
+
+@dataclass
+class MartsConnection:
+    """One snapshot of the marts for one request/page: a cursor plus what the file contains."""
+
+    cursor: duckdb.DuckDBPyConnection
+    tables: frozenset[str]
+    path: Path
+    version: tuple = field(default=())
+
+    def has(self, *marts: str) -> bool:
+        return all(m in self.tables for m in marts)
+
+    def missing(self, *marts: str) -> list[str]:
+        return [m for m in marts if m not in self.tables]
+
+    def require(self, *marts: str) -> None:
+        missing = self.missing(*marts)
+        if missing:
+            raise MartMissing(missing, self.path)
+
+    def df(self, sql: str, params: Sequence[Any] | dict | None = None) -> pl.DataFrame:
+        return self.cursor.execute(sql, params or []).pl()
+
+    def rows(self, sql: str, params: Sequence[Any] | dict | None = None) -> list[dict[str, Any]]:
+        result = self.cursor.execute(sql, params or [])
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, row)) for row in result.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] | dict | None = None) -> tuple | None:
+        return self.cursor.execute(sql, params or []).fetchone()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+
+class MartsReader:
+    """Thread-safe, read-only, always-current access to one served marts file."""
+
+    def __init__(self, path: str | os.PathLike, threads: int = 2):
+        self.path = Path(path)
+        self.catalog = self.path.stem
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._current: _Generation | None = None
+
+    def _open(self, version: tuple) -> _Generation:
+        connection = duckdb.connect(":memory:", config={"threads": self.threads})
+        try:
+            connection.execute(f"ATTACH ? AS {_quote(self.catalog)} (READ_ONLY)", [str(self.path)])
+            tables = connection.execute(
+                "select table_name from information_schema.tables where table_catalog = ? and table_schema = 'main'",
+                [self.catalog],
+            ).fetchall()
+        except (duckdb.IOException, duckdb.Error) as exc:
+            connection.close()
+            raise MartsUnavailable(f"cannot open the marts file {self.path}: {exc}") from exc
+        return _Generation(version, connection, frozenset(name for (name,) in tables))
+
+    def _acquire(self) -> _Generation:
+        version = file_version(self.path)
+        if version is None:
+            raise MartsUnavailable(f"no marts at {self.path} yet: run `watershop run` to build them")
+        with self._lock:
+            current = self._current
+            if current is None or current.version != version:
+                fresh = self._open(version)
+                if current is not None:
+                    current.stale = True
+                    if current.users == 0:
+                        current.connection.close()
+                self._current = current = fresh
+            current.users += 1
+            return current
+
+    def _release(self, generation: _Generation) -> None:
+        with self._lock:
+            generation.users -= 1
+            if generation.stale and generation.users == 0:
+                generation.connection.close()
+
+    @contextmanager
+    def connect(self) -> Iterator[MartsConnection]:
+        generation = self._acquire()
+        try:
+            cursor = generation.connection.cursor()
+            try:
+                cursor.execute(f"USE {_quote(self.catalog)}")
+                yield MartsConnection(cursor, generation.tables, self.path, generation.version)
+            finally:
+                cursor.close()
+        finally:
+            self._release(generation)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._current.stale = True
+                if self._current.users == 0:
+                    self._current.connection.close()
+                self._current = None
