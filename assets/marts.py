@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,8 +49,22 @@ def build_marts_definitions(config: WatershopConfig, partitions: dg.PartitionsDe
         os.environ.update(dbt_env(cfg))
         with build_lock(cfg):
             args = ["build", "--vars", json.dumps({"shop_id": shop_id, "date": day.isoformat()})]
-            yield from dbt.cli(args, context=context).stream()
+            invocation = dbt.cli(args, context=context)
+            try:
+                yield from invocation.stream()
+            finally:
+                _stop(invocation.process)  # never release the lock while dbt still writes
             served = publish_marts(cfg)
         context.log.info(f"published marts to {served}")
 
     return dg.Definitions(assets=[watershop_marts])
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

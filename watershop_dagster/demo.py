@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from watershop_dagster.config import CONFIG_FILENAME, WatershopConfig, init_workspace, load_config
+from watershop_dagster.fixtures import fixtures_dir
 from watershop_dagster.warehouse import connect_marts
 
 DEMO_SHOP = "demo_shop"
@@ -19,9 +20,19 @@ BROKEN_EXPORT = """transaction_id,timestamp,customer_id,payment_mode,can_size,nu
 """
 
 
+DEMO_FOOTAGE_SECONDS = 360.0
+
+
+def demo_gallery() -> Path | None:
+    """The shared fixture faces when they are beside the checkout, else the packages' sample photos."""
+    faces = fixtures_dir() / "faces"
+    return faces if faces.is_dir() else None
+
+
 def build_demo(workspace: Path, start: date, end: date, seed: int) -> WatershopConfig:
-    """Create (or reuse) the demo workspace and land POS CSVs for start..end."""
+    """Create (or reuse) the demo workspace; land POS CSVs and counter-camera footage for start..end."""
     from watershop_dagster.pos.generate import write_transaction_csvs
+    from watershop_dagster.synthetic.footage import make_demo_footage
 
     config_file = workspace / CONFIG_FILENAME
     if config_file.exists():
@@ -30,6 +41,11 @@ def build_demo(workspace: Path, start: date, end: date, seed: int) -> WatershopC
         config = init_workspace(workspace, shop_id=DEMO_SHOP, timezone="Asia/Kolkata",
                                 partitions_start=start - timedelta(days=365))
     write_transaction_csvs(config, start, end, seed=seed)
+    days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    missing = [day for day in days if not (config.footage_root / config.shops[0].cameras[0] / day.isoformat()).exists()]
+    if missing:
+        make_demo_footage(config, missing, seed=seed, gallery=demo_gallery(), duration_s=DEMO_FOOTAGE_SECONDS,
+                          workers=2)
     broken = config.transactions_landing / config.shops[0].id / f"pos_export_{end.isoformat()}.csv"
     broken.write_text(BROKEN_EXPORT.format(shop=config.shops[0].id, day=end.isoformat()))
     return config
@@ -44,6 +60,7 @@ def summary(config: WatershopConfig) -> str:
         ).fetchone()
         defaulters = db.execute("select count(*) from repeat_defaulters").fetchone()[0]
         rejected = db.execute("select coalesce(sum(rejected_rows), 0) from quarantine_summary").fetchone()[0]
+    embeddings = len(list((config.lake_root / "face_embeddings").glob("*/*/*/part.parquet")))
     return "\n".join(
         [
             "",
@@ -52,5 +69,6 @@ def summary(config: WatershopConfig) -> str:
             f"Dagster UI:                           DAGSTER_HOME={config.dagster_home} dagster dev -w workspace.yaml",
             f"{days} shop-days, {transactions} transactions, revenue {revenue:,.2f}",
             f"repeat defaulters: {defaulters}; rejected input rows (quarantined): {rejected}",
+            f"camera-days with face embeddings: {embeddings}",
         ]
     )
