@@ -119,6 +119,20 @@ class VisionConfig(_Strict):
     store_face_crops: bool = False
 
 
+class AlertsConfig(_Strict):
+    webhook_url: str | None = Field(
+        default=None, description="POST alerts (vip/blocked person seen) here as JSON; unset: log only"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class ServingConfig(_Strict):
+    api_key: str | None = Field(default=None, description="API key for `watershop api`; $WATERSHOP_API_KEY wins")
+    host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
+
+
 class WatershopConfig(_Strict):
     shops: list[ShopConfig] = Field(min_length=1)
     partitions_start: date = Field(
@@ -128,6 +142,8 @@ class WatershopConfig(_Strict):
     retention: Retention = Field(default_factory=Retention)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     vision: VisionConfig = Field(default_factory=VisionConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     workspace_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -275,6 +291,18 @@ vision:
   min_face_px: 40
   max_fps: 5               # at most this many frames/s searched for faces while there is motion
   store_face_crops: false  # biometric data: keep off unless you need crops for review
+
+alerts:
+  # A vip or blocked person (known_people/<role>/<name>/) entering raises an alert. Without a
+  # webhook the alert is only logged (Dagster run log + lake/alerts).
+  # webhook_url: https://example.invalid/watershop-alerts
+  timeout_seconds: 10
+
+serving:
+  # api_key: change-me        # `watershop api` requires it (or $WATERSHOP_API_KEY)
+  host: 127.0.0.1
+  api_port: 8000
+  dashboard_port: 8501
 """
 
 SHOP_TEMPLATE = """\
