@@ -14,7 +14,7 @@ RUN_AFTER_CLOSING = timedelta(hours=1)
 def build_daily_job():
     return dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.all(),
+        selection=dg.AssetSelection.all(),  # every shop-day asset; the retention job is separate
         description="Everything for one shop-day: ingest, checks, vision, marts.",
     )
 

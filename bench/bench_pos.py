@@ -38,12 +38,15 @@ def write_config(root: Path, shops: int) -> Path:
     return path
 
 
-def _ingest_one(args: tuple[str, str, str]) -> tuple[int, int]:
-    from watershop_dagster.pos.ingest import ingest_partition
+def _ingest_shop(args: tuple[str, str, str, str]) -> tuple[int, int, int]:
+    """One shop's whole range in one call: the folder is listed and each file read once."""
+    from watershop_dagster.pos.ingest import ingest_partitions
 
-    config_file, shop_id, day = args
-    result = ingest_partition(load_config(config_file), shop_id, date.fromisoformat(day))
-    return result.valid.height, result.rejected.height
+    config_file, shop_id, start, end = args
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    days = [first + timedelta(days=d) for d in range((last - first).days + 1)]
+    results = ingest_partitions(load_config(config_file), shop_id, days).values()
+    return len(days), sum(r.valid.height for r in results), sum(r.rejected.height for r in results)
 
 
 def phase_generate(config_file: str, start: date, end: date, per_day: float) -> dict:
@@ -55,14 +58,11 @@ def phase_generate(config_file: str, start: date, end: date, per_day: float) -> 
 
 def phase_ingest(config_file: str, start: date, end: date, workers: int) -> dict:
     config = load_config(config_file)
-    jobs = [
-        (config_file, shop, (start + timedelta(days=d)).isoformat())
-        for d in range((end - start).days + 1)
-        for shop in config.shop_ids
-    ]
+    jobs = [(config_file, shop, start.isoformat(), end.isoformat()) for shop in config.shop_ids]
     with ProcessPoolExecutor(workers) as pool:
-        counts = list(pool.map(_ingest_one, jobs, chunksize=16))
-    return {"partitions": len(jobs), "rows": sum(v for v, _ in counts), "rejected": sum(r for _, r in counts)}
+        counts = list(pool.map(_ingest_shop, jobs))
+    return {"partitions": sum(c[0] for c in counts), "rows": sum(c[1] for c in counts),
+            "rejected": sum(c[2] for c in counts)}
 
 
 def phase_dbt(config_file: str, shop_id: str | None, day: str | None) -> dict:
@@ -94,7 +94,14 @@ def phase_dagster_run(config_file: str, shop_id: str, day: str) -> dict:
     return {}
 
 
-PHASES = {"generate": phase_generate, "ingest": phase_ingest, "dbt": phase_dbt, "dagster_run": phase_dagster_run}
+def phase_ingest_one(config_file: str, shop_id: str, day: str) -> dict:
+    from watershop_dagster.pos.ingest import ingest_partition
+
+    result = ingest_partition(load_config(config_file), shop_id, date.fromisoformat(day))
+    return {"rows": result.valid.height}
+
+
+PHASES = {"generate": phase_generate, "ingest": phase_ingest, "ingest_one": phase_ingest_one, "dbt": phase_dbt, "dagster_run": phase_dagster_run}
 
 
 def measure(phase: str, **kwargs) -> dict:
@@ -120,8 +127,7 @@ def add_one_day(config_file: str, history_end: date, per_day: float) -> dict:
     from watershop_dagster.pos.generate import write_transaction_csvs
 
     write_transaction_csvs(config, day, day, seed=1, shop_ids=[config.shop_ids[0]], transactions_per_day=per_day)
-    ingest = measure("ingest", config_file=config_file, start=day, end=day, workers=1)
-    ingest_day = ingest["wall_s"]
+    ingest_day = measure("ingest_one", config_file=config_file, shop_id=config.shop_ids[0], day=day.isoformat())["wall_s"]
     dbt = measure("dbt", config_file=config_file, shop_id=config.shop_ids[0], day=day.isoformat())
     run = measure("dagster_run", config_file=config_file, shop_id=config.shop_ids[0], day=day.isoformat())
     return {"ingest_s": ingest_day, "dbt_incremental_s": dbt["wall_s"], "dagster_run_s": run["wall_s"]}

@@ -129,6 +129,43 @@ def _run_and_report(config_file, start, end, shop_ids) -> None:
 
 
 @main.command()
+@config_option
+@click.option("--shop", "shop_id", default=None, help="The customer's shop (default: the only shop).")
+@click.argument("customer_id")
+def forget(config_file, shop_id, customer_id) -> None:
+    """Erase a customer everywhere (lake, registry, embeddings, crops, visits, marts) and audit it."""
+    from watershop_dagster.identity.privacy import forget_customer
+    from watershop_dagster.warehouse import rebuild_marts
+
+    config = _load(config_file)
+    if shop_id is None:
+        if len(config.shops) != 1:
+            raise click.UsageError("this workspace has several shops: pass --shop")
+        shop_id = config.shop_ids[0]
+    report = forget_customer(config, shop_id, customer_id)
+    if not report.found:
+        click.echo(f"no data found for {customer_id} in {shop_id}; erasure {report.erasure_id} recorded anyway")
+    for dataset, rows in sorted(report.counts.items()):
+        if rows:
+            click.echo(f"  {dataset}: {rows} rows")
+    click.echo(f"  files removed: {report.files_removed}")
+    if config.build_db.exists():
+        rebuild_marts(config, shop_id)
+        click.echo(f"marts rebuilt and published: {config.marts_db}")
+    click.echo(f"erasure {report.erasure_id} recorded in the privacy audit log")
+
+
+@main.command()
+@config_option
+def retention(config_file) -> None:
+    """Delete embeddings and face crops older than the configured retention now."""
+    from watershop_dagster.identity.privacy import apply_retention
+
+    report = apply_retention(_load(config_file), date.today())
+    click.echo(f"retention {report.audit_id}: {report.counts}, files removed {report.files_removed}")
+
+
+@main.command()
 @click.option("--workspace", default="data_lake", show_default=True, type=click.Path(file_okay=False))
 @click.option("--days", default=7, show_default=True, help="Days of demo data, ending yesterday.")
 @click.option("--seed", default=7, show_default=True)

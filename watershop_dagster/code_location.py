@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.daily import DAILY_JOB, build_daily_definitions
+from assets.identity import build_identity_definitions
 from assets.marts import build_marts_definitions
 from assets.partitions import shop_day_partitions
 from assets.pos import build_pos_definitions
@@ -22,6 +23,7 @@ def build_definitions(config_file: Path | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         build_pos_definitions(config, partitions, DAILY_JOB),
         build_vision_definitions(config, partitions, DAILY_JOB),
+        build_identity_definitions(config, partitions),
         build_marts_definitions(config, partitions),
         build_daily_definitions(config),
         dg.Definitions(resources=build_resources(config_file)),

@@ -57,3 +57,23 @@ def publish_marts(config: WatershopConfig) -> Path:
 def connect_marts(config: WatershopConfig) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the served marts, safe to hold while the pipeline runs."""
     return duckdb.connect(str(config.marts_db), read_only=True)
+
+
+def rebuild_marts(config: WatershopConfig, shop_id: str | None = None) -> None:
+    """Rebuild every mart of one shop (or all) from the lake and publish; e.g. after an erasure."""
+    import json
+
+    from dbt.cli.main import dbtRunner
+
+    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_env
+
+    os.environ.update(dbt_env(config))
+    args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
+            "--target-path", str(config.warehouse_dir / "dbt_target")]
+    if shop_id:
+        args += ["--vars", json.dumps({"shop_id": shop_id})]
+    with build_lock(config):
+        result = dbtRunner().invoke(args)
+        if not result.success:
+            raise RuntimeError(f"dbt build failed: {result.exception or 'see the dbt log'}")
+        publish_marts(config)

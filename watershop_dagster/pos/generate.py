@@ -214,3 +214,41 @@ def write_transaction_csvs(
         for shop in shops
         for day in days
     ]
+
+
+def transactions_for_visits(shop: ShopConfig, truth: pl.DataFrame, seed: int = 0) -> pl.DataFrame:
+    """One POS row per filmed customer visit, timed inside its counter span (synthetic footage's ground truth).
+
+    The person's identity is not written: `customer_id` is a POS-side id derived from the gallery name, as a
+    POS loyalty number would be, so linking has to find the visit by time.
+    """
+    customers = truth.filter(pl.col("role") == "customer").sort("counter_start_utc")
+    first = customers["counter_start_utc"].min().date().toordinal() if customers.height else 0
+    rng = np.random.default_rng([seed, _shop_key(shop.id), 2, first])
+    prices = {**DEFAULT_PRICES, **shop.prices}
+    rows = []
+    for index, visit in enumerate(customers.iter_rows(named=True), start=1):
+        span = (visit["counter_end_utc"] - visit["counter_start_utc"]).total_seconds()
+        moment = visit["counter_start_utc"] + timedelta(seconds=float(rng.uniform(0.3, 0.7)) * span)
+        local = moment.astimezone(shop.tz)
+        size = "20L" if rng.random() < _LARGE_CAN_P else "10L"
+        cans = int(rng.integers(1, 4))
+        rows.append({
+            "transaction_id": f"{shop.id}-{local:%Y%m%d}-V{index:03d}",
+            "timestamp": local.strftime("%Y-%m-%d %H:%M:%S"),
+            "customer_id": "P" + hashlib.sha1(visit["person"].encode()).hexdigest()[:6].upper(),
+            "payment_mode": str(rng.choice(["Cash", "UPI"], p=[0.45, 0.55])),
+            "can_size": size,
+            "number_of_cans": cans,
+            "amount": prices[size] * cans,
+            "payment_status": "Unpaid" if rng.random() < 0.1 else "Paid",
+        })
+    return pl.DataFrame(rows, schema={c: pl.Utf8 if c not in ("number_of_cans", "amount") else (
+        pl.Int64 if c == "number_of_cans" else pl.Float64) for c in POS_COLUMNS}, orient="row")
+
+
+def write_visit_transactions(config: WatershopConfig, shop_id: str, day: date, truth: pl.DataFrame, seed: int = 0) -> Path:
+    """Land `transactions_for_visits` as the shop-day's `visits_<day>.csv` export."""
+    shop = config.shop(shop_id)
+    return _atomic_write_csv(transactions_for_visits(shop, truth, seed),
+                             config.transactions_landing / shop.id / f"visits_{day.isoformat()}.csv")

@@ -1,0 +1,159 @@
+"""Identity: customer registry, visit log and POS links, with checks, alert delivery and retention."""
+
+import json
+from datetime import date
+
+import dagster as dg
+import polars as pl
+import requests
+
+from assets.partitions import parse_shop_day
+from assets.vision import DETECTIONS, EMBEDDINGS, TRACKS
+from resources import WatershopResource
+from watershop_dagster.config import WatershopConfig
+from watershop_dagster.identity.pipeline import (
+    build_customer_registry,
+    build_visits,
+    link_transactions,
+    read_day,
+    registry_stability_problems,
+    visit_problems,
+)
+from watershop_dagster.identity.privacy import apply_retention
+
+LEDGER = dg.AssetKey(["lake", "customer_ledger"])
+REGISTRY = dg.AssetKey(["lake", "customer_registry"])
+IDENTITIES = dg.AssetKey(["lake", "face_identities"])
+RECOGNITION = dg.AssetKey(["lake", "recognition_results"])
+VISITS = dg.AssetKey(["lake", "visits"])
+ALERTS = dg.AssetKey(["lake", "alerts"])
+LINKS = dg.AssetKey(["lake", "transaction_visit_links"])
+UNPAID_VISITS = dg.AssetKey(["lake", "visits_without_transaction"])
+POS_MAP = dg.AssetKey(["lake", "pos_customer_map"])
+TRANSACTIONS = dg.AssetKey(["lake", "transactions"])
+
+
+def build_identity_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    def spec(key, description, deps=()):
+        return dg.AssetSpec(key, description=description, group_name="identity", kinds={"parquet"}, deps=deps)
+
+    @dg.multi_asset(
+        specs=[
+            spec(LEDGER, "Append-only per-shop customer ledger with exemplar embeddings (biometric).",
+                 [EMBEDDINGS, TRACKS]),
+            spec(REGISTRY, "The shop's customer registry as of the day: stable anonymous ids, first/last seen.",
+                 [LEDGER]),
+            spec(IDENTITIES, "Identity of every face track of the day (customer, staff, vip, blocked).", [LEDGER]),
+            spec(RECOGNITION, "Why each track got its identity: best and second-best matches, ambiguity.",
+                 [LEDGER]),
+        ],
+        partitions_def=partitions,
+    )
+    def customer_registry(context: dg.AssetExecutionContext, watershop: WatershopResource):
+        """Match the day's faces to known people and earlier customers; new people get new stable ids."""
+        shop_id, day = parse_shop_day(context.partition_key)
+        build = build_customer_registry(watershop.config, shop_id, day)
+        metadata = build.metadata()
+        for key in (LEDGER, REGISTRY, IDENTITIES, RECOGNITION):
+            yield dg.MaterializeResult(asset_key=key, metadata=_jsonable(metadata) if key == REGISTRY else {
+                "tracks": build.tracks})
+
+    @dg.multi_asset(
+        specs=[
+            spec(VISITS, "Visit log: entry, exit, duration, cameras, faces and confidence per person.",
+                 [IDENTITIES, DETECTIONS]),
+            spec(ALERTS, "A vip or blocked person entered: one row per visit.", [IDENTITIES]),
+        ],
+        partitions_def=partitions,
+    )
+    def visits(context: dg.AssetExecutionContext, watershop: WatershopResource):
+        """Segment each person's sightings into visits; a long absence starts a new visit."""
+        shop_id, day = parse_shop_day(context.partition_key)
+        build = build_visits(watershop.config, shop_id, day)
+        yield dg.MaterializeResult(asset_key=VISITS, metadata=_jsonable(build.metadata()))
+        yield dg.MaterializeResult(asset_key=ALERTS, metadata={"alerts": build.alerts})
+
+    @dg.multi_asset(
+        specs=[
+            spec(LINKS, "Each POS transaction linked to the visit of the person at the counter.",
+                 [VISITS, TRANSACTIONS]),
+            spec(UNPAID_VISITS, "Customer visits without a transaction (possible unpaid visits).", [VISITS]),
+            spec(POS_MAP, "POS customer ids mapped to registry customers by their linked visits.", [LINKS]),
+        ],
+        partitions_def=partitions,
+    )
+    def transaction_links(context: dg.AssetExecutionContext, watershop: WatershopResource):
+        """Link transactions to visits; report unlinked transactions and visits without payment."""
+        shop_id, day = parse_shop_day(context.partition_key)
+        build = link_transactions(watershop.config, shop_id, day)
+        yield dg.MaterializeResult(asset_key=LINKS, metadata=_jsonable(build.metadata()))
+        yield dg.MaterializeResult(asset_key=UNPAID_VISITS, metadata={"visits": build.visits_without_transaction})
+        yield dg.MaterializeResult(asset_key=POS_MAP, metadata={"pos_customers": build.pos_customers_mapped})
+
+    @dg.asset_check(asset=VISITS, partitions_def=partitions, blocking=True,
+                    description="Exit >= entry, sane durations, unique ids, no person with overlapping visits.")
+    def visits_consistent(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
+        cfg = watershop.config
+        shop_id, day = parse_shop_day(context.partition_key)
+        frame = read_day(cfg, "visits", shop_id, day)
+        problems = visit_problems(frame)
+        too_long = frame.filter(pl.col("duration_s") > cfg.thresholds.max_visit_hours * 3600).height
+        if too_long:
+            problems.append(f"{too_long} visits longer than {cfg.thresholds.max_visit_hours} h")
+        return dg.AssetCheckResult(passed=not problems, metadata={"visits": frame.height,
+                                                                  "problems": dg.MetadataValue.json(problems)})
+
+    @dg.asset_check(asset=REGISTRY, partitions_def=partitions, blocking=True,
+                    description="Every customer of the previous day's registry keeps its id and first-seen date.")
+    def registry_ids_stable(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
+        shop_id, day = parse_shop_day(context.partition_key)
+        problems = registry_stability_problems(watershop.config, shop_id, day)
+        return dg.AssetCheckResult(passed=not problems, metadata={"problems": dg.MetadataValue.json(problems[:50])})
+
+    @dg.asset_sensor(asset_key=ALERTS, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+                     description="Delivers vip/blocked alerts to the configured webhook (log only without one).")
+    def alerts_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, watershop: WatershopResource):
+        partition = asset_event.dagster_event.partition
+        if not partition:
+            return dg.SkipReason("alerts materialization without a partition")
+        shop_id, day = parse_shop_day(partition)
+        delivered = deliver_alerts(watershop.config, shop_id, day, context.log)
+        return dg.SkipReason(f"{delivered} alert(s) of {shop_id} {day} delivered")
+
+    @dg.op(description="Delete embeddings and face crops older than the configured retention.")
+    def enforce_retention(context: dg.OpExecutionContext, watershop: WatershopResource) -> None:
+        report = apply_retention(watershop.config, date.today())
+        context.log.info(f"retention {report.audit_id}: rows {report.counts}, files removed {report.files_removed}")
+
+    @dg.job(description="Retention of biometric data: embeddings and crops older than the configured days.")
+    def retention():
+        enforce_retention()
+
+    retention_schedule = dg.ScheduleDefinition(job=retention, cron_schedule="30 3 * * *",
+                                               default_status=dg.DefaultScheduleStatus.RUNNING)
+
+    return dg.Definitions(
+        assets=[customer_registry, visits, transaction_links],
+        asset_checks=[visits_consistent, registry_ids_stable],
+        sensors=[alerts_sensor],
+        jobs=[retention],
+        schedules=[retention_schedule],
+    )
+
+
+def deliver_alerts(config: WatershopConfig, shop_id: str, day: date, log) -> int:
+    """POST each alert of the shop-day as JSON to the webhook, or log it when none is configured."""
+    alerts = read_day(config, "alerts", shop_id, day)
+    for alert in alerts.iter_rows(named=True):
+        payload = {"shop_id": shop_id, **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in alert.items()}}
+        if config.alerts.webhook_url:
+            response = requests.post(config.alerts.webhook_url, json=payload, timeout=config.alerts.timeout_seconds)
+            response.raise_for_status()
+        else:
+            log.info(f"ALERT {json.dumps(payload)}")
+    return alerts.height
+
+
+def _jsonable(metadata: dict) -> dict:
+    return {k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in metadata.items()}
+

@@ -1,0 +1,45 @@
+-- Shop x day customer-visit totals (staff excluded; vip/blocked count as customers). A customer
+-- is new on the day of their first visit ever at the shop, returning on later days, so a run
+-- rewrites its shop-day and that shop's later days (onward_filter). Days without customer visits
+-- have no row.
+{{ config(
+    unique_key=['shop_id', 'date'],
+    pre_hook="{{ delete_onward_scope('day') }}",
+) }}
+
+with first_visits as (
+
+    select shop_id, customer_id, min(date) as first_date
+    from {{ ref('visit_log') }}
+    where is_customer
+      and customer_id is not null
+      and {{ partition_filter('shop') }}
+    group by shop_id, customer_id
+
+),
+
+visits as (
+
+    select *
+    from {{ ref('visit_log') }}
+    where is_customer
+      and {{ onward_filter('day') }}
+
+)
+
+select
+    visits.shop_id,
+    visits.date,
+    date_trunc('month', visits.date)::date                                               as month,
+    count(*)                                                                             as visits,
+    count(distinct visits.customer_id)                                                   as unique_customers,
+    count(distinct visits.customer_id) filter (where first_visits.first_date = visits.date) as new_customers,
+    count(distinct visits.customer_id) filter (where first_visits.first_date < visits.date) as returning_customers,
+    avg(visits.duration_s)                                                               as avg_duration_s,
+    count(*) filter (where visits.transactions > 0)                                      as visits_with_purchase,
+    count(*) filter (where visits.customer_id is null)                                   as unidentified_visits
+from visits
+left join first_visits
+    on first_visits.shop_id = visits.shop_id
+   and first_visits.customer_id = visits.customer_id
+group by visits.shop_id, visits.date

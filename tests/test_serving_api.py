@@ -1,0 +1,290 @@
+"""The HTTP API over real HTTP: `watershop api` in a subprocess, plus an in-process uvicorn server for a
+POS-only workspace; every figure is checked against SQL on the same marts file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+import uvicorn
+
+from tests.test_serving_data import END, START, ServingWorkspaces, serving_workspaces, workspace_from
+from watershop_dagster.serving.api import MissingApiKey, create_app
+from watershop_dagster.serving.settings import API_KEY_ENV_VAR
+
+pytestmark = pytest.mark.slow
+
+KEY = "test-key-7f3a"
+AUTH = {"X-API-Key": KEY}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up in {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def workspaces(tmp_path_factory) -> ServingWorkspaces:
+    return serving_workspaces(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def api_config(workspaces, tmp_path_factory):
+    """A workspace of its own (a copy of the `full` marts): the refresh test replaces its file."""
+    return workspace_from(workspaces.full.marts_db, tmp_path_factory.mktemp("api_ws"), workspaces.pipeline)
+
+
+@pytest.fixture(scope="module")
+def api(api_config):
+    """`python -m watershop_dagster.serving.commands api` (the `watershop api` command), key from the env."""
+    port = free_port()
+    env = {**os.environ, API_KEY_ENV_VAR: KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "watershop_dagster.serving.commands", "api", "--port", str(port),
+         "--config", str(ServingWorkspaces.config_file(api_config)), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/health", process)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            client.server_pid = process.pid  # type: ignore[attr-defined]
+            yield client
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def pos_api(workspaces):
+    """create_app with an explicit key (no env), served by uvicorn in a thread, over a POS-only workspace."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(workspaces.pos_only, api_key=KEY), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/health")
+        with httpx.Client(base_url=base, timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def sql(config, query: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(config.marts_db), read_only=True) as db:
+        return db.execute(query, params or []).fetchall()
+
+
+def all_pages(client: httpx.Client, path: str, params: dict, limit: int) -> tuple[int, list[dict]]:
+    items, offset, total = [], 0, None
+    while True:
+        page = client.get(path, params={**params, "limit": limit, "offset": offset}, headers=AUTH)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert (body["limit"], body["offset"]) == (limit, offset)
+        total = body["total"] if total is None else total
+        assert body["total"] == total
+        items += body["items"]
+        offset += limit
+        if offset >= total:
+            return total, items
+
+
+# --- auth and schema ----------------------------------------------------------------------------
+
+def test_openapi_declares_the_api_key_and_every_v1_route_needs_it(api):
+    schema = api.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert {"type": "apiKey", "in": "header", "name": "X-API-Key"}.items() <= next(iter(schemes.values())).items()
+    scheme_name = next(iter(schemes))
+    v1 = {path: ops for path, ops in schema["paths"].items() if path.startswith("/v1/")}
+    assert {"/v1/daily-visits", "/v1/daily-revenue", "/v1/customers", "/v1/customers/{customer_id}",
+            "/v1/customers/{customer_id}/visits", "/v1/payments", "/v1/defaulters"} <= set(v1)
+    for path, ops in v1.items():
+        assert ops["get"]["security"] == [{scheme_name: []}], path
+    params = {p["name"] for p in schema["paths"]["/v1/daily-visits"]["get"]["parameters"]}
+    assert {"shop_id", "start", "end", "limit", "offset"} <= params
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}], ids=["missing", "wrong", "empty"])
+def test_missing_or_wrong_key_is_401(api, headers):
+    for path in ("/v1/daily-visits", "/v1/customers/C0001", "/v1/payments", "/v1/defaulters", "/v1/shops"):
+        response = api.get(path, headers=headers)
+        assert response.status_code == 401, (path, response.text)
+        assert "API key" in response.json()["detail"]
+    assert api.get("/health").status_code == 200  # liveness needs no key
+
+
+def test_create_app_refuses_to_start_without_a_key(workspaces, monkeypatch):
+    monkeypatch.delenv(API_KEY_ENV_VAR, raising=False)
+    with pytest.raises(MissingApiKey, match=API_KEY_ENV_VAR):
+        create_app(workspaces.full)
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+def test_daily_visits_with_date_filter_and_pagination_match_the_marts(api, api_config):
+    want = sql(api_config, "select shop_id, date::varchar, visits, unique_customers, new_customers, returning_customers "
+                           "from daily_visits where shop_id = 'north' and date between ? and ? order by date", [START, END])
+    total, items = all_pages(api, "/v1/daily-visits", {"shop_id": "north", "start": str(START), "end": str(END)}, 1)
+    assert total == len(want) == 2
+    got = [(i["shop_id"], i["date"], i["visits"], i["unique_customers"], i["new_customers"], i["returning_customers"])
+           for i in items]
+    assert got == want
+    everything = api.get("/v1/daily-visits", headers=AUTH).json()
+    assert everything["total"] == sql(api_config, "select count(*) from daily_visits")[0][0]
+    assert sum(i["visits"] for i in everything["items"]) == sql(api_config, "select sum(visits) from daily_visits")[0][0]
+
+
+def test_daily_revenue_matches_the_marts(api, api_config):
+    body = api.get("/v1/daily-revenue", params={"start": str(END), "end": str(END)}, headers=AUTH).json()
+    (count, revenue, unpaid), = sql(api_config, "select count(*), sum(revenue)::double, sum(unpaid_revenue)::double "
+                                                "from daily_revenue where date = ?", [END])
+    assert body["total"] == count
+    assert sum(i["revenue"] for i in body["items"]) == pytest.approx(revenue)
+    assert sum(i["unpaid_revenue"] for i in body["items"]) == pytest.approx(unpaid)
+
+
+def test_customers_and_one_customers_visits(api, api_config):
+    (n_customers,), = sql(api_config, """select count(*) from (select shop_id, customer_id from customer_visit_counts
+                                          union select shop_id, customer_id from total_spent)""")
+    total, customers = all_pages(api, "/v1/customers", {"sort": "visits"}, 50)
+    assert total == len(customers) == n_customers
+    assert [c["visits"] for c in customers] == sorted((c["visits"] for c in customers), reverse=True)
+
+    (shop, top, visits), = sql(api_config, "select shop_id, customer_id, visits from customer_visit_counts "
+                                           "order by visits desc, customer_id limit 1")
+    detail = api.get(f"/v1/customers/{top}", params={"shop_id": shop}, headers=AUTH)
+    assert detail.status_code == 200
+    (row,) = detail.json()["shops"]
+    (spent,), = sql(api_config, "select amount::double from total_spent where shop_id = ? and customer_id = ?", [shop, top])
+    assert (row["visits"], row["amount"]) == (visits, pytest.approx(spent))
+
+    want = sql(api_config, "select visit_id from visit_log where shop_id = ? and customer_id = ? order by entry_time, visit_id",
+               [shop, top])
+    total, got = all_pages(api, f"/v1/customers/{top}/visits", {"shop_id": shop}, 2)
+    assert total == visits == len(want)
+    assert [v["visit_id"] for v in got] == [v for (v,) in want]
+    day = api.get(f"/v1/customers/{top}/visits", params={"shop_id": shop, "start": str(END), "end": str(END)},
+                  headers=AUTH).json()
+    assert day["total"] == sql(api_config, "select count(*) from visit_log where shop_id = ? and customer_id = ? "
+                                           "and date = ?", [shop, top, END])[0][0]
+
+
+def test_payments_and_defaulters_match_the_marts(api, api_config):
+    total, unpaid = all_pages(api, "/v1/payments", {"shop_id": "north", "status": "Unpaid"}, 1000)
+    (count, owed), = sql(api_config, "select count(*), sum(amount)::double from unpaid where shop_id = 'north'")
+    assert total == count and sum(p["amount"] for p in unpaid) == pytest.approx(owed)
+    assert all(p["payment_status"] == "Unpaid" for p in unpaid)
+    first_page = api.get("/v1/payments", params={"limit": 5}, headers=AUTH).json()
+    assert first_page["total"] == sql(api_config, "select count(*) from transactions")[0][0]
+    assert len(first_page["items"]) == 5
+    stamps = [p["timestamp_local"] for p in first_page["items"]]
+    assert stamps == sorted(stamps, reverse=True)
+
+    modes = {m["payment_mode"]: m for m in api.get("/v1/payments/summary", headers=AUTH).json()}
+    for mode, amount in sql(api_config, "select payment_mode, sum(amount)::double from payment_summary group by 1"):
+        assert modes[mode]["amount"] == pytest.approx(amount)
+
+    defaulters = api.get("/v1/defaulters", headers=AUTH).json()
+    want = sql(api_config, "select shop_id, customer_id, unpaid_count from repeat_defaulters "
+                           "order by amount_owed desc, customer_id, shop_id")
+    assert defaulters["total"] == len(want)
+    assert [(d["shop_id"], d["customer_id"], d["unpaid_count"]) for d in defaulters["items"]] == want
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "params", "status"), [
+    ("/v1/daily-visits", {"start": "2025-02-30"}, 422),
+    ("/v1/daily-visits", {"end": "yesterday"}, 422),
+    ("/v1/daily-visits", {"start": "2025-03-02", "end": "2025-03-01"}, 422),
+    ("/v1/payments", {"limit": 0}, 422),
+    ("/v1/payments", {"limit": 100000}, 422),
+    ("/v1/payments", {"offset": -1}, 422),
+    ("/v1/payments", {"status": "Maybe"}, 422),
+    ("/v1/customers", {"sort": "height"}, 422),
+    ("/v1/customers/NO-SUCH-CUSTOMER", {}, 404),
+    ("/v1/customers/NO-SUCH-CUSTOMER/visits", {}, 404),
+    ("/v1/daily-revenue", {"shop_id": "atlantis"}, 404),
+])
+def test_validation(api, path, params, status):
+    response = api.get(path, params=params, headers=AUTH)
+    assert response.status_code == status, response.text
+
+
+def test_pos_only_workspace_says_the_visit_marts_are_missing(pos_api, workspaces):
+    for path in ("/v1/daily-visits", "/v1/customers/C0001/visits"):
+        response = pos_api.get(path, headers=AUTH)
+        assert response.status_code == 404
+        body = response.json()
+        assert "no visit marts" in body["detail"] and body["missing_marts"]
+    revenue = pos_api.get("/v1/daily-revenue", headers=AUTH)
+    assert revenue.status_code == 200 and revenue.json()["total"] == sql(workspaces.pos_only, "select count(*) from daily_revenue")[0][0]
+    customers = pos_api.get("/v1/customers", params={"sort": "amount", "limit": 3}, headers=AUTH).json()
+    assert customers["items"] and all(c["visits"] is None for c in customers["items"])
+    assert pos_api.get("/v1/shops", headers=AUTH).json()[0]["has_visit_marts"] is False
+    assert pos_api.get("/health").json()["visit_marts"] is False
+
+
+# --- refresh (keep last: it replaces this module's marts file) ------------------------------------
+
+def test_server_follows_the_marts_file_when_the_pipeline_replaces_it(api, api_config, tmp_path):
+    before = api.get("/v1/daily-visits", headers=AUTH).json()["total"]
+    (added,), = sql(api_config, "select count(*) from daily_visits where date = (select max(date) from daily_visits)")
+    served = Path(api_config.marts_db)
+    original = tmp_path / "original.duckdb"
+    shutil.copyfile(served, original)
+    # publish a new build the way warehouse.publish_marts does: copy beside, change, rename over
+    staged = served.with_name(".marts.duckdb.staged.tmp")
+    shutil.copyfile(served, staged)
+    with duckdb.connect(str(staged)) as db:
+        db.execute("insert into daily_visits select shop_id, date + 1, visits, unique_customers, new_customers, "
+                   "returning_customers, avg_duration_s from daily_visits "
+                   "where date = (select max(date) from daily_visits)")
+    os.replace(staged, served)
+    after = api.get("/v1/daily-visits", headers=AUTH).json()
+    assert after["total"] == before + added
+    assert str(END + timedelta(days=1)) in {i["date"] for i in after["items"]}
+    proc_fds = Path(f"/proc/{api.server_pid}/fd")
+    if proc_fds.is_dir():
+        targets = []
+        for fd in proc_fds.iterdir():
+            try:
+                targets.append(os.readlink(fd))
+            except OSError:  # closed meanwhile
+                pass
+        assert not [t for t in targets if "marts.duckdb" in t and "(deleted)" in t], "the replaced file is still open"
+    os.replace(original, served)
+    assert api.get("/v1/daily-visits", headers=AUTH).json()["total"] == before
