@@ -155,8 +155,9 @@ def test_create_app_refuses_to_start_without_a_key(workspaces, monkeypatch):
 # --- figures ------------------------------------------------------------------------------------
 
 def test_daily_visits_with_date_filter_and_pagination_match_the_marts(api, api_config):
-    want = sql(api_config, "select shop_id, date::varchar, visits, unique_customers, new_customers, returning_customers "
-                           "from daily_visits where shop_id = 'north' and date between ? and ? order by date", [START, END])
+    want = sql(api_config, "select shop_id, date::varchar, visits, unique_customers, new_customers, "
+                           "returning_customers from daily_visits where shop_id = 'north' "
+                           "and date between ? and ? order by date", [START, END])
     total, items = all_pages(api, "/v1/daily-visits", {"shop_id": "north", "start": str(START), "end": str(END)}, 1)
     assert total == len(want) == 2
     got = [(i["shop_id"], i["date"], i["visits"], i["unique_customers"], i["new_customers"], i["returning_customers"])
@@ -164,7 +165,8 @@ def test_daily_visits_with_date_filter_and_pagination_match_the_marts(api, api_c
     assert got == want
     everything = api.get("/v1/daily-visits", headers=AUTH).json()
     assert everything["total"] == sql(api_config, "select count(*) from daily_visits")[0][0]
-    assert sum(i["visits"] for i in everything["items"]) == sql(api_config, "select sum(visits) from daily_visits")[0][0]
+    (visits,), = sql(api_config, "select sum(visits) from daily_visits")
+    assert sum(i["visits"] for i in everything["items"]) == visits
 
 
 def test_daily_revenue_matches_the_marts(api, api_config):
@@ -188,11 +190,12 @@ def test_customers_and_one_customers_visits(api, api_config):
     detail = api.get(f"/v1/customers/{top}", params={"shop_id": shop}, headers=AUTH)
     assert detail.status_code == 200
     (row,) = detail.json()["shops"]
-    (spent,), = sql(api_config, "select amount::double from total_spent where shop_id = ? and customer_id = ?", [shop, top])
+    (spent,), = sql(api_config, "select amount::double from total_spent where shop_id = ? and customer_id = ?",
+                    [shop, top])
     assert (row["visits"], row["amount"]) == (visits, pytest.approx(spent))
 
-    want = sql(api_config, "select visit_id from visit_log where shop_id = ? and customer_id = ? order by entry_time, visit_id",
-               [shop, top])
+    want = sql(api_config, "select visit_id from visit_log where shop_id = ? and customer_id = ? "
+                           "order by entry_time, visit_id", [shop, top])
     total, got = all_pages(api, f"/v1/customers/{top}/visits", {"shop_id": shop}, 2)
     assert total == visits == len(want)
     assert [v["visit_id"] for v in got] == [v for (v,) in want]
@@ -251,7 +254,8 @@ def test_pos_only_workspace_says_the_visit_marts_are_missing(pos_api, workspaces
         body = response.json()
         assert "no visit marts" in body["detail"] and body["missing_marts"]
     revenue = pos_api.get("/v1/daily-revenue", headers=AUTH)
-    assert revenue.status_code == 200 and revenue.json()["total"] == sql(workspaces.pos_only, "select count(*) from daily_revenue")[0][0]
+    (days,), = sql(workspaces.pos_only, "select count(*) from daily_revenue")
+    assert revenue.status_code == 200 and revenue.json()["total"] == days
     customers = pos_api.get("/v1/customers", params={"sort": "amount", "limit": 3}, headers=AUTH).json()
     assert customers["items"] and all(c["visits"] is None for c in customers["items"])
     assert pos_api.get("/v1/shops", headers=AUTH).json()[0]["has_visit_marts"] is False
@@ -270,8 +274,7 @@ def test_server_follows_the_marts_file_when_the_pipeline_replaces_it(api, api_co
     staged = served.with_name(".marts.duckdb.staged.tmp")
     shutil.copyfile(served, staged)
     with duckdb.connect(str(staged)) as db:
-        db.execute("insert into daily_visits select shop_id, date + 1, visits, unique_customers, new_customers, "
-                   "returning_customers, avg_duration_s from daily_visits "
+        db.execute("insert into daily_visits by name select * replace (date + 1 as date) from daily_visits "
                    "where date = (select max(date) from daily_visits)")
     os.replace(staged, served)
     after = api.get("/v1/daily-visits", headers=AUTH).json()

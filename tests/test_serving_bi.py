@@ -83,7 +83,8 @@ def test_daily_overview_agrees_with_the_marts(workspaces):
     query = next(q for q in QUERIES if q.name == "daily_overview")
     with duckdb.connect(str(workspaces.full.marts_db), read_only=True) as db:
         got = db.execute(f"select sum(visits), sum(revenue) from ({query.sql})").fetchone()
-        want = db.execute("select (select sum(visits) from daily_visits), (select sum(revenue) from daily_revenue)").fetchone()
+        want = db.execute("select (select sum(visits) from daily_visits), "
+                          "(select sum(revenue) from daily_revenue)").fetchone()
     assert got == want
 
 

@@ -1,31 +1,38 @@
-"""Shared test data for the serving, BI and report tests.
+"""Shared test data for the serving, BI and report tests: a real pipeline build, once per session.
 
-One real POS pipeline run (north: 3 days, south: 1 day) is built once per test session; then two
-workspaces point at copies of its served marts file (the served file itself is never written):
+POS CSVs are generated (north: 2 days, south: 1 day) and, next to them, the lake datasets the identity
+pipeline would write from footage (`visits`, `transaction_visit_links`), derived deterministically from
+the sales: a visit per sale under a registry id (`c_...`, not the POS id), a visit paying two bills, a
+sale nobody was seen for, customers coming back without buying, a VIP and a staff member.
+The daily job then runs for each shop-day without its vision/identity steps (there is no footage to
+read; they would overwrite those datasets), so dbt builds the real POS *and* visit marts.
 
-- `full`: the copy gets the visit marts, derived deterministically from the transactions following the
-  visit-mart contract (one visit per sale, some visits without a sale, a staff member all day);
-- `pos_only`: the copy has no visit marts (dropped if the pipeline already builds them).
-
+Two workspaces point at copies of the served marts (the served file itself is never written):
+`full` (everything) and `pos_only` (visit marts dropped, like a workspace without cameras).
 Other test modules import `serving_workspaces`; it caches the build per session.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
+import polars as pl
 import pytest
 
-from watershop_dagster.config import CONFIG_FILENAME, WatershopConfig, load_config
+from watershop_dagster import lake
+from watershop_dagster.config import CONFIG_ENV_VAR, CONFIG_FILENAME, WatershopConfig, load_config
 from watershop_dagster.serving.marts import VISIT_MARTS
 
 pytestmark = pytest.mark.slow
 
-START, END = date(2025, 3, 1), date(2025, 3, 3)
+START, END = date(2025, 3, 1), date(2025, 3, 2)  # north: START..END, south: START only
+SHOP_DAYS = (("north", START), ("south", START), ("north", END))
 SHOPS_YAML = """\
 shops:
   - id: north
@@ -57,125 +64,73 @@ VISIT_CONTRACT = {
     "visits_without_payment": ["shop_id", "date", "visit_id", "customer_id", "entry_time", "exit_time", "duration_s"],
 }
 
-# Deterministic visit marts derived from the POS transactions already in the file. Staff visits are in
-# visit_log but excluded from every count, as the real marts do.
-VISIT_MARTS_SQL = """
-create or replace table visit_log as
-with tx as (
-    select *, row_number() over (partition by shop_id order by timestamp_local, transaction_id) as n
-    from transactions
-),
-sale_visits as (
-    select shop_id || '-' || transaction_id as visit_id, shop_id, date,
-           coalesce(customer_id, 'F-' || transaction_id) as customer_id, 'customer' as role,
-           timestamp_local - to_seconds(60 + n % 90) as entry_time,
-           timestamp_local + to_seconds(30 + n % 120) as exit_time,
-           transaction_id, amount
-    from tx
-),
-browse_visits as (  -- every 6th known customer comes back later the same day without buying
-    select shop_id || '-' || transaction_id || '-b' as visit_id, shop_id, date, customer_id, 'customer' as role,
-           timestamp_local + to_hours(case when hour >= 12 then -3 else 2 end) as entry_time,
-           timestamp_local + to_hours(case when hour >= 12 then -3 else 2 end) + to_seconds(45 + n % 30) as exit_time,
-           null::varchar as transaction_id, null::decimal(18, 2) as amount
-    from tx
-    where customer_id is not null and n % 6 = 0
-),
-staff_visits as (
-    select shop_id || '-' || date || '-staff' as visit_id, shop_id, date, 'S-anita' as customer_id, 'staff' as role,
-           date + time '05:50:00' as entry_time, date + time '21:10:00' as exit_time,
-           null::varchar as transaction_id, null::decimal(18, 2) as amount
-    from (select distinct shop_id, date from tx)
-),
-all_visits as (
-    select * from sale_visits union all select * from browse_visits union all select * from staff_visits
-)
-select visit_id, shop_id, date, customer_id, role, entry_time, exit_time,
-       date_diff('second', entry_time, exit_time)::double as duration_s,
-       ['counter'] as cameras, 3 + length(visit_id) % 5 as n_faces,
-       case when customer_id like 'F-%' then 0.55 else 0.92 end as confidence,
-       transaction_id, amount
-from all_visits;
 
-create or replace temp view _customer_visits as select * from visit_log where role <> 'staff';
-create or replace temp view _first_day as
-    select shop_id, customer_id, min(date) as first_date from _customer_visits group by all;
-
-create or replace table new_customers as
-    select distinct v.shop_id, v.date, v.customer_id
-    from _customer_visits v join _first_day f using (shop_id, customer_id) where v.date = f.first_date;
-create or replace table returning_customers as
-    select distinct v.shop_id, v.date, v.customer_id
-    from _customer_visits v join _first_day f using (shop_id, customer_id) where v.date > f.first_date;
-
-create or replace table daily_visits as
-    select shop_id, date, count(*) as visits, count(distinct customer_id) as unique_customers,
-           count(distinct customer_id) filter (where date = first_date) as new_customers,
-           count(distinct customer_id) filter (where date > first_date) as returning_customers,
-           avg(duration_s) as avg_duration_s
-    from _customer_visits join _first_day using (shop_id, customer_id) group by all;
-
-create or replace table monthly_visits as
-    select shop_id, date_trunc('month', date)::date as month, count(*) as visits,
-           count(distinct customer_id) as unique_customers,
-           count(distinct customer_id) filter (where date_trunc('month', first_date) = date_trunc('month', date)) as new_customers,
-           count(distinct customer_id) filter (where date_trunc('month', first_date) < date_trunc('month', date)) as returning_customers
-    from _customer_visits join _first_day using (shop_id, customer_id) group by all;
-
-create or replace table quarterly_visits as
-    select shop_id, date_trunc('quarter', date)::date as quarter, count(*) as visits,
-           count(distinct customer_id) as unique_customers,
-           count(distinct customer_id) filter (where date_trunc('quarter', first_date) = date_trunc('quarter', date)) as new_customers,
-           count(distinct customer_id) filter (where date_trunc('quarter', first_date) < date_trunc('quarter', date)) as returning_customers
-    from _customer_visits join _first_day using (shop_id, customer_id) group by all;
-
-create or replace table unique_customers as
-    select shop_id, customer_id, min(entry_time) as first_seen, max(exit_time) as last_seen, count(*) as visits,
-           count(distinct date) as days_visited
-    from _customer_visits group by all;
-
-create or replace table customer_visit_counts as
-    select shop_id, customer_id, count(*) as visits, min(entry_time) as first_visit, max(entry_time) as last_visit,
-           avg(duration_s) as avg_duration_s
-    from _customer_visits group by all;
-create or replace table repeat_visits as select * from customer_visit_counts where visits >= 2;
-
-create or replace table traffic_per_hour as
-    select shop_id, date, hour(entry_time) as hour, count(*) as visits, count(distinct customer_id) as unique_customers
-    from _customer_visits group by all;
-
-create or replace table first_last_customer as
-    select shop_id, date, min(entry_time) as first_entry, max(exit_time) as last_exit,
-           arg_min(customer_id, entry_time) as first_customer_id, arg_max(customer_id, exit_time) as last_customer_id
-    from _customer_visits group by all;
-
-create or replace table peak_hours as
-    with days as (select shop_id, count(distinct date) as n from _customer_visits group by all),
-    hourly as (
-        select t.shop_id, t.hour, sum(t.visits) / any_value(d.n) as avg_visits_per_day
-        from traffic_per_hour t join days d using (shop_id) group by all
-    )
-    select shop_id, hour, avg_visits_per_day,
-           avg_visits_per_day >= 0.7 * max(avg_visits_per_day) over (partition by shop_id) as is_peak,
-           avg_visits_per_day <= 0.25 * max(avg_visits_per_day) over (partition by shop_id) as is_idle,
-           1 + floor(avg_visits_per_day / 4)::int as suggested_staff
-    from hourly;
-
-create or replace table transaction_visit_links as
-    select v.shop_id, v.date, v.transaction_id, v.visit_id, v.customer_id, t.customer_id as pos_customer_id,
-           0.9 as link_confidence
-    from visit_log v join transactions t using (shop_id, date, transaction_id);
-
-create or replace table visits_without_payment as
-    select shop_id, date, visit_id, customer_id, entry_time, exit_time, duration_s
-    from _customer_visits where transaction_id is null;
-"""
+def _utc(local: datetime, tz: ZoneInfo) -> datetime:
+    return local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
 
 
-def add_visit_marts(db_path: Path) -> None:
-    with duckdb.connect(str(db_path)) as db:
-        db.execute(VISIT_MARTS_SQL)
-        db.execute("CHECKPOINT")
+def identity_lake_day(sales: pl.DataFrame, shop_id: str, tz: ZoneInfo) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(visits, transaction_visit_links) for one shop-day, as the identity pipeline would write them."""
+    from watershop_dagster.identity.linking import TRANSACTION_VISIT_LINKS_SCHEMA
+    from watershop_dagster.identity.visits import VISITS_SCHEMA
+
+    visits: list[dict] = []
+    links: list[dict] = []
+    open_visit: dict[str, dict] = {}  # customer -> their latest visit (a second bill soon after joins it)
+
+    def add_visit(vid, customer, role, entry, exit_, person_key=None):
+        visit = {"visit_id": vid, "customer_id": customer, "person_key": person_key, "role": role,
+                 "entry_local": entry, "exit_local": exit_, "cameras": "counter" if role != "staff" else "counter,door",
+                 "n_tracks": 1, "n_faces": 6 + len(visits) % 5, "n_embeddings": 3,
+                 "confidence": 0.55 if customer and customer.startswith("c_w") else 0.92, "ambiguous": False}
+        visits.append(visit)
+        return visit
+
+    rows = sales.sort("timestamp", "transaction_id").iter_rows(named=True)
+    for n, sale in enumerate(rows):
+        paid_at = datetime.fromisoformat(sale["timestamp"])
+        pos_id = sale["customer_id"] or None
+        link = {"transaction_id": sale["transaction_id"], "timestamp_utc": _utc(paid_at, tz), "visit_id": None,
+                "customer_id": None, "person_key": None, "role": None, "pos_customer_id": pos_id,
+                "link_confidence": 0.0, "n_candidates": 0, "seen_gap_s": None, "reason": "no face near the counter"}
+        links.append(link)
+        if n % 10 == 9:  # nobody was seen paying this bill
+            continue
+        customer = f"c_{pos_id.lower()}" if pos_id else f"c_w{sale['transaction_id'][-4:]}{shop_id}"
+        previous = open_visit.get(customer)
+        if previous and paid_at <= previous["exit_local"] + timedelta(minutes=10):
+            visit = previous  # one visit, two bills
+            visit["exit_local"] = max(visit["exit_local"], paid_at + timedelta(seconds=40))
+        else:
+            visit = add_visit(f"v_{sale['transaction_id']}", customer, "customer",
+                              paid_at - timedelta(seconds=60 + n % 90), paid_at + timedelta(seconds=30 + n % 120))
+            open_visit[customer] = visit
+        link.update(visit_id=visit["visit_id"], customer_id=customer, role="customer", reason=None,
+                    link_confidence=0.9 - (n % 4) * 0.1, n_candidates=1 + n % 2, seen_gap_s=float(n % 7))
+        if pos_id and n % 6 == 0:  # comes back later without buying
+            back = paid_at + timedelta(hours=-3 if paid_at.hour >= 12 else 2)
+            add_visit(f"v_{sale['transaction_id']}_b", customer, "customer", back, back + timedelta(seconds=75))
+    day = datetime.fromisoformat(sales["timestamp"].min()).replace(hour=0, minute=0, second=0)
+    add_visit(f"v_vip_{day:%Y%m%d}", "k_vip_mla", "vip", day.replace(hour=12), day.replace(hour=12, minute=4),
+              person_key="vip/mla")  # a VIP counts as a customer
+    for piece, (a, b) in enumerate(((6, 11), (12, 17))):  # staff: two stays under max_visit_hours
+        add_visit(f"v_staff{piece}_{day:%Y%m%d}", None, "staff", day.replace(hour=a), day.replace(hour=b, minute=55),
+                  person_key="staff/anita")
+
+    for visit in visits:
+        visit["entry_utc"], visit["exit_utc"] = _utc(visit["entry_local"], tz), _utc(visit["exit_local"], tz)
+        visit["duration_s"] = (visit["exit_local"] - visit["entry_local"]).total_seconds()
+    return (pl.DataFrame(visits).select(list(VISITS_SCHEMA)).cast(dict(VISITS_SCHEMA)),
+            pl.DataFrame(links).select(list(TRANSACTION_VISIT_LINKS_SCHEMA)).cast(dict(TRANSACTION_VISIT_LINKS_SCHEMA)))
+
+
+def write_identity_lake(config: WatershopConfig) -> None:
+    for shop_id, day in SHOP_DAYS:
+        csv = next((config.transactions_landing / shop_id).glob(f"*{day}*.csv"))
+        sales = pl.read_csv(csv, infer_schema=False)
+        visits, links = identity_lake_day(sales, shop_id, config.shop(shop_id).tz)
+        lake.write_partition(visits, config.lake_root, "visits", shop_id=shop_id, date=day.isoformat())
+        lake.write_partition(links, config.lake_root, "transaction_visit_links", shop_id=shop_id, date=day.isoformat())
 
 
 def drop_visit_marts(db_path: Path) -> None:
@@ -218,21 +173,46 @@ def serving_workspaces(tmp_path_factory: pytest.TempPathFactory) -> ServingWorks
     key = tmp_path_factory.getbasetemp()
     if key in _BUILT:
         return _BUILT[key]
+    from assets.daily import DAILY_JOB
+    from assets.partitions import shop_day_key
+    from watershop_dagster.code_location import build_definitions
+    from watershop_dagster.instance import workspace_instance
     from watershop_dagster.pos.generate import write_transaction_csvs
-    from watershop_dagster.runner import run_range
 
     base = tmp_path_factory.mktemp("serving")
     (base / "pipeline").mkdir()
-    (base / "pipeline" / CONFIG_FILENAME).write_text(f"partitions_start: \"2025-01-01\"\n{SHOPS_YAML}")
-    pipeline = load_config(base / "pipeline" / CONFIG_FILENAME)
-    write_transaction_csvs(pipeline, START, END, seed=5, transactions_per_day=30, shop_ids=["north"])
-    write_transaction_csvs(pipeline, START, START, seed=5, transactions_per_day=30, shop_ids=["south"])
-    runs = run_range(START, END, base / "pipeline" / CONFIG_FILENAME, ["north"])
-    runs += run_range(START, START, base / "pipeline" / CONFIG_FILENAME, ["south"])
-    assert [r for r in runs if not r.success] == [], runs
+    config_file = base / "pipeline" / CONFIG_FILENAME
+    config_file.write_text(f"partitions_start: \"2025-01-01\"\n{SHOPS_YAML}")
+    pipeline = load_config(config_file)
+    # seed 0 gives north a repeat defaulter within two days
+    write_transaction_csvs(pipeline, START, END, seed=0, transactions_per_day=30, shop_ids=["north"])
+    write_transaction_csvs(pipeline, START, START, seed=0, transactions_per_day=30, shop_ids=["south"])
+    write_identity_lake(pipeline)
+    # what runner.run_range does, for these 3 shop-days, with the definitions built once and without the
+    # vision/identity steps (no footage here: they would overwrite the identity datasets written above)
+    previous = os.environ.get(CONFIG_ENV_VAR)
+    os.environ[CONFIG_ENV_VAR] = str(config_file)
+    try:
+        job = build_definitions(config_file).resolve_job_def(DAILY_JOB)
+        graph = job.asset_layer.asset_graph
+        keep = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name in ("pos", "marts")}
+        job = job.get_subset(asset_selection=keep,
+                             asset_check_selection={c for c in graph.asset_check_keys if c.asset_key in keep})
+        instance = workspace_instance(pipeline)
+        for shop_id, day in SHOP_DAYS:
+            result = job.execute_in_process(instance=instance, partition_key=shop_day_key(shop_id, day),
+                                            raise_on_error=False)
+            assert result.success, f"pipeline run failed for {shop_id} {day}"
+            failed = [e.check_name for e in result.get_asset_check_evaluations()
+                      if not e.passed and e.severity.value == "ERROR"]
+            assert not failed, f"{shop_id} {day}: failed checks {failed}"
+    finally:
+        if previous is None:
+            os.environ.pop(CONFIG_ENV_VAR, None)
+        else:
+            os.environ[CONFIG_ENV_VAR] = previous
 
     full = workspace_from(pipeline.marts_db, base / "full", pipeline)
-    add_visit_marts(full.marts_db)
     pos_only = workspace_from(pipeline.marts_db, base / "pos_only", pipeline)
     drop_visit_marts(pos_only.marts_db)
     _BUILT[key] = ServingWorkspaces(pipeline, full, pos_only)
@@ -244,18 +224,22 @@ def workspaces(tmp_path_factory) -> ServingWorkspaces:
     return serving_workspaces(tmp_path_factory)
 
 
-def test_visit_fixture_follows_the_visit_mart_contract(workspaces):
+def test_real_visit_marts_follow_the_contract(workspaces):
     with duckdb.connect(str(workspaces.full.marts_db), read_only=True) as db:
         for table, columns in VISIT_CONTRACT.items():
             have = {row[0] for row in db.execute(f"describe {table}").fetchall()}
             assert set(columns) <= have, (table, set(columns) - have)
-        visits, linked = db.execute("select count(*), count(transaction_id) from visit_log where role <> 'staff'").fetchone()
-        assert visits > linked > 0
-        assert db.execute("select sum(visits) from daily_visits").fetchone()[0] == visits
-        # every visitor of a day is either new or returning that day
-        assert db.execute(
-            "select count(*) from daily_visits where unique_customers <> new_customers + returning_customers"
-        ).fetchone()[0] == 0
+        visits, linked, vip = db.execute(
+            "select count(*), count(transaction_id), count(*) filter (where role = 'vip') "
+            "from visit_log where role <> 'staff'").fetchone()
+        assert visits > linked > 0 and vip == len(SHOP_DAYS)
+        assert db.execute("select sum(visits) from daily_visits").fetchone()[0] == visits  # staff excluded
+        assert db.execute("select count(*) from daily_visits "
+                          "where unique_customers <> new_customers + returning_customers").fetchone()[0] == 0
+        assert db.execute("select sum(returning_customers) from daily_visits").fetchone()[0] > 0
+        assert db.execute("select count(*) from repeat_defaulters").fetchone()[0] > 0
+        kinds = dict(db.execute("select customer_id_kind, count(*) from total_spent group by 1").fetchall())
+        assert kinds.get("registry", 0) > 0 and kinds.get("pos", 0) > 0
     with duckdb.connect(str(workspaces.pos_only.marts_db), read_only=True) as db:
         names = {r[0] for r in db.execute("select table_name from information_schema.tables").fetchall()}
         assert not names & set(VISIT_MARTS)

@@ -121,3 +121,38 @@ def test_reader_never_locks_other_files_nor_a_publish(tmp_path):
         _write_marts(marts, 6)
     with reader.connect() as con:
         assert con.scalar("select revenue from daily_revenue") == 6
+
+
+def test_api_before_the_first_build_answers_503_not_500(tmp_path):
+    """A workspace whose marts were never built: the API starts, says so, and still checks the key first."""
+    import socket
+
+    import httpx
+    import uvicorn
+
+    from watershop_dagster.config import init_workspace
+    from watershop_dagster.serving.api import create_app
+
+    config = init_workspace(tmp_path / "ws", shop_id="north")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(config, api_key="k"), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(100):
+                try:
+                    health = client.get("/health")
+                    break
+                except httpx.TransportError:
+                    threading.Event().wait(0.1)
+            assert health.json() == {"status": "ok", "marts": False, "visit_marts": False}
+            assert client.get("/v1/daily-revenue").status_code == 401
+            missing = client.get("/v1/daily-revenue", headers={"X-API-Key": "k"})
+            assert missing.status_code == 503 and "watershop run" in missing.json()["detail"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -182,5 +182,14 @@ def demo(workspace, days, seed) -> None:
         _run_and_report(str(config_file), start, end, None)
     finally:
         click.echo(summary(config))
+def _register_serving_commands() -> None:
+    from watershop_dagster.serving.commands import api, dashboard, report
+
+    for command in (dashboard, api, report):
+        main.add_command(command)
+
+
+_register_serving_commands()
+
 if __name__ == "__main__":
     main()

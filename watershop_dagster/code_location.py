@@ -13,6 +13,7 @@ from assets.partitions import shop_day_partitions
 from assets.pos import build_pos_definitions
 from assets.vision import build_vision_definitions
 from resources import build_resources
+from watershop_dagster.distributed import distributed_definitions
 from watershop_dagster.config import config_path, load_config
 
 
@@ -27,5 +28,6 @@ def build_definitions(config_file: Path | None = None) -> dg.Definitions:
         build_marts_definitions(config, partitions),
         build_daily_definitions(config),
         dg.Definitions(resources=build_resources(config_file)),
+        distributed_definitions(),  # empty unless WATERSHOP_CELERY_BROKER is set
     )
 

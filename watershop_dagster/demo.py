@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import polars as pl
+
 from watershop_dagster.config import CONFIG_FILENAME, WatershopConfig, init_workspace, load_config
 from watershop_dagster.fixtures import fixtures_dir
 from watershop_dagster.warehouse import connect_marts
@@ -31,7 +33,7 @@ def demo_gallery() -> Path | None:
 
 def build_demo(workspace: Path, start: date, end: date, seed: int) -> WatershopConfig:
     """Create (or reuse) the demo workspace; land POS CSVs and counter-camera footage for start..end."""
-    from watershop_dagster.pos.generate import write_transaction_csvs
+    from watershop_dagster.pos.generate import write_transaction_csvs, write_visit_transactions
     from watershop_dagster.synthetic.footage import make_demo_footage
 
     config_file = workspace / CONFIG_FILENAME
@@ -44,8 +46,11 @@ def build_demo(workspace: Path, start: date, end: date, seed: int) -> WatershopC
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     missing = [day for day in days if not (config.footage_root / config.shops[0].cameras[0] / day.isoformat()).exists()]
     if missing:
-        make_demo_footage(config, missing, seed=seed, gallery=demo_gallery(), duration_s=DEMO_FOOTAGE_SECONDS,
-                          workers=2)
+        truth = make_demo_footage(config, missing, seed=seed, gallery=demo_gallery(), duration_s=DEMO_FOOTAGE_SECONDS,
+                                  workers=2)
+        shop_id = config.shops[0].id
+        for day in missing:  # the filmed customers pay at the counter too
+            write_visit_transactions(config, shop_id, day, truth.filter(pl.col("date") == day), seed=seed)
     broken = config.transactions_landing / config.shops[0].id / f"pos_export_{end.isoformat()}.csv"
     broken.write_text(BROKEN_EXPORT.format(shop=config.shops[0].id, day=end.isoformat()))
     return config
@@ -60,7 +65,9 @@ def summary(config: WatershopConfig) -> str:
         ).fetchone()
         defaulters = db.execute("select count(*) from repeat_defaulters").fetchone()[0]
         rejected = db.execute("select coalesce(sum(rejected_rows), 0) from quarantine_summary").fetchone()[0]
-    embeddings = len(list((config.lake_root / "face_embeddings").glob("*/*/*/part.parquet")))
+        visits = db.execute("select sum(visits) from daily_visits").fetchone()[0]
+        customers = db.execute("select count(*) from unique_customers").fetchone()[0]
+        linked = db.execute("select count(visit_id), count(*) from transaction_visit_links").fetchone()
     return "\n".join(
         [
             "",
@@ -69,6 +76,7 @@ def summary(config: WatershopConfig) -> str:
             f"Dagster UI:                           DAGSTER_HOME={config.dagster_home} dagster dev -w workspace.yaml",
             f"{days} shop-days, {transactions} transactions, revenue {revenue:,.2f}",
             f"repeat defaulters: {defaulters}; rejected input rows (quarantined): {rejected}",
-            f"camera-days with face embeddings: {embeddings}",
+            f"visits seen by the camera: {visits or 0}; distinct customers: {customers}; "
+            f"transactions linked to a visit: {linked[0]} of {linked[1]}",
         ]
     )

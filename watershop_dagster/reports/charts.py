@@ -81,6 +81,7 @@ def top_customers_by_visits(df: pl.DataFrame | None, title: str) -> bytes:
         rows = df.reverse()
         bars = ax.barh(rows["customer_id"].to_list(), rows["visits"].to_list(), color=BLUE)
         ax.bar_label(bars, padding=3, fontsize=9)
+        ax.set_xlim(0, max(rows["visits"].max(), 1) * 1.12)  # room for the labels
         ax.set_xlabel("visits")
         _style(ax, title)
         ax.grid(axis="y", visible=False)
@@ -168,6 +169,7 @@ def spend_per_customer(df: pl.DataFrame, title: str) -> bytes:
         ax.barh(names, paid, color=BLUE, label="paid")
         bars = ax.barh(names, unpaid, left=paid, color=RED, label="unpaid")
         ax.bar_label(bars, labels=[f"{p + u:,.0f}" for p, u in zip(paid, unpaid)], padding=3, fontsize=9)
+        ax.set_xlim(0, max(max(p + u for p, u in zip(paid, unpaid)), 1) * 1.15)  # room for the labels
         ax.set_xlabel("amount")
         _legend(ax)
         _style(ax, title)

@@ -51,6 +51,7 @@ VISIT_MARTS = (
     "peak_hours",
     "transaction_visit_links",
     "visits_without_payment",
+    "recognition_results",
 )
 
 
@@ -116,7 +117,7 @@ class MartsConnection:
             raise MartMissing(missing, self.path)
 
     def df(self, sql: str, params: Sequence[Any] | dict | None = None) -> pl.DataFrame:
-        return self.cursor.execute(sql, params or []).pl()
+        return self.cursor.sql(sql, params=params or None).pl()
 
     def rows(self, sql: str, params: Sequence[Any] | dict | None = None) -> list[dict[str, Any]]:
         result = self.cursor.execute(sql, params or [])
@@ -124,7 +125,8 @@ class MartsConnection:
         return [dict(zip(names, row)) for row in result.fetchall()]
 
     def one(self, sql: str, params: Sequence[Any] | dict | None = None) -> tuple | None:
-        return self.cursor.execute(sql, params or []).fetchone()
+        rows = self.cursor.execute(sql, params or []).fetchall()  # fetch all: DuckDB 2 refuses new work
+        return rows[0] if rows else None                          # while a result is unfinished
 
     def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
         row = self.one(sql, params)
@@ -182,7 +184,7 @@ class MartsReader:
         try:
             cursor = generation.connection.cursor()
             try:
-                cursor.execute(f"USE {_quote(self.catalog)}")
+                cursor.execute(f"USE {_quote(self.catalog)}").fetchall()
                 yield MartsConnection(cursor, generation.tables, self.path, generation.version)
             finally:
                 cursor.close()

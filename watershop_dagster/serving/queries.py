@@ -1,0 +1,412 @@
+"""The questions the dashboard, the API and the reports ask of the marts, in one place.
+
+Every function takes a `MartsConnection` (one snapshot), binds its parameters, and reads marts only.
+Functions that need visit marts raise `MartMissing` when the file has none (a POS-only workspace);
+`overview` degrades instead, leaving the visit figures as None.
+
+Date ranges are inclusive shop-local days. Customer ids: visit marts use the face-registry id; where a
+sale is linked to a visit (`transaction_visit_links`) the sale counts for that registry customer, like
+`total_spent` does, otherwise for the POS customer id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+import polars as pl
+
+from watershop_dagster.serving.marts import MartsConnection
+
+
+@dataclass(frozen=True)
+class Filter:
+    """shop (None = every shop) and inclusive date range (None = open)."""
+
+    shop_id: str | None = None
+    start: date | None = None
+    end: date | None = None
+
+    def where(self, date_column: str | None = "date", shop_column: str = "shop_id",
+              extra: Sequence[str] = ()) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if self.shop_id is not None:
+            clauses.append(f"{shop_column} = ?")
+            params.append(self.shop_id)
+        if date_column and self.start is not None:
+            clauses.append(f"{date_column} >= ?")
+            params.append(self.start)
+        if date_column and self.end is not None:
+            clauses.append(f"{date_column} <= ?")
+            params.append(self.end)
+        clauses.extend(extra)
+        return ("where " + " and ".join(clauses)) if clauses else "", params
+
+    @property
+    def days(self) -> int | None:
+        if self.start is None or self.end is None:
+            return None
+        return (self.end - self.start).days + 1
+
+
+# --- paging -------------------------------------------------------------------------------------
+
+def paged(con: MartsConnection, sql: str, params: Sequence[Any], order_by: str, limit: int,
+          offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """(total rows, one page of rows) of `sql`, from the same snapshot."""
+    total = con.scalar(f"select count(*) from ({sql})", params)
+    rows = con.rows(f"select * from ({sql}) order by {order_by} limit ? offset ?", [*params, limit, offset])
+    return int(total), rows
+
+
+# --- shops and dates ----------------------------------------------------------------------------
+
+def shops_with_data(con: MartsConnection) -> list[str]:
+    parts = [f"select distinct shop_id from {m}" for m in ("daily_revenue", "daily_visits") if con.has(m)]
+    if not parts:
+        return []
+    return [r[0] for r in con.cursor.execute(" union ".join(parts) + " order by 1").fetchall()]
+
+
+def date_bounds(con: MartsConnection, shop_id: str | None = None) -> tuple[date, date] | None:
+    """First and last day with sales or visits."""
+    flt = Filter(shop_id)
+    parts, params = [], []
+    for mart in ("daily_revenue", "daily_visits"):
+        if con.has(mart):
+            where, p = flt.where(None)
+            parts.append(f"select min(date) lo, max(date) hi from {mart} {where}")
+            params += p
+    if not parts:
+        return None
+    lo, hi = con.one(f"select min(lo), max(hi) from ({' union all '.join(parts)})", params)
+    return None if lo is None else (lo, hi)
+
+
+# --- overview -----------------------------------------------------------------------------------
+
+@dataclass
+class Overview:
+    # visits (None when the workspace has no visit marts)
+    visits: int | None = None
+    unique_customers: int | None = None
+    new_customers: int | None = None
+    returning_customers: int | None = None
+    avg_duration_s: float | None = None
+    visits_without_payment: int | None = None
+    # sales
+    transactions: int = 0
+    revenue: float = 0.0
+    paid_revenue: float = 0.0
+    unpaid_revenue: float = 0.0
+    cans: int = 0
+    walk_in_transactions: int = 0
+    days_with_sales: int = 0
+
+    @property
+    def has_visits(self) -> bool:
+        return self.visits is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def overview(con: MartsConnection, flt: Filter) -> Overview:
+    """Headline figures for a shop and date range.
+
+    Over a range, unique customers are distinct visitors in the range, new ones were first seen in the
+    range and returning ones (= unique - new) were first seen before it; for one day these equal
+    `daily_visits`.
+    """
+    result = Overview()
+    con.require("daily_revenue")
+    where, params = flt.where()
+    row = con.one(
+        f"""select count(*), coalesce(sum(transactions), 0), coalesce(sum(revenue), 0)::double,
+                   coalesce(sum(paid_revenue), 0)::double, coalesce(sum(unpaid_revenue), 0)::double,
+                   coalesce(sum(cans), 0), coalesce(sum(walk_in_transactions), 0)
+            from daily_revenue {where}""",
+        params,
+    )
+    (result.days_with_sales, result.transactions, result.revenue, result.paid_revenue, result.unpaid_revenue,
+     result.cans, result.walk_in_transactions) = row
+    if con.has("daily_visits", "new_customers", "returning_customers"):
+        visits, avg_duration = con.one(
+            f"select coalesce(sum(visits), 0), sum(visits * avg_duration_s) / nullif(sum(visits), 0) "
+            f"from daily_visits {where}",
+            params,
+        )
+        unique, new = con.one(
+            f"""select count(distinct customer_id), count(distinct customer_id) filter (where is_new)
+                from (select customer_id, true as is_new from new_customers {where}
+                      union all select customer_id, false from returning_customers {where})""",
+            params + params,
+        )
+        result.visits, result.avg_duration_s = int(visits), avg_duration
+        result.unique_customers, result.new_customers = int(unique), int(new)
+        result.returning_customers = int(unique) - int(new)
+        if con.has("visits_without_payment"):
+            result.visits_without_payment = int(
+                con.scalar(f"select count(*) from visits_without_payment {where}", params))
+    return result
+
+
+def daily_series(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """One row per day: sales (0 when none) and, when visit marts exist, visits."""
+    con.require("daily_revenue")
+    where, params = flt.where()
+    sales = con.df(
+        f"""select date, sum(transactions)::bigint as transactions, sum(revenue)::double as revenue,
+                   sum(paid_revenue)::double as paid_revenue, sum(unpaid_revenue)::double as unpaid_revenue,
+                   sum(cans)::bigint as cans
+            from daily_revenue {where} group by date""",
+        params,
+    )
+    if not con.has("daily_visits"):
+        return sales.sort("date")
+    visits = con.df(
+        f"""select date, sum(visits)::bigint as visits, sum(unique_customers)::bigint as unique_customers,
+                   sum(new_customers)::bigint as new_customers, sum(returning_customers)::bigint as returning_customers,
+                   sum(visits * avg_duration_s) / nullif(sum(visits), 0) as avg_duration_s
+            from daily_visits {where} group by date""",
+        params,
+    )
+    out = visits.join(sales, on="date", how="full", coalesce=True)
+    fill = {c: 0 for c in out.columns if c not in ("date", "avg_duration_s")}
+    return out.with_columns(pl.col(c).fill_null(v) for c, v in fill.items()).sort("date")
+
+
+def hourly_traffic(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Visits per hour of day in the range, with the shop's peak/idle flags and suggested staff."""
+    con.require("traffic_per_hour")
+    where, params = flt.where()
+    hours = con.df(
+        f"""select hour, sum(visits)::bigint as visits, count(distinct date) as days,
+                   sum(visits) / greatest(count(distinct date), 1) as visits_per_day
+            from traffic_per_hour {where} group by hour""",
+        params,
+    )
+    if con.has("peak_hours"):
+        where_shop, p = Filter(flt.shop_id).where(None)
+        peaks = con.df(
+            f"""select hour, bool_or(is_peak) as is_peak, bool_or(is_idle) and not bool_or(is_peak) as is_idle,
+                       max(suggested_staff) as suggested_staff, avg(avg_visits_per_day) as avg_visits_per_day
+                from peak_hours {where_shop} group by hour""",
+            p,
+        )
+        hours = hours.join(peaks, on="hour", how="full", coalesce=True)
+    else:
+        hours = hours.with_columns(is_peak=pl.lit(None, pl.Boolean), is_idle=pl.lit(None, pl.Boolean),
+                                   suggested_staff=pl.lit(None, pl.Int64), avg_visits_per_day=pl.lit(None, pl.Float64))
+    return hours.with_columns(
+        pl.col("visits").fill_null(0), pl.col("visits_per_day").fill_null(0.0), pl.col("days").fill_null(0)
+    ).sort("hour")
+
+
+def opening_times(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Per day: first customer in (detected opening) and last customer out (detected closing)."""
+    con.require("first_last_customer")
+    where, params = flt.where()
+    return con.df(
+        f"""select shop_id, date, first_entry, last_exit, first_customer_id, last_customer_id
+            from first_last_customer {where} order by date, shop_id""",
+        params,
+    )
+
+
+def payment_modes(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    con.require("payment_summary")
+    where, params = flt.where()
+    return con.df(
+        f"""select payment_mode, sum(transactions)::bigint as transactions, sum(cans)::bigint as cans,
+                   sum(amount)::double as amount, sum(paid_amount)::double as paid_amount,
+                   sum(unpaid_amount)::double as unpaid_amount
+            from payment_summary {where} group by payment_mode order by amount desc, payment_mode""",
+        params,
+    )
+
+
+def cans_by_size(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    con.require("cans_per_day")
+    where, params = flt.where()
+    return con.df(
+        f"""select can_size, sum(cans)::bigint as cans, sum(transactions)::bigint as transactions,
+                   sum(amount)::double as amount
+            from cans_per_day {where} group by can_size order by can_size""",
+        params,
+    )
+
+
+# --- customers ----------------------------------------------------------------------------------
+
+def _sales_by_customer_sql(con: MartsConnection) -> str:
+    """Transactions with `customer` = linked registry customer, else the POS customer id."""
+    if con.has("transaction_visit_links"):
+        return """(select t.*, coalesce(l.customer_id, t.customer_id) as customer
+                   from transactions t
+                   left join (select shop_id, date, transaction_id, any_value(customer_id) as customer_id
+                              from transaction_visit_links where visit_id is not null group by all) l
+                   using (shop_id, date, transaction_id))"""
+    return "(select t.*, t.customer_id as customer from transactions t)"
+
+
+def top_customers_by_visits(con: MartsConnection, flt: Filter, n: int = 10) -> pl.DataFrame:
+    con.require("visit_log")
+    where, params = flt.where(extra=["role <> 'staff'", "customer_id is not null"])
+    return con.df(
+        f"""select customer_id, count(*) as visits, count(distinct date) as days_visited,
+                   avg(duration_s) as avg_duration_s, count(transaction_id) as visits_with_purchase,
+                   coalesce(sum(amount), 0)::double as amount
+            from visit_log {where} group by customer_id
+            order by visits desc, amount desc, customer_id limit ?""",
+        [*params, n],
+    )
+
+
+def spend_per_customer(con: MartsConnection, flt: Filter, n: int | None = 10) -> pl.DataFrame:
+    """Known customers' purchases in the range, biggest spenders first (walk-ins excluded)."""
+    con.require("transactions")
+    where, params = flt.where(extra=["customer is not null"])
+    limit = "limit ?" if n is not None else ""
+    return con.df(
+        f"""select customer as customer_id, count(*) as transactions, sum(number_of_cans)::bigint as cans,
+                   sum(amount)::double as amount, sum(paid_amount)::double as paid_amount,
+                   sum(unpaid_amount)::double as unpaid_amount, max(timestamp_local) as last_purchase_at
+            from {_sales_by_customer_sql(con)} {where} group by customer
+            order by amount desc, customer_id {limit}""",
+        [*params, n] if n is not None else params,
+    )
+
+
+def customers_sql(con: MartsConnection, shop_id: str | None) -> tuple[str, list[Any]]:
+    """Every known customer of a shop (or of all shops): lifetime visits (if any) and spend."""
+    where, params = Filter(shop_id).where(None)
+    spend = f"""select shop_id, customer_id, transactions, cans, amount::double as amount,
+                       paid_amount::double as paid_amount, unpaid_amount::double as unpaid_amount,
+                       first_purchase_at, last_purchase_at
+                from total_spent {where}"""
+    if con.has("customer_visit_counts"):
+        visits_where, _ = Filter(shop_id).where(None, extra=["customer_id is not null"])
+        visits = f"""select shop_id, customer_id, visits, first_visit, last_visit, avg_duration_s
+                     from customer_visit_counts {visits_where}"""
+        sql = f"""select shop_id, customer_id, coalesce(v.visits, 0) as visits, v.first_visit, v.last_visit,
+                         v.avg_duration_s, coalesce(s.transactions, 0) as transactions, coalesce(s.cans, 0) as cans,
+                         coalesce(s.amount, 0) as amount, coalesce(s.paid_amount, 0) as paid_amount,
+                         coalesce(s.unpaid_amount, 0) as unpaid_amount, s.first_purchase_at, s.last_purchase_at
+                  from ({visits}) v full outer join ({spend}) s using (shop_id, customer_id)"""
+        return sql, params + params
+    sql = f"""select shop_id, customer_id, null::bigint as visits, null::timestamp as first_visit,
+                     null::timestamp as last_visit, null::double as avg_duration_s, transactions, cans, amount,
+                     paid_amount, unpaid_amount, first_purchase_at, last_purchase_at
+              from ({spend})"""
+    return sql, params
+
+
+def customer_ids(con: MartsConnection, shop_id: str | None) -> list[str]:
+    sql, params = customers_sql(con, shop_id)
+    return [r[0] for r in con.cursor.execute(
+        f"select distinct customer_id from ({sql}) order by customer_id", params).fetchall()]
+
+
+def customer_summary(con: MartsConnection, customer_id: str, shop_id: str | None = None) -> list[dict[str, Any]]:
+    """The customer's lifetime figures per shop; empty when the customer is unknown."""
+    sql, params = customers_sql(con, shop_id)
+    rows = con.rows(f"select * from ({sql}) where customer_id = ? order by shop_id", [*params, customer_id])
+    if con.has("repeat_defaulters"):
+        owed = {r["shop_id"]: r for r in con.rows(
+            "select shop_id, unpaid_count, amount_owed::double as amount_owed "
+            "from repeat_defaulters where customer_id = ?",
+            [customer_id])}
+        for row in rows:
+            d = owed.get(row["shop_id"])
+            row["repeat_defaulter"] = d is not None
+            row["unpaid_count"] = d["unpaid_count"] if d else None
+    return rows
+
+
+def customer_visits_sql(customer_id: str, flt: Filter) -> tuple[str, list[Any]]:
+    where, params = flt.where(extra=["customer_id = ?"])
+    return (f"""select visit_id, shop_id, date, customer_id, role, entry_time, exit_time, duration_s, cameras,
+                       n_faces, confidence, transaction_id, amount::double as amount
+                from visit_log {where}""", [*params, customer_id])
+
+
+def customer_visits(con: MartsConnection, customer_id: str, flt: Filter) -> pl.DataFrame:
+    con.require("visit_log")
+    sql, params = customer_visits_sql(customer_id, flt)
+    return con.df(f"{sql} order by entry_time", params)
+
+
+def customer_purchases(con: MartsConnection, customer_id: str, flt: Filter) -> pl.DataFrame:
+    con.require("transactions")
+    where, params = flt.where(extra=["(customer = ? or customer_id = ?)"])
+    return con.df(
+        f"""select shop_id, date, transaction_id, timestamp_local, customer_id as pos_customer_id, payment_mode,
+                   can_size, number_of_cans, amount::double as amount, payment_status
+            from {_sales_by_customer_sql(con)} {where} order by timestamp_local""",
+        [*params, customer_id, customer_id],
+    )
+
+
+# --- payments and defaulters --------------------------------------------------------------------
+
+def payments_sql(flt: Filter, status: str | None = None, mode: str | None = None,
+                 customer_id: str | None = None) -> tuple[str, list[Any]]:
+    extra, extra_params = [], []
+    if status:
+        extra.append("payment_status = ?")
+        extra_params.append(status)
+    if mode:
+        extra.append("payment_mode = ?")
+        extra_params.append(mode)
+    if customer_id:
+        extra.append("customer_id = ?")
+        extra_params.append(customer_id)
+    where, params = flt.where(extra=extra)
+    return (f"""select shop_id, date, transaction_id, timestamp_local, customer_id, is_walk_in, payment_mode,
+                       can_size, number_of_cans, amount::double as amount, payment_status
+                from transactions {where}""", params + extra_params)
+
+
+def unpaid(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    con.require("unpaid")
+    where, params = flt.where()
+    return con.df(
+        f"""select shop_id, date, transaction_id, timestamp_local, customer_id, payment_mode, can_size,
+                   number_of_cans, amount::double as amount
+            from unpaid {where} order by timestamp_local desc""",
+        params,
+    )
+
+
+def defaulters_sql(shop_id: str | None) -> tuple[str, list[Any]]:
+    where, params = Filter(shop_id).where(None)
+    return (f"""select shop_id, customer_id, unpaid_count, unpaid_cans, amount_owed::double as amount_owed,
+                       first_unpaid_at, last_unpaid_at
+                from repeat_defaulters {where}""", params)
+
+
+def defaulters(con: MartsConnection, shop_id: str | None) -> pl.DataFrame:
+    con.require("repeat_defaulters")
+    sql, params = defaulters_sql(shop_id)
+    return con.df(f"{sql} order by amount_owed desc, customer_id", params)
+
+
+def daily_visits_sql(flt: Filter) -> tuple[str, list[Any]]:
+    where, params = flt.where()
+    return (f"""select shop_id, date, visits, unique_customers, new_customers, returning_customers, avg_duration_s
+                from daily_visits {where}""", params)
+
+
+def daily_revenue_sql(flt: Filter) -> tuple[str, list[Any]]:
+    where, params = flt.where()
+    return (f"""select shop_id, date, transactions, cans, revenue::double as revenue,
+                       paid_revenue::double as paid_revenue, unpaid_revenue::double as unpaid_revenue,
+                       customers, walk_in_transactions
+                from daily_revenue {where}""", params)
+
+
+def format_time(value: datetime | time | None) -> str:
+    return "—" if value is None else value.strftime("%H:%M")
