@@ -7,23 +7,11 @@
     pre_hook="{{ delete_onward_scope('day') }}",
 ) }}
 
-with first_visits as (
-
-    select shop_id, customer_id, min(date) as first_date
-    from {{ ref('visit_log') }}
-    where is_customer
-      and customer_id is not null
-      and {{ partition_filter('shop') }}
-    group by shop_id, customer_id
-
-),
-
-visits as (
+with visits as (
 
     select *
-    from {{ ref('visit_log') }}
-    where is_customer
-      and {{ onward_filter('day') }}
+    from {{ ref('int_customer_visits') }}
+    where {{ onward_filter('day') }}
 
 )
 
@@ -33,13 +21,10 @@ select
     date_trunc('month', visits.date)::date                                               as month,
     count(*)                                                                             as visits,
     count(distinct visits.customer_id)                                                   as unique_customers,
-    count(distinct visits.customer_id) filter (where first_visits.first_date = visits.date) as new_customers,
-    count(distinct visits.customer_id) filter (where first_visits.first_date < visits.date) as returning_customers,
+    count(distinct visits.customer_id) filter (where visits.first_date = visits.date) as new_customers,
+    count(distinct visits.customer_id) filter (where visits.first_date < visits.date) as returning_customers,
     avg(visits.duration_s)                                                               as avg_duration_s,
     count(*) filter (where visits.transactions > 0)                                      as visits_with_purchase,
     count(*) filter (where visits.customer_id is null)                                   as unidentified_visits
 from visits
-left join first_visits
-    on first_visits.shop_id = visits.shop_id
-   and first_visits.customer_id = visits.customer_id
 group by visits.shop_id, visits.date

@@ -6,23 +6,11 @@
     pre_hook="{{ delete_onward_scope('month', date_column='month') }}",
 ) }}
 
-with first_visits as (
-
-    select shop_id, customer_id, min(date) as first_date
-    from {{ ref('visit_log') }}
-    where is_customer
-      and customer_id is not null
-      and {{ partition_filter('shop') }}
-    group by shop_id, customer_id
-
-),
-
-visits as (
+with visits as (
 
     select *, date_trunc('month', date)::date as month
-    from {{ ref('visit_log') }}
-    where is_customer
-      and {{ onward_filter('month') }}
+    from {{ ref('int_customer_visits') }}
+    where {{ onward_filter('month') }}
 
 )
 
@@ -32,12 +20,9 @@ select
     date_trunc('quarter', visits.month)::date                                          as quarter,
     count(*)                                                                              as visits,
     count(distinct visits.customer_id)                                                    as unique_customers,
-    count(distinct visits.customer_id) filter (where first_visits.first_date >= visits.month) as new_customers,
-    count(distinct visits.customer_id) filter (where first_visits.first_date < visits.month)  as returning_customers,
+    count(distinct visits.customer_id) filter (where visits.first_date >= visits.month) as new_customers,
+    count(distinct visits.customer_id) filter (where visits.first_date < visits.month)  as returning_customers,
     count(distinct visits.date)                                                           as days_with_visits,
     avg(visits.duration_s)                                                                as avg_duration_s
 from visits
-left join first_visits
-    on first_visits.shop_id = visits.shop_id
-   and first_visits.customer_id = visits.customer_id
 group by visits.shop_id, visits.month
