@@ -2,6 +2,8 @@
 # Both create the environment (.venv, via uv from the lock file) on first use.
 PYTHON ?= python3.11
 VENV := .venv
+# Commands run with the venv first on PATH (dbt, dagster, celery are its executables).
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 UV := $(PYTHON) -m uv
 
 .PHONY: env system-deps demo test dev clean

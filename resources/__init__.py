@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -21,8 +22,14 @@ class WatershopResource(dg.ConfigurableResource):
         return load_config(self.config_path)
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (a venv's bin/ need not be on PATH), else dbt on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
 def build_resources(config_file: Path) -> dict[str, object]:
     return {
         "watershop": WatershopResource(config_path=str(config_file)),
-        "dbt": DbtCliResource(project_dir=dbt_project()),
+        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
     }
