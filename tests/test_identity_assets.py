@@ -107,6 +107,15 @@ def test_visits_customers_and_links_match_the_ground_truth(workspace):
     assert opening is not None
 
 
+def test_the_daily_run_writes_the_shop_reports(workspace):
+    config, _ = workspace
+    for day in DAYS:
+        folder = config.workspace_dir / "reports" / "water" / day.isoformat()
+        assert (folder / "report.html").exists()
+        assert list(folder.glob("*.png")) and list(folder.glob("*.csv"))
+    assert (config.workspace_dir / "reports" / "water" / "2025-03" / "report.html").exists()
+
+
 def test_vip_alert_is_delivered_to_the_webhook(workspace):
     config, truths = workspace
     vip_visits = sum(t.filter(pl.col("person") == "obama").height for t in truths.values())

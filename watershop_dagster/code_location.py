@@ -11,6 +11,7 @@ from assets.identity import build_identity_definitions
 from assets.marts import build_marts_definitions
 from assets.partitions import shop_day_partitions
 from assets.pos import build_pos_definitions
+from assets.reports import build_reports_definitions
 from assets.vision import build_vision_definitions
 from resources import build_resources
 from watershop_dagster.distributed import distributed_definitions
@@ -26,6 +27,7 @@ def build_definitions(config_file: Path | None = None) -> dg.Definitions:
         build_vision_definitions(config, partitions, DAILY_JOB),
         build_identity_definitions(config, partitions),
         build_marts_definitions(config, partitions),
+        build_reports_definitions(partitions),
         build_daily_definitions(config),
         dg.Definitions(resources=build_resources(config_file)),
         distributed_definitions(),  # empty unless WATERSHOP_CELERY_BROKER is set
