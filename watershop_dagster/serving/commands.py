@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from watershop_dagster.cli import _date, _load, config_option
+from watershop_dagster.cli_common import _date, _load, config_option
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path
 from watershop_dagster.serving.settings import API_KEY_ENV_VAR, serving_settings
 
