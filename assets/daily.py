@@ -1,21 +1,39 @@
-"""The daily job over every asset, and one schedule per shop that runs it after closing time."""
+"""The jobs (shop-day and camera-day), one schedule per shop that runs its day after closing time, and the sensor that
+re-runs a shop-day once the vision runs of its cameras are done."""
 
 from datetime import datetime, timedelta
 
 import dagster as dg
 
-from assets.partitions import shop_day_key
+from assets.partitions import DATE_DIM, camera_streams, parse_camera_day, shop_day_key
+from assets.vision import VISION_GROUP, VISION_JOB
 from watershop_dagster.config import ShopConfig, WatershopConfig
 
 DAILY_JOB = "watershop_daily"
 RUN_AFTER_CLOSING = timedelta(hours=1)
+CAMERA_DAY_ASSETS = dg.AssetSelection.groups(VISION_GROUP)
+SHOP_DAY_ASSETS = dg.AssetSelection.all() - CAMERA_DAY_ASSETS
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 def build_daily_job():
     return dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.all(),  # every shop-day asset; the retention job is separate
-        description="Everything for one shop-day: ingest, checks, vision, marts.",
+        selection=SHOP_DAY_ASSETS,  # the retention job is separate; vision runs per camera-day
+        description="Everything for one shop-day after vision: POS ingest, identity, marts, reports, checks.",
+    )
+
+
+def build_vision_job():
+    return dg.define_asset_job(
+        VISION_JOB,
+        selection=CAMERA_DAY_ASSETS,
+        description="One camera-day of footage through the vision assets and their checks.",
     )
 
 
@@ -42,6 +60,35 @@ def build_shop_schedule(shop: ShopConfig, job) -> dg.ScheduleDefinition:
     return after_closing
 
 
+def build_after_vision_sensor(vision_job, daily_job) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="shop_day_after_vision",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[vision_job],
+        request_job=daily_job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="When the last pending vision run of a shop-day succeeds, re-runs that shop-day so "
+                    "visits and marts include the new faces.",
+    )
+    def after_vision(context: dg.RunStatusSensorContext):
+        partition = context.dagster_run.tags.get("dagster/partition")
+        if not partition:
+            return dg.SkipReason("vision run without a partition")
+        shop_id, _, day = parse_camera_day(partition)
+        pending = context.instance.get_runs(dg.RunsFilter(
+            job_name=VISION_JOB, statuses=UNFINISHED, tags={f"dagster/partition/{DATE_DIM}": day.isoformat()}))
+        if any(parse_camera_day(run.tags["dagster/partition"])[0] == shop_id
+               for run in pending if run.run_id != context.dagster_run.run_id and "dagster/partition" in run.tags):
+            return dg.SkipReason(f"other vision runs of {shop_id} {day} are still pending")
+        return dg.RunRequest(partition_key=shop_day_key(shop_id, day), run_key=f"after-vision:{context.dagster_run.run_id}")
+
+    return after_vision
+
+
 def build_daily_definitions(config: WatershopConfig) -> dg.Definitions:
     job = build_daily_job()
-    return dg.Definitions(jobs=[job], schedules=[build_shop_schedule(shop, job) for shop in config.shops])
+    schedules = [build_shop_schedule(shop, job) for shop in config.shops]
+    if not camera_streams(config):
+        return dg.Definitions(jobs=[job], schedules=schedules)
+    vision_job = build_vision_job()
+    return dg.Definitions(jobs=[job, vision_job], schedules=schedules, sensors=[build_after_vision_sensor(vision_job, job)])

@@ -7,7 +7,14 @@ import dagster as dg
 import polars as pl
 import requests
 
-from assets.partitions import parse_shop_day
+from assets.partitions import (
+    RANGE_POLICY,
+    camera_day_partitions,
+    camera_to_shop,
+    parse_shop_day,
+    range_metadata,
+    shop_days,
+)
 from assets.vision import DETECTIONS, EMBEDDINGS, TRACKS
 from resources import WatershopResource
 from watershop_dagster.config import WatershopConfig
@@ -37,10 +44,16 @@ def build_identity_definitions(config: WatershopConfig, partitions: dg.Partition
     def spec(key, description, deps=()):
         return dg.AssetSpec(key, description=description, group_name="identity", kinds={"parquet"}, deps=deps)
 
+    def vision(*keys: dg.AssetKey) -> list[dg.AssetDep]:
+        """Deps on the same day of every camera of the shop (none in a workspace without cameras)."""
+        if camera_day_partitions(config) is None:
+            return []
+        return [dg.AssetDep(key, partition_mapping=camera_to_shop(config)) for key in keys]
+
     @dg.multi_asset(
         specs=[
             spec(LEDGER, "Append-only per-shop customer ledger with exemplar embeddings (biometric).",
-                 [EMBEDDINGS, TRACKS]),
+                 vision(EMBEDDINGS, TRACKS)),
             spec(REGISTRY, "The shop's customer registry as of the day: stable anonymous ids, first/last seen.",
                  [LEDGER]),
             spec(IDENTITIES, "Identity of every face track of the day (customer, staff, vip, blocked).", [LEDGER]),
@@ -48,30 +61,34 @@ def build_identity_definitions(config: WatershopConfig, partitions: dg.Partition
                  [LEDGER]),
         ],
         partitions_def=partitions,
+        backfill_policy=RANGE_POLICY,
     )
     def customer_registry(context: dg.AssetExecutionContext, watershop: WatershopResource):
-        """Match the day's faces to known people and earlier customers; new people get new stable ids."""
-        shop_id, day = parse_shop_day(context.partition_key)
-        build = build_customer_registry(watershop.config, shop_id, day)
-        metadata = build.metadata()
+        """Match each day's faces to known people and earlier customers (days in date order, so the
+        registry grows as it would day by day); new people get new stable ids."""
+        builds = {(shop_id, day): build_customer_registry(watershop.config, shop_id, day)
+                  for shop_id, day in shop_days(context)}
+        metadata = range_metadata({key: build.metadata() for key, build in builds.items()})
+        tracks = sum(build.tracks for build in builds.values())
         for key in (LEDGER, REGISTRY, IDENTITIES, RECOGNITION):
             yield dg.MaterializeResult(asset_key=key, metadata=_jsonable(metadata) if key == REGISTRY else {
-                "tracks": build.tracks})
+                "tracks": tracks})
 
     @dg.multi_asset(
         specs=[
             spec(VISITS, "Visit log: entry, exit, duration, cameras, faces and confidence per person.",
-                 [IDENTITIES, DETECTIONS]),
+                 [IDENTITIES, *vision(DETECTIONS)]),
             spec(ALERTS, "A vip or blocked person entered: one row per visit.", [IDENTITIES]),
         ],
         partitions_def=partitions,
+        backfill_policy=RANGE_POLICY,
     )
     def visits(context: dg.AssetExecutionContext, watershop: WatershopResource):
         """Segment each person's sightings into visits; a long absence starts a new visit."""
-        shop_id, day = parse_shop_day(context.partition_key)
-        build = build_visits(watershop.config, shop_id, day)
-        yield dg.MaterializeResult(asset_key=VISITS, metadata=_jsonable(build.metadata()))
-        yield dg.MaterializeResult(asset_key=ALERTS, metadata={"alerts": build.alerts})
+        builds = {(shop_id, day): build_visits(watershop.config, shop_id, day) for shop_id, day in shop_days(context)}
+        yield dg.MaterializeResult(asset_key=VISITS, metadata=_jsonable(range_metadata(
+            {key: build.metadata() for key, build in builds.items()})))
+        yield dg.MaterializeResult(asset_key=ALERTS, metadata={"alerts": sum(b.alerts for b in builds.values())})
 
     @dg.multi_asset(
         specs=[
@@ -81,44 +98,56 @@ def build_identity_definitions(config: WatershopConfig, partitions: dg.Partition
             spec(POS_MAP, "POS customer ids mapped to registry customers by their linked visits.", [LINKS]),
         ],
         partitions_def=partitions,
+        backfill_policy=RANGE_POLICY,
     )
     def transaction_links(context: dg.AssetExecutionContext, watershop: WatershopResource):
         """Link transactions to visits; report unlinked transactions and visits without payment."""
-        shop_id, day = parse_shop_day(context.partition_key)
-        build = link_transactions(watershop.config, shop_id, day)
-        yield dg.MaterializeResult(asset_key=LINKS, metadata=_jsonable(build.metadata()))
-        yield dg.MaterializeResult(asset_key=UNPAID_VISITS, metadata={"visits": build.visits_without_transaction})
-        yield dg.MaterializeResult(asset_key=POS_MAP, metadata={"pos_customers": build.pos_customers_mapped})
+        builds = {(shop_id, day): link_transactions(watershop.config, shop_id, day)
+                  for shop_id, day in shop_days(context)}
+        yield dg.MaterializeResult(asset_key=LINKS, metadata=_jsonable(range_metadata(
+            {key: build.metadata() for key, build in builds.items()})))
+        yield dg.MaterializeResult(asset_key=UNPAID_VISITS, metadata={
+            "visits": sum(b.visits_without_transaction for b in builds.values())})
+        yield dg.MaterializeResult(asset_key=POS_MAP, metadata={
+            "pos_customers": sum(b.pos_customers_mapped for b in builds.values())})
 
     @dg.asset_check(asset=VISITS, partitions_def=partitions, blocking=True,
                     description="Exit >= entry, sane durations, unique ids, no person with overlapping visits.")
     def visits_consistent(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
         cfg = watershop.config
-        shop_id, day = parse_shop_day(context.partition_key)
-        frame = read_day(cfg, "visits", shop_id, day)
-        problems = visit_problems(frame)
-        too_long = frame.filter(pl.col("duration_s") > cfg.thresholds.max_visit_hours * 3600).height
-        if too_long:
-            problems.append(f"{too_long} visits longer than {cfg.thresholds.max_visit_hours} h")
-        return dg.AssetCheckResult(passed=not problems, metadata={"visits": frame.height,
-                                                                  "problems": dg.MetadataValue.json(problems)})
+        problems, visits = [], 0
+        for shop_id, day in shop_days(context):
+            frame = read_day(cfg, "visits", shop_id, day)
+            visits += frame.height
+            day_problems = visit_problems(frame)
+            too_long = frame.filter(pl.col("duration_s") > cfg.thresholds.max_visit_hours * 3600).height
+            if too_long:
+                day_problems.append(f"{too_long} visits longer than {cfg.thresholds.max_visit_hours} h")
+            problems += [f"{shop_id} {day}: {problem}" for problem in day_problems]
+        return dg.AssetCheckResult(passed=not problems, metadata={"visits": visits,
+                                                                  "problems": dg.MetadataValue.json(problems[:50])})
 
     @dg.asset_check(asset=REGISTRY, partitions_def=partitions, blocking=True,
                     description="Every customer of the previous day's registry keeps its id and first-seen date.")
     def registry_ids_stable(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
-        shop_id, day = parse_shop_day(context.partition_key)
-        problems = registry_stability_problems(watershop.config, shop_id, day)
+        problems = [f"{shop_id} {day}: {problem}" for shop_id, day in shop_days(context)
+                    for problem in registry_stability_problems(watershop.config, shop_id, day)]
         return dg.AssetCheckResult(passed=not problems, metadata={"problems": dg.MetadataValue.json(problems[:50])})
 
-    @dg.asset_sensor(asset_key=ALERTS, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-                     description="Delivers vip/blocked alerts to the configured webhook (log only without one).")
-    def alerts_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, watershop: WatershopResource):
-        partition = asset_event.dagster_event.partition
-        if not partition:
-            return dg.SkipReason("alerts materialization without a partition")
-        shop_id, day = parse_shop_day(partition)
-        delivered = deliver_alerts(watershop.config, shop_id, day, context.log)
-        return dg.SkipReason(f"{delivered} alert(s) of {shop_id} {day} delivered")
+    @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Delivers vip/blocked alerts to the configured webhook (log only without one), "
+                           "for every shop-day whose alerts were materialized since the last tick.")
+    def alerts_sensor(context: dg.SensorEvaluationContext, watershop: WatershopResource):
+        after = int(context.cursor) if context.cursor else None
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=ALERTS, after_storage_id=after), limit=500, ascending=True).records
+        delivered = 0
+        for record in records:
+            if record.partition_key:
+                shop_id, day = parse_shop_day(record.partition_key)
+                delivered += deliver_alerts(watershop.config, shop_id, day, context.log)
+            context.update_cursor(str(record.storage_id))  # a failed delivery is retried from here
+        return dg.SkipReason(f"{delivered} alert(s) of {len(records)} shop-day(s) delivered")
 
     @dg.op(description="Delete embeddings and face crops older than the configured retention.")
     def enforce_retention(context: dg.OpExecutionContext, watershop: WatershopResource) -> None:

@@ -7,7 +7,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from assets.partitions import parse_shop_day, shop_day_key
+from assets.partitions import RANGE_POLICY, range_metadata, shop_day_key, shop_days
 from resources import WatershopResource
 from watershop_dagster import lake, quality
 from watershop_dagster.config import WatershopConfig
@@ -33,26 +33,32 @@ def build_pos_definitions(config: WatershopConfig, partitions: dg.PartitionsDefi
                          group_name="pos", kinds={"parquet"}),
         ],
         partitions_def=partitions,
+        backfill_policy=RANGE_POLICY,
     )
     def transactions(context: dg.AssetExecutionContext, watershop: WatershopResource):
-        """Ingest every landing CSV of the shop-day; bad rows go to quarantine, valid rows always land."""
+        """Ingest every landing CSV of each shop-day; bad rows go to quarantine, valid rows always land."""
         cfg = watershop.config
-        shop_id, day = parse_shop_day(context.partition_key)
-        result = ingest_partition(cfg, shop_id, day)
-        reasons = result.rejected.group_by("reason").len().sort("len", descending=True)
-        yield dg.MaterializeResult(
-            asset_key=TRANSACTIONS,
-            metadata={
+        landed, rejected, rejects = {}, {}, []
+        for shop_id, day in shop_days(context):
+            result = ingest_partition(cfg, shop_id, day)
+            landed[(shop_id, day)] = {
                 "rows": result.valid.height,
-                "files": dg.MetadataValue.json(result.files),
                 "amount": float(result.valid["amount"].sum() or 0.0),
-                "path": dg.MetadataValue.path(str(lake.partition_file(cfg.lake_root, "transactions", shop_id=shop_id, date=day.isoformat()))),
-            },
-        )
+                "path": str(lake.partition_file(cfg.lake_root, "transactions", shop_id=shop_id, date=day.isoformat())),
+                "files": result.files,
+            }
+            rejected[(shop_id, day)] = {"rejected_rows": result.rejected.height}
+            rejects.append(result.rejected)
+        reasons = pl.concat(rejects).group_by("reason").len().sort("len", descending=True)
+        metadata = range_metadata(landed)
+        if len(landed) == 1:
+            metadata = {**metadata, "files": dg.MetadataValue.json(metadata["files"]),
+                        "path": dg.MetadataValue.path(metadata["path"])}
+        yield dg.MaterializeResult(asset_key=TRANSACTIONS, metadata=metadata)
         yield dg.MaterializeResult(
             asset_key=QUARANTINE,
             metadata={
-                "rejected_rows": result.rejected.height,
+                **range_metadata(rejected),
                 "reasons": dg.MetadataValue.md(_markdown_table(reasons)) if reasons.height else "none",
             },
         )
@@ -60,23 +66,25 @@ def build_pos_definitions(config: WatershopConfig, partitions: dg.PartitionsDefi
     @dg.asset_check(asset=TRANSACTIONS, blocking=True, partitions_def=partitions,
                     description="GX suite: unique ids, allowed values, timestamps inside the shop's local day.")
     def transactions_integrity(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
-        shop_id, day, df = _read(watershop.config, context.partition_key, "transactions", TRANSACTIONS_SCHEMA)
-        outcome = quality.transactions_integrity(df, day)
-        return dg.AssetCheckResult(passed=outcome.success, metadata=_outcome_metadata(outcome))
+        outcomes = {(shop_id, day): quality.transactions_integrity(
+                        _read(watershop.config, shop_id, day, "transactions", TRANSACTIONS_SCHEMA), day)
+                    for shop_id, day in shop_days(context)}
+        return _suites_result(outcomes, dg.AssetCheckSeverity.ERROR)
 
     @dg.asset_check(asset=TRANSACTIONS, partitions_def=partitions,
                     description="GX suite: amount equals the configured price per can size times the cans.")
     def amount_matches_price(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
         cfg = watershop.config
-        shop_id, day, df = _read(cfg, context.partition_key, "transactions", TRANSACTIONS_SCHEMA)
-        outcome = quality.amount_matches_price(df, cfg.shop(shop_id))
-        return dg.AssetCheckResult(passed=outcome.success, severity=dg.AssetCheckSeverity.WARN,
-                                   metadata=_outcome_metadata(outcome))
+        outcomes = {(shop_id, day): quality.amount_matches_price(
+                        _read(cfg, shop_id, day, "transactions", TRANSACTIONS_SCHEMA), cfg.shop(shop_id))
+                    for shop_id, day in shop_days(context)}
+        return _suites_result(outcomes, dg.AssetCheckSeverity.WARN)
 
     @dg.asset_check(asset=QUARANTINE, partitions_def=partitions,
                     description="Warns when any landing row or file of the shop-day was rejected.")
     def no_rejected_rows(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
-        _, _, df = _read(watershop.config, context.partition_key, "transactions_quarantine", QUARANTINE_SCHEMA)
+        df = pl.concat([_read(watershop.config, shop_id, day, "transactions_quarantine", QUARANTINE_SCHEMA)
+                        for shop_id, day in shop_days(context)])
         reasons = df.group_by("reason").len().sort("len", descending=True)
         return dg.AssetCheckResult(
             passed=df.height == 0, severity=dg.AssetCheckSeverity.WARN,
@@ -125,14 +133,24 @@ def _digest(current: dict[str, list], shop_id: str) -> str:
     return hashlib.sha1(json.dumps(state).encode()).hexdigest()[:12]
 
 
-def _read(config: WatershopConfig, partition_key: str, dataset: str, schema: dict) -> tuple[str, date, pl.DataFrame]:
-    shop_id, day = parse_shop_day(partition_key)
-    return shop_id, day, lake.read_partition(config.lake_root, dataset, schema=schema, shop_id=shop_id, date=day.isoformat())
+def _read(config: WatershopConfig, shop_id: str, day: date, dataset: str, schema: dict) -> pl.DataFrame:
+    return lake.read_partition(config.lake_root, dataset, schema=schema, shop_id=shop_id, date=day.isoformat())
 
 
-def _outcome_metadata(outcome: quality.SuiteOutcome) -> dict:
-    return {"evaluated_rows": outcome.evaluated_rows, "summary": outcome.describe(),
-            "failures": dg.MetadataValue.json(outcome.failures)}
+def _suites_result(outcomes: dict[tuple[str, date], quality.SuiteOutcome], severity) -> dg.AssetCheckResult:
+    """One check result for the run's shop-days: passed only if every day's suite passed."""
+    if len(outcomes) == 1:
+        outcome = next(iter(outcomes.values()))
+        return dg.AssetCheckResult(passed=outcome.success, severity=severity, metadata={
+            "evaluated_rows": outcome.evaluated_rows, "summary": outcome.describe(),
+            "failures": dg.MetadataValue.json(outcome.failures)})
+    failed = {f"{shop_id} {day}": outcome for (shop_id, day), outcome in sorted(outcomes.items()) if not outcome.success}
+    return dg.AssetCheckResult(passed=not failed, severity=severity, metadata={
+        "shop_days": len(outcomes),
+        "evaluated_rows": sum(outcome.evaluated_rows for outcome in outcomes.values()),
+        "summary": f"{len(failed)} of {len(outcomes)} shop-days failed",
+        "failures": dg.MetadataValue.json({day: outcome.failures for day, outcome in list(failed.items())[:50]}),
+    })
 
 
 def _markdown_table(df: pl.DataFrame) -> str:

@@ -20,16 +20,20 @@ def build_reports_definitions(partitions: dg.PartitionsDefinition) -> dg.Definit
         partitions_def=partitions,
         group_name="reports",
         kinds={"html"},
+        backfill_policy=dg.BackfillPolicy.single_run(),
         description="The day's report and the month-to-date report of the shop, under <workspace>/reports/.",
     )
     def shop_reports(context: dg.AssetExecutionContext, watershop: WatershopResource) -> dg.MaterializeResult:
+        """Each day's report; each month's report once, as of the run's last day in that month."""
         cfg = watershop.config
-        shop_id, day = parse_shop_day(context.partition_key)
-        daily = write_daily_report(cfg, shop_id, day)
-        monthly = write_monthly_report(cfg, shop_id, day)
+        shop_days = sorted(parse_shop_day(key) for key in context.partition_keys)
+        daily = [write_daily_report(cfg, shop_id, day) for shop_id, day in shop_days]
+        month_ends = {(shop_id, day.year, day.month): (shop_id, day) for shop_id, day in shop_days}
+        monthly = [write_monthly_report(cfg, shop_id, day) for shop_id, day in month_ends.values()]
         return dg.MaterializeResult(metadata={
-            "daily_report": dg.MetadataValue.path(str(daily.html)),
-            "monthly_report": dg.MetadataValue.path(str(monthly.html)),
+            "daily_reports": len(daily),
+            "daily_report": dg.MetadataValue.path(str(daily[-1].html)),
+            "monthly_report": dg.MetadataValue.path(str(monthly[-1].html)),
         })
 
     return dg.Definitions(assets=[shop_reports])

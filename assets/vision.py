@@ -1,24 +1,28 @@
-"""Vision: footage -> frames -> face detections -> tracks -> embeddings, with checks and a footage sensor."""
+"""Vision: footage -> frames -> face detections -> tracks -> embeddings per camera-day, with checks and
+a footage sensor (the job is in assets.daily)."""
 
 import hashlib
 import json
 import time
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.partitions import parse_shop_day, shop_day_key
+from assets.partitions import camera_day_key, parse_camera_day
 from resources import WatershopResource
 from watershop_dagster import lake
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.vision.footage import scan_footage
 from watershop_dagster.vision.partition import (
     FOOTAGE_QUARANTINE_SCHEMA,
-    process_shop_day,
+    process_camera_day,
     read_camera_dataset,
 )
+
+VISION_JOB = "watershop_vision"
+VISION_GROUP = "vision"
 
 FOOTAGE_FILES = dg.AssetKey(["lake", "footage_files"])
 FOOTAGE_QUARANTINE = dg.AssetKey(["lake", "footage_quarantine"])
@@ -29,13 +33,15 @@ EMBEDDINGS = dg.AssetKey(["lake", "face_embeddings"])
 STABLE_AFTER_SECONDS = 30  # a file still being copied is not taken
 
 
-def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition, job_name: str) -> dg.Definitions:
+def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    """`partitions` are camera-days: each camera's day is processed, retried and backfilled on its own."""
+
     def spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
-        return dg.AssetSpec(key, description=description, group_name="vision", kinds={"parquet"}, deps=deps)
+        return dg.AssetSpec(key, description=description, group_name=VISION_GROUP, kinds={"parquet"}, deps=deps)
 
     @dg.multi_asset(
         specs=[
-            spec(FOOTAGE_FILES, "Every footage file of the shop-day with its start time and processing status."),
+            spec(FOOTAGE_FILES, "Every footage file of the camera-day with its start time and processing status."),
             spec(FOOTAGE_QUARANTINE, "Footage files skipped (zero-byte, truncated, corrupt, no time in path) and why."),
             spec(FRAMES, "Per decoded-and-scored frame: camera, timestamp, motion score, whether faces were searched.",
                  [FOOTAGE_FILES]),
@@ -47,11 +53,12 @@ def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsD
         op_tags={"dagster/concurrency_key": "vision"},
     )
     def vision(context: dg.AssetExecutionContext, watershop: WatershopResource):
-        """Motion-gated face detection and embedding of the shop-day's footage, both cores busy."""
+        """Motion-gated face detection and embedding of the camera-day's footage; long files are split
+        into slices so both cores are busy."""
         cfg = watershop.config
-        shop_id, day = parse_shop_day(context.partition_key)
+        shop_id, camera, day = parse_camera_day(context.partition_key)
         started = time.perf_counter()
-        result = process_shop_day(cfg, shop_id, day)
+        result = process_camera_day(cfg, shop_id, camera, day, workers=cfg.vision.workers)
         wall = time.perf_counter() - started
         files = result.files
         yield dg.MaterializeResult(asset_key=FOOTAGE_FILES, metadata={
@@ -69,11 +76,11 @@ def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsD
             yield dg.MaterializeResult(asset_key=key, metadata={"rows": result.count(dataset)})
 
     @dg.asset_check(asset=FOOTAGE_QUARANTINE, partitions_def=partitions,
-                    description="Warns when any footage file of the shop-day was skipped.")
+                    description="Warns when any footage file of the camera-day was skipped.")
     def footage_all_readable(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
-        shop_id, day = parse_shop_day(context.partition_key)
+        shop_id, camera, day = parse_camera_day(context.partition_key)
         bad = lake.read_partition(watershop.config.lake_root, "footage_quarantine", schema=FOOTAGE_QUARANTINE_SCHEMA,
-                                  shop_id=shop_id, date=day.isoformat())
+                                  shop_id=shop_id, date=day.isoformat(), camera=camera)
         return dg.AssetCheckResult(passed=bad.height == 0, severity=dg.AssetCheckSeverity.WARN,
                                    metadata={"quarantined_files": bad.height,
                                              "files": dg.MetadataValue.json(bad.to_dicts()[:50])})
@@ -81,10 +88,9 @@ def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsD
     @dg.asset_check(asset=EMBEDDINGS, partitions_def=partitions, blocking=True,
                     description="Embeddings are 128-d, finite, unit-scale, unique and belong to known tracks.")
     def embeddings_well_formed(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
-        cfg = watershop.config
-        shop_id, day = parse_shop_day(context.partition_key)
-        embeddings = read_camera_dataset(cfg, "face_embeddings", shop_id, day)
-        tracks = read_camera_dataset(cfg, "face_tracks", shop_id, day)
+        shop_id, camera, day = parse_camera_day(context.partition_key)
+        embeddings = read_camera_dataset(watershop.config, "face_embeddings", shop_id, day, [camera])
+        tracks = read_camera_dataset(watershop.config, "face_tracks", shop_id, day, [camera])
         problems = embedding_problems(embeddings, tracks)
         return dg.AssetCheckResult(passed=not problems, metadata={"rows": embeddings.height,
                                                                   "problems": dg.MetadataValue.json(problems)})
@@ -92,19 +98,21 @@ def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsD
     @dg.asset_check(asset=TRACKS, partitions_def=partitions,
                     description="Every track ends at or after its start and has at least one detection.")
     def tracks_consistent(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
-        shop_id, day = parse_shop_day(context.partition_key)
-        tracks = read_camera_dataset(watershop.config, "face_tracks", shop_id, day)
+        shop_id, camera, day = parse_camera_day(context.partition_key)
+        tracks = read_camera_dataset(watershop.config, "face_tracks", shop_id, day, [camera])
         bad = tracks.filter((pl.col("end_utc") < pl.col("start_utc")) | (pl.col("n_detections") < 1))
         return dg.AssetCheckResult(passed=bad.height == 0, metadata={"tracks": tracks.height, "bad": bad.height})
 
-    @dg.sensor(job_name=job_name, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Requests the shop-day partitions of new or changed footage once files stop growing.")
+    @dg.sensor(job_name=VISION_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Requests the camera-days of new or changed footage once files stop growing and the "
+                           "shop's day has closed (a day still recording would be re-processed all day long).")
     def footage_sensor(context: dg.SensorEvaluationContext, watershop: WatershopResource):
         cfg = watershop.config
         seen = json.loads(context.cursor) if context.cursor else {}
         current, requests = footage_changes(cfg, seen, time.time())
-        for shop_id, day, digest in sorted(requests):
-            yield dg.RunRequest(partition_key=shop_day_key(shop_id, day), run_key=f"footage:{shop_id}:{day}:{digest}")
+        for shop_id, camera, day, digest in sorted(requests):
+            yield dg.RunRequest(partition_key=camera_day_key(shop_id, camera, day),
+                                run_key=f"footage:{shop_id}:{camera}:{day}:{digest}")
         context.update_cursor(json.dumps(current))
 
     return dg.Definitions(
@@ -134,11 +142,14 @@ def embedding_problems(embeddings: pl.DataFrame, tracks: pl.DataFrame) -> list[s
     return problems
 
 
-def footage_changes(config: WatershopConfig, seen: dict, now: float) -> tuple[dict, set[tuple[str, date, str]]]:
-    """Stable files' (mtime, size) now, and the shop-days with a new or changed file (with a digest of the day's files)."""
+def footage_changes(
+    config: WatershopConfig, seen: dict, now: float
+) -> tuple[dict, set[tuple[str, str, date, str]]]:
+    """Stable files' (mtime, size) now, and the closed camera-days with a new or changed file (with a
+    digest of the camera-day's files)."""
     current: dict[str, list] = {}
-    day_files: dict[tuple[str, date], list] = {}
-    changed: set[tuple[str, date]] = set()
+    day_files: dict[tuple[str, str, date], list] = {}
+    changed: set[tuple[str, str, date]] = set()
     if not config.footage_root.exists():
         return current, set()
     for shop in config.shops:
@@ -149,13 +160,20 @@ def footage_changes(config: WatershopConfig, seen: dict, now: float) -> tuple[di
                 continue
             key = f"{shop.id}::{footage.path}"
             current[key] = [stat.st_mtime_ns, stat.st_size]
-            shop_day = (shop.id, footage.start_utc.astimezone(shop.tz).date())
-            day_files.setdefault(shop_day, []).append([key, current[key]])
+            camera_day = (shop.id, footage.camera, footage.start_utc.astimezone(shop.tz).date())
+            day_files.setdefault(camera_day, []).append([key, current[key]])
             if seen.get(key) != current[key]:
-                changed.add(shop_day)
-    requests = {
-        (shop_id, day, hashlib.sha1(json.dumps(sorted(day_files[(shop_id, day)])).encode()).hexdigest()[:12])
-        for shop_id, day in changed
-        if day >= config.partitions_start
-    }
+                changed.add(camera_day)
+    closed = {shop.id: datetime.fromtimestamp(now, shop.tz) for shop in config.shops}
+    requests = set()
+    for shop_id, camera, day in changed:
+        shop = config.shop(shop_id)
+        if day < config.partitions_start:
+            continue
+        if closed[shop_id] < datetime.combine(day, shop.closing_time, shop.tz):
+            for key, _ in day_files[(shop_id, camera, day)]:
+                current.pop(key)  # the day is still recording: taken on a tick after closing
+            continue
+        digest = hashlib.sha1(json.dumps(sorted(day_files[(shop_id, camera, day)])).encode()).hexdigest()[:12]
+        requests.add((shop_id, camera, day, digest))
     return current, requests

@@ -65,7 +65,7 @@ def phase_ingest(config_file: str, start: date, end: date, workers: int) -> dict
             "rejected": sum(c[2] for c in counts)}
 
 
-def phase_dbt(config_file: str, shop_id: str | None, day: str | None) -> dict:
+def phase_dbt(config_file: str, shop_id: str | None, day: str | None, day_to: str | None = None) -> dict:
     from dbt.cli.main import dbtRunner
 
     from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_env
@@ -76,7 +76,7 @@ def phase_dbt(config_file: str, shop_id: str | None, day: str | None) -> dict:
     args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
             "--target-path", str(config.warehouse_dir / "dbt_target")]
     if shop_id:
-        args += ["--vars", json.dumps({"shop_id": shop_id, "date": day})]
+        args += ["--vars", json.dumps({"shop_id": shop_id, "date": day, "date_to": day_to or day})]
     with build_lock(config):
         result = dbtRunner().invoke(args)
         if not result.success:
@@ -146,6 +146,10 @@ def build_history(root: Path, shops: int, days: int, per_day: float) -> tuple[st
     figures["ingest"]["rows_per_s"] = figures["ingest"]["rows"] / figures["ingest"]["wall_s"]
     figures["dbt_full_build"]["rows_per_s"] = figures["ingest"]["rows"] / figures["dbt_full_build"]["wall_s"]
     figures["add_one_day"] = add_one_day(config_file, end, per_day)
+    # what a single-run backfill of a month of one shop costs (one dbt build over the range)
+    month_start = end - timedelta(days=29)
+    figures["backfill_30_days"] = measure("dbt", config_file=config_file, shop_id=load_config(config_file).shop_ids[0],
+                                          day=month_start.isoformat(), day_to=end.isoformat())
     return config_file, figures
 
 
@@ -181,6 +185,9 @@ def main() -> None:
         add = figures["add_one_day"]
         print(f"  add one day   : ingest {add['ingest_s']:.1f} s + dbt incremental {add['dbt_incremental_s']:.1f} s; "
               f"whole Dagster run {add['dagster_run_s']:.1f} s")
+        month = figures["backfill_30_days"]["wall_s"]
+        print(f"  re-build 30 days of one shop in one dbt run: {month:.1f} s "
+              f"(30 one-day runs: ~{30 * add['dbt_incremental_s']:.0f} s)")
 
 
 if __name__ == "__main__":

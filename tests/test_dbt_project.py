@@ -255,13 +255,13 @@ def dbt_build(tmp_path, monkeypatch):
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     from dbt.cli.main import dbtRunner
 
-    def build(shop_id: str | None = None, day: str | None = None, *extra: str) -> None:
+    def build(shop_id: str | None = None, day: str | None = None, *extra: str, day_to: str | None = None) -> None:
         args = [
             "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--quiet", *extra,
         ]
         if shop_id or day:
-            args += ["--vars", json.dumps({"shop_id": shop_id, "date": day})]
+            args += ["--vars", json.dumps({"shop_id": shop_id, "date": day, "date_to": day_to})]
         result = dbtRunner().invoke(args)
         if not result.success:
             problems = [
@@ -339,6 +339,17 @@ def test_full_then_incremental_builds_match_python(dbt_build):
     dbt_build()
     assert actual_marts(db) == emptied
 
+    # 7. A range, as a single-run backfill builds it: s1's three days all change (across the month
+    #    boundary); one build over date..date_to updates the days, both months and the customers.
+    for day in (D1, D2, D3):
+        partitions[("s1", day)] = [sale(f"R-{day}", day, "09:00", "c7", "UPI", "10L", 1, "Unpaid", 1)]
+        write_transactions(lake, {("s1", day): partitions[("s1", day)]})
+    dbt_build("s1", D1, day_to=D3)
+    ranged = assert_marts(db, expected_marts(partitions, quarantine))
+    assert ranged["repeat_defaulters"][("s1", "c7")] == (3, 60.0)
+    dbt_build()
+    assert actual_marts(db) == ranged
+
 
 def test_first_build_without_quarantine_and_var_validation(dbt_build):
     """A shop-day build into an empty warehouse, before any row was ever rejected (no quarantine
@@ -354,6 +365,8 @@ def test_first_build_without_quarantine_and_var_validation(dbt_build):
         dbt_build("s1'; drop table transactions; --", D1)
     with pytest.raises(pytest.fail.Exception, match="must be YYYY-MM-DD"):
         dbt_build("s1", "30/01/2024")
+    with pytest.raises(pytest.fail.Exception, match="on or after var date"):
+        dbt_build("s1", D2, day_to=D1)
     with pytest.raises(pytest.fail.Exception, match="full-refresh"):
         dbt_build("s1", D1, "--full-refresh")
     assert_marts(dbt_build.db, expected)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-from datetime import date
+import os
+from datetime import date, datetime, time as clock
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from assets.daily import DAILY_JOB
-from assets.partitions import shop_day_key
-from assets.vision import footage_changes
+from assets.partitions import camera_day_key, shop_day_key
+from assets.vision import VISION_JOB, footage_changes
 from watershop_dagster import lake
 from watershop_dagster.code_location import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
@@ -55,13 +54,15 @@ def workspace(tmp_path_factory):
 
 def test_vision_partition_lands_faces_and_quarantines_bad_files(workspace):
     config, truth, _ = workspace
-    job = build_definitions(config.workspace_dir / CONFIG_FILENAME).resolve_job_def(DAILY_JOB)
-    result = job.execute_in_process(instance=workspace_instance(config), partition_key=shop_day_key("water", DAY),
-                                    raise_on_error=False)
+    defs = build_definitions(config.workspace_dir / CONFIG_FILENAME)
+    instance = workspace_instance(config)
+    result = defs.resolve_job_def(VISION_JOB).execute_in_process(
+        instance=instance, partition_key=camera_day_key("water", "counter", DAY), raise_on_error=False)
     assert result.success
-    files = lake.read_partition(config.lake_root, "footage_files", shop_id="water", date=DAY.isoformat())
+    keys = {"shop_id": "water", "date": DAY.isoformat(), "camera": "counter"}
+    files = lake.read_partition(config.lake_root, "footage_files", **keys)
     assert files.filter(pl.col("status") == "processed").height == 1
-    quarantine = lake.read_partition(config.lake_root, "footage_quarantine", shop_id="water", date=DAY.isoformat())
+    quarantine = lake.read_partition(config.lake_root, "footage_quarantine", **keys)
     reasons = dict(zip(quarantine["path"].to_list(), quarantine["reason"].to_list()))
     assert any("zero-byte" in r for p, r in reasons.items() if p.endswith("23-00-00.mp4"))
     assert any(p.endswith("22-00-00.mp4") for p in reasons)
@@ -81,12 +82,28 @@ def test_vision_partition_lands_faces_and_quarantines_bad_files(workspace):
     frames = read_camera_dataset(config, "frames", "water", DAY)
     assert frames["searched"].sum() < frames.height  # idle frames are not searched
 
+    # the shop-day is re-run once its last pending camera-day is done
+    after_vision = defs.resolve_sensor_def("shop_day_after_vision")
+    context = dg.build_run_status_sensor_context(sensor_name=after_vision.name, dagster_instance=instance,
+                                                 dagster_run=result.dagster_run,
+                                                 dagster_event=result.get_run_success_event())
+    request = after_vision(context)
+    assert isinstance(request, dg.RunRequest) and request.partition_key == shop_day_key("water", DAY)
+    other = instance.create_run_for_job(defs.resolve_job_def(VISION_JOB), status=dg.DagsterRunStatus.NOT_STARTED,
+                                        tags={"dagster/partition": str(camera_day_key("water", "counter", DAY)),
+                                              "dagster/partition/date": DAY.isoformat()})
+    try:
+        assert isinstance(after_vision(context), dg.SkipReason)
+    finally:
+        instance.delete_run(other.run_id)
+
 
 def test_rerun_is_idempotent_and_frigate_layout_works(workspace):
     config, _, truth = workspace
-    job = build_definitions(config.workspace_dir / CONFIG_FILENAME).resolve_job_def(DAILY_JOB)
+    job = build_definitions(config.workspace_dir / CONFIG_FILENAME).resolve_job_def(VISION_JOB)
     for _ in range(2):
-        result = job.execute_in_process(instance=workspace_instance(config), partition_key=shop_day_key("market", DAY))
+        result = job.execute_in_process(instance=workspace_instance(config),
+                                        partition_key=camera_day_key("market", "aisle", DAY))
         assert result.success
         path = lake.partition_file(config.lake_root, "face_embeddings", shop_id="market", date=DAY.isoformat(), camera="aisle")
         snapshot = pl.read_parquet(path)
@@ -96,13 +113,34 @@ def test_rerun_is_idempotent_and_frigate_layout_works(workspace):
     assert snapshot.height >= truth.filter(pl.col("role") == "customer").height
 
 
-def test_footage_sensor_waits_for_stable_files_and_maps_them_to_days(workspace):
+def test_footage_sensor_waits_for_stable_files_and_maps_them_to_camera_days(workspace):
     config, _, _ = workspace
     import time
 
     current, requests = footage_changes(config, {}, time.time() + 3600)
-    assert {(shop, day) for shop, day, _ in requests} == {("water", DAY), ("market", DAY)}
+    assert {(shop, camera, day) for shop, camera, day, _ in requests} == {("water", "counter", DAY),
+                                                                          ("market", "aisle", DAY)}
     again, requests = footage_changes(config, current, time.time() + 3600)
     assert requests == set()
     _, requests = footage_changes(config, {}, 0)  # every file "just written": nothing yet
     assert requests == set()
+
+
+def test_footage_sensor_waits_for_the_day_to_close(workspace, tmp_path):
+    config, _, _ = workspace
+    ist = config.shop("water").tz
+    files = [p for p in config.footage_root.rglob("*.mp4")]
+    stamps = {p: p.stat().st_mtime for p in files}
+    written = datetime.combine(DAY, clock(9, 0), ist).timestamp()
+    try:
+        for p in files:
+            os.utime(p, (written, written))
+        noon = datetime.combine(DAY, clock(12, 0), ist).timestamp()
+        current, requests = footage_changes(config, {}, noon)
+        assert requests == set() and current == {}  # both shops still open: nothing taken yet
+        closed = datetime.combine(DAY, clock(21, 5), ist).timestamp()  # water closed at 21:00 IST, London open
+        _, requests = footage_changes(config, current, closed)
+        assert {(shop, camera) for shop, camera, _, _ in requests} == {("water", "counter")}
+    finally:
+        for p, stamp in stamps.items():
+            os.utime(p, (stamp, stamp))

@@ -117,6 +117,8 @@ class VisionConfig(_Strict):
     min_face_px: int = Field(default=40, ge=16)
     max_fps: float = Field(default=5.0, gt=0)
     store_face_crops: bool = False
+    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=64,
+                         description="Processes per camera-day run; a long file is split into slices across them")
 
 
 class AlertsConfig(_Strict):

@@ -27,11 +27,14 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from dagster_celery import celery_executor
 
+from assets.daily import CAMERA_DAY_ASSETS, SHOP_DAY_ASSETS
+
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 CELERY_JOB = "watershop_daily_celery"
+VISION_CELERY_JOB = "watershop_vision_celery"
 BROKER_ENV = "WATERSHOP_CELERY_BROKER"
 BACKEND_ENV = "WATERSHOP_CELERY_BACKEND"
 QUEUE_ENV = "WATERSHOP_CELERY_QUEUE"
@@ -68,16 +71,30 @@ def build_celery_job() -> UnresolvedAssetJobDefinition:
     """The same selection as `watershop_daily`, on the Celery executor (config editable per run)."""
     return dg.define_asset_job(
         CELERY_JOB,
-        selection=dg.AssetSelection.all(),
+        selection=SHOP_DAY_ASSETS,
         executor_def=celery_executor,
         config=celery_run_config(),
         description="Everything for one shop-day, each step run by a Celery worker.",
     )
 
 
-def distributed_definitions() -> dg.Definitions:
-    """What code_location.build_definitions merges in: the Celery job if a broker is configured."""
-    return dg.Definitions(jobs=[build_celery_job()]) if celery_enabled() else dg.Definitions()
+def build_vision_celery_job() -> UnresolvedAssetJobDefinition:
+    """The same selection as `watershop_vision`: camera-day runs launched together (a backfill, the
+    footage sensor) spread over the workers, one camera-day per worker."""
+    return dg.define_asset_job(
+        VISION_CELERY_JOB,
+        selection=CAMERA_DAY_ASSETS,
+        executor_def=celery_executor,
+        config=celery_run_config(),
+        description="One camera-day of vision, its steps run by a Celery worker.",
+    )
+
+
+def distributed_definitions(with_cameras: bool = True) -> dg.Definitions:
+    """What code_location.build_definitions merges in: the Celery jobs if a broker is configured."""
+    if not celery_enabled():
+        return dg.Definitions()
+    return dg.Definitions(jobs=[build_celery_job(), *([build_vision_celery_job()] if with_cameras else [])])
 
 
 def celery_job(config_file: str) -> dg.JobDefinition:

@@ -1,26 +1,42 @@
-"""Materialize shop-day partitions through Dagster, recording the runs in the workspace's DAGSTER_HOME."""
+"""Materialize shop-days through Dagster, recording the runs in the workspace's DAGSTER_HOME.
+
+A range runs in two passes, as a backfill from the UI would:
+  1. in date order, per shop-day: one vision run per camera-day, then the shop-day's POS and
+     identity run (the customer registry grows day by day);
+  2. per shop: one run of the marts and reports over each stretch of days whose first pass
+     succeeded. One incremental dbt build over a stretch costs about what one day costs.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import groupby
 from pathlib import Path
 
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
 from assets.daily import DAILY_JOB
-from assets.partitions import shop_day_key
+from assets.partitions import camera_day_key, shop_day_key
+from assets.vision import VISION_JOB
 from watershop_dagster.code_location import build_definitions
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
 from watershop_dagster.instance import workspace_instance
+
+RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
 
 
 @dataclass(frozen=True)
 class PartitionRun:
     shop_id: str
     day: date
-    run_id: str
-    success: bool
+    run_id: str  # the shop-day's POS and identity run
+    success: bool  # every run the shop-day took part in succeeded
     failed_steps: tuple[str, ...]
+    vision_run_ids: tuple[str, ...] = ()
+    marts_run_id: str | None = None  # None when the first pass failed
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -29,29 +45,75 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
+def contiguous_stretches(days: list[date]) -> list[list[date]]:
+    """Sorted days split where a day is missing."""
+    ordered = sorted(days)
+    return [[d for _, d in group] for _, group in groupby(enumerate(ordered), lambda item: item[1] - timedelta(item[0]))]
+
+
+def _split_daily_job(daily: dg.JobDefinition) -> tuple[dg.JobDefinition, dg.JobDefinition]:
+    """The daily job's assets and checks as (per shop-day part, per stretch part)."""
+    graph = daily.asset_layer.asset_graph
+    keys = set(daily.asset_layer.executable_asset_keys)
+    later = {key for key in keys if graph.get(key).group_name in RANGE_GROUPS}
+
+    def subset(selected):
+        checks = {check for check in graph.asset_check_keys if check.asset_key in selected}
+        return daily.get_subset(asset_selection=selected, asset_check_selection=checks)
+
+    return subset(keys - later), subset(later)
+
+
 def run_range(
     start: date, end: date, config_file: str | Path | None = None, shop_ids: list[str] | None = None
 ) -> list[PartitionRun]:
-    """One Dagster run per shop-day, in date order; every run is visible in the Dagster UI."""
+    """Every asset of the range's shop-days, in the two passes above; every run is visible in the
+    Dagster UI. A failed vision run does not stop its shop-day: the other cameras' faces and the POS
+    data still land, and the shop-day reports the failure."""
     config_file = config_path(config_file)
     config = load_config(config_file)
     os.environ[CONFIG_ENV_VAR] = str(config_file)
     instance = workspace_instance(config)
-    job = build_definitions(config_file).resolve_job_def(DAILY_JOB)
+    definitions = build_definitions(config_file)
+    per_day, per_stretch = _split_daily_job(definitions.resolve_job_def(DAILY_JOB))
+    vision = definitions.resolve_job_def(VISION_JOB) if any(s.cameras for s in config.shops) else None
     shops = shop_ids or config.shop_ids
     for shop_id in shops:
         config.shop(shop_id)
-    runs = []
+
+    def execute(job, partition_key=None, tags=None):
+        result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
+                                        tags={"watershop/trigger": "cli", **(tags or {})})
+        failed = tuple(event.step_key for event in result.all_events if event.is_step_failure and event.step_key)
+        return result, failed
+
+    first_pass: dict[tuple[str, date], PartitionRun] = {}
+    landed: set[tuple[str, date]] = set()  # shop-days whose POS and identity run succeeded
     for day in days_between(start, end):
         for shop_id in shops:
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=shop_day_key(shop_id, day),
-                raise_on_error=False,
-                tags={"watershop/trigger": "cli"},
-            )
-            failed = tuple(
-                event.step_key for event in result.all_events if event.is_step_failure and event.step_key
-            )
-            runs.append(PartitionRun(shop_id, day, result.run_id, result.success, failed))
-    return runs
+            vision_runs, vision_failed, vision_ok = [], [], True
+            for camera in config.shop(shop_id).cameras:
+                result, failed = execute(vision, camera_day_key(shop_id, camera, day))
+                vision_runs.append(result.run_id)
+                vision_failed += [f"{camera}:{step}" for step in failed]
+                vision_ok &= result.success
+            result, failed = execute(per_day, shop_day_key(shop_id, day))
+            if result.success:
+                landed.add((shop_id, day))
+            first_pass[(shop_id, day)] = PartitionRun(shop_id, day, result.run_id, result.success and vision_ok,
+                                                      (*vision_failed, *failed), tuple(vision_runs))
+
+    runs = []
+    for shop_id in shops:
+        for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
+            result, failed = execute(per_stretch, tags={
+                ASSET_PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
+                ASSET_PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
+            })
+            for day in stretch:
+                run = first_pass[(shop_id, day)]
+                first_pass[(shop_id, day)] = PartitionRun(
+                    shop_id, day, run.run_id, run.success and result.success, (*run.failed_steps, *failed),
+                    run.vision_run_ids, result.run_id)
+        runs += sorted((run for (shop, _), run in first_pass.items() if shop == shop_id), key=lambda r: r.day)
+    return sorted(runs, key=lambda r: (r.day, shops.index(r.shop_id)))

@@ -1,24 +1,33 @@
 {#-
-    The partition a run is scoped to, from the dbt vars `shop_id` and `date` (strings, both optional).
+    The partitions a run is scoped to, from the dbt vars `shop_id`, `date` and `date_to` (strings,
+    all optional; `date_to` defaults to `date`).
 
-        dbt build --vars '{"shop_id": "shop1", "date": "2024-05-01"}'   -> one shop-day
-        dbt build                                                       -> everything
+        dbt build --vars '{"shop_id": "shop1", "date": "2024-05-01"}'                         -> one shop-day
+        dbt build --vars '{"shop_id": "shop1", "date": "2024-05-01", "date_to": "2024-05-31"}' -> a range of days
+        dbt build                                                                             -> everything
 
-    Either var may also be given alone (one shop, all days / one day, all shops). The values are
-    validated here because they are inlined into SQL.
+    `shop_id` may also be left out (all shops of the days), or `date` (one shop, all days). A range
+    is what a single-run backfill builds. The values are validated here because they are inlined
+    into SQL.
 -#}
 {% macro partition_vars() %}
     {%- set shop_id = var('shop_id', none) -%}
     {%- set day = var('date', none) -%}
+    {%- set day_to = var('date_to', none) -%}
     {%- set shop_id = none if shop_id is none or (shop_id | string | trim) == '' else (shop_id | string | trim) -%}
     {%- set day = none if day is none or (day | string | trim) == '' else (day | string | trim) -%}
+    {%- set day_to = day if day_to is none or (day_to | string | trim) == '' else (day_to | string | trim) -%}
     {%- if shop_id is not none and not modules.re.fullmatch('[A-Za-z0-9_-]+', shop_id) -%}
         {{ exceptions.raise_compiler_error("var shop_id must match [A-Za-z0-9_-]+, got '" ~ shop_id ~ "'") }}
     {%- endif -%}
     {%- if day is not none and not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day) -%}
         {{ exceptions.raise_compiler_error("var date must be YYYY-MM-DD, got '" ~ day ~ "'") }}
     {%- endif -%}
-    {{ return({'shop_id': shop_id, 'date': day}) }}
+    {%- if day_to is not none and (day is none or not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day_to)
+                                   or day_to < day) -%}
+        {{ exceptions.raise_compiler_error("var date_to must be YYYY-MM-DD, on or after var date, got '" ~ day_to ~ "'") }}
+    {%- endif -%}
+    {{ return({'shop_id': shop_id, 'date': day, 'date_to': day_to}) }}
 {% endmacro %}
 
 
@@ -26,8 +35,8 @@
     SQL predicate selecting the rows of the current partition scope ('true' when unscoped).
 
     grain:
-      'day'   -> shop_id and date            (day-grained models; pushed into the lake's hive pruning)
-      'month' -> shop_id and the date's month (monthly models)
+      'day'   -> shop_id and date .. date_to              (day-grained models; pushed into the lake's hive pruning)
+      'month' -> shop_id and the months of date .. date_to (monthly models)
       'shop'  -> shop_id only                (customer-level models: a customer's totals span all days)
 -#}
 {% macro partition_filter(grain='day', shop_column='shop_id', date_column='date') %}
@@ -38,11 +47,16 @@
     {%- endif -%}
     {%- if scope.date is not none -%}
         {%- if grain == 'day' -%}
-            {%- do predicates.append(date_column ~ " = date '" ~ scope.date ~ "'") -%}
+            {%- if scope.date_to == scope.date -%}
+                {%- do predicates.append(date_column ~ " = date '" ~ scope.date ~ "'") -%}
+            {%- else -%}
+                {%- do predicates.append(
+                    date_column ~ " between date '" ~ scope.date ~ "' and date '" ~ scope.date_to ~ "'") -%}
+            {%- endif -%}
         {%- elif grain == 'month' -%}
             {%- do predicates.append(
                 date_column ~ " >= date_trunc('month', date '" ~ scope.date ~ "')"
-                ~ " and " ~ date_column ~ " < date_trunc('month', date '" ~ scope.date ~ "') + interval 1 month"
+                ~ " and " ~ date_column ~ " < date_trunc('month', date '" ~ scope.date_to ~ "') + interval 1 month"
             ) -%}
         {%- elif grain != 'shop' -%}
             {{ exceptions.raise_compiler_error("partition_filter: unknown grain '" ~ grain ~ "'") }}

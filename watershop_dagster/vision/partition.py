@@ -1,13 +1,15 @@
-"""One shop-day of footage through the vision pipeline, written to the lake.
+"""One camera-day of footage through the vision pipeline, written to the lake.
 
-Datasets (per shop-day; the per-frame/face ones also per camera):
-  footage_files        every file of the day: camera, path, start_utc, layout, status, reason
-  footage_quarantine   files skipped: path, camera (nullable), reason
+Every dataset is partitioned shop_id=/date=/camera=:
+  footage_files        every file of the camera-day: path, start_utc, layout, status, reason
+  footage_quarantine   files skipped: path, camera, reason
   frames, face_detections, face_tracks, face_embeddings   see vision.pipeline's schemas
 Face crops, only when `vision.store_face_crops` is on: <lake>/face_crops/shop_id=/date=/camera=/<id>.jpg.
 
+A bad path that names none of the shop's cameras (a Frigate file outside any camera folder) is
+reported in the day's partition of the shop's first camera, with an empty camera.
 A file is recorded `processed` only when its rows landed; a file that fails mid-decode leaves no rows
-and is quarantined with the reason. Camera outputs are written before `footage_files`, each atomically.
+and is quarantined with the reason. Face datasets are written before `footage_files`, each atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -48,6 +50,8 @@ FOOTAGE_FILES_SCHEMA = {
     "reason": pl.Utf8,
 }
 FOOTAGE_QUARANTINE_SCHEMA = {"path": pl.Utf8, "camera": pl.Utf8, "reason": pl.Utf8}
+DATASET_SCHEMAS = {**CAMERA_DATASETS, "footage_files": FOOTAGE_FILES_SCHEMA,
+                   "footage_quarantine": FOOTAGE_QUARANTINE_SCHEMA}
 CROPS_DATASET = "face_crops"
 
 
@@ -55,14 +59,14 @@ CROPS_DATASET = "face_crops"
 class VisionPartition:
     files: pl.DataFrame
     quarantine: pl.DataFrame
-    per_camera: dict[str, VisionResult] = field(default_factory=dict)
+    result: VisionResult
 
     def count(self, dataset: str) -> int:
-        return sum(getattr(result, dataset).height for result in self.per_camera.values())
+        return getattr(self.result, dataset).height
 
     @property
     def footage_seconds(self) -> float:
-        return sum(result.stats.get("footage_s", 0.0) for result in self.per_camera.values())
+        return self.result.stats.get("footage_s", 0.0)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -72,46 +76,49 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def process_shop_day(config: WatershopConfig, shop_id: str, day: date, workers: int = 2) -> VisionPartition:
-    """Discover, probe and process the shop-day's footage; write every dataset; return what landed."""
+def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: date, workers: int = 2) -> VisionPartition:
+    """Discover, probe and process one camera's footage of the day; write every dataset; return what landed."""
     shop = config.shop(shop_id)
     root = config.footage_root
     found, bad_paths = discover_footage(root, shop, day) if root.exists() else ([], [])
-    quarantined = [(_relative(b.path, root), None, b.reason) for b in bad_paths]
+    quarantined = [(_relative(b.path, root), owner, b.reason) for b in bad_paths
+                   if (owner := _bad_path_camera(b.path, root, shop.cameras)) == camera
+                   or (owner is None and camera == shop.cameras[0])]
     usable = []
-    for footage in found:
+    for footage in (f for f in found if f.camera == camera):
         reason = probe_footage(footage)
         if reason:
-            quarantined.append((_relative(footage.path, root), footage.camera, reason))
+            quarantined.append((_relative(footage.path, root), camera, reason))
         else:
             usable.append(footage)
 
-    result = VisionPartition(files=pl.DataFrame(schema=FOOTAGE_FILES_SCHEMA), quarantine=pl.DataFrame())
-    failed: dict[str, str] = {}
-    for camera in shop.cameras:
-        files = [f for f in usable if f.camera == camera]
-        outcome = process_footage(files, config.vision, workers, on_error="skip") if files else VisionResult.empty()
-        for path, message in outcome.errors:
-            failed[_relative(path, root)] = message
-        result.per_camera[camera] = outcome
-        _write_camera(config, shop_id, day, camera, outcome)
-    _drop_stale_cameras(config, shop_id, day, set(shop.cameras))
+    outcome = process_footage(usable, config.vision, workers, on_error="skip") if usable else VisionResult.empty()
+    failed = {_relative(path, root): message for path, message in outcome.errors}
+    _write_camera(config, shop_id, day, camera, outcome)
 
-    quarantined += [(path, next((f.camera for f in usable if _relative(f.path, root) == path), None), f"decode failed: {msg}")
-                    for path, msg in failed.items()]
-    result.quarantine = pl.DataFrame(quarantined, schema=FOOTAGE_QUARANTINE_SCHEMA, orient="row").sort("path", "reason")
+    quarantined += [(path, camera, f"decode failed: {message}") for path, message in failed.items()]
+    quarantine = pl.DataFrame(quarantined, schema=FOOTAGE_QUARANTINE_SCHEMA, orient="row").sort("path", "reason")
     rows = [
-        (f.camera, _relative(f.path, root), f.start_utc, f.layout,
+        (camera, _relative(f.path, root), f.start_utc, f.layout,
          "failed" if _relative(f.path, root) in failed else "processed", failed.get(_relative(f.path, root)))
         for f in usable
     ]
-    rows += [(camera, path, None, None, "quarantined", reason) for path, camera, reason in quarantined
+    rows += [(owner, path, None, None, "quarantined", reason) for path, owner, reason in quarantined
              if path not in failed]
-    result.files = pl.DataFrame(rows, schema=FOOTAGE_FILES_SCHEMA, orient="row").sort("path")
-    keys = {"shop_id": shop_id, "date": day.isoformat()}
-    lake.write_partition(result.quarantine, config.lake_root, "footage_quarantine", **keys)
-    lake.write_partition(result.files, config.lake_root, "footage_files", **keys)
-    return result
+    files = pl.DataFrame(rows, schema=FOOTAGE_FILES_SCHEMA, orient="row").sort("path")
+    keys = {"shop_id": shop_id, "date": day.isoformat(), "camera": camera}
+    lake.write_partition(quarantine, config.lake_root, "footage_quarantine", **keys)
+    lake.write_partition(files, config.lake_root, "footage_files", **keys)
+    return VisionPartition(files=files, quarantine=quarantine, result=outcome)
+
+
+def _bad_path_camera(path: Path, root: Path, cameras: list[str]) -> str | None:
+    """The configured camera whose folder holds a bad file, if any."""
+    try:
+        folders = Path(path).relative_to(root).parts[:-1]
+    except ValueError:
+        folders = Path(path).parts[:-1]
+    return next((part for part in folders if part in cameras), None)
 
 
 def _write_camera(config: WatershopConfig, shop_id: str, day: date, camera: str, outcome: VisionResult) -> None:
@@ -137,22 +144,14 @@ def _replace_dir_with_crops(target: Path, crops: list[tuple[str, bytes]]) -> Non
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _drop_stale_cameras(config: WatershopConfig, shop_id: str, day: date, cameras: set[str]) -> None:
-    """A camera removed from the config must not leave last run's rows in this shop-day."""
-    for dataset in (*CAMERA_DATASETS, CROPS_DATASET):
-        folder = lake.partition_dir(config.lake_root, dataset, shop_id=shop_id, date=day.isoformat())
-        if folder.exists():
-            for child in folder.iterdir():
-                if child.name.startswith("camera=") and child.name.removeprefix("camera=") not in cameras:
-                    shutil.rmtree(child)
-
-
-def read_camera_dataset(config: WatershopConfig, dataset: str, shop_id: str, day: date) -> pl.DataFrame:
-    """All cameras' rows of a shop-day (with a `camera` column), empty with the schema if none."""
-    schema = CAMERA_DATASETS[dataset]
+def read_camera_dataset(
+    config: WatershopConfig, dataset: str, shop_id: str, day: date, cameras: list[str] | None = None
+) -> pl.DataFrame:
+    """The rows of the shop's cameras (or of `cameras`) on the day, empty with the schema if none."""
+    schema = DATASET_SCHEMAS[dataset]
     frames = [
         lake.read_partition(config.lake_root, dataset, schema=schema, shop_id=shop_id, date=day.isoformat(), camera=c)
-        for c in config.shop(shop_id).cameras
+        for c in (cameras or config.shop(shop_id).cameras)
     ]
     frames = [f for f in frames if f.height]
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
