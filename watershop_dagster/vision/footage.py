@@ -175,7 +175,7 @@ def _frigate_dir(base: Path) -> Path | None:
     return None
 
 
-def _plain_scan(base: Path, shop: ShopConfig, days: set[date] | None):
+def _plain_scan(base: Path, shop: ShopConfig, days: set[date] | None, cameras: list[str]):
     """Yields FootageFile | BadFootage for plain-layout files of the shop's cameras.
 
     With `days`, only the folders of those local days are read (a local day's files all sit in
@@ -183,7 +183,7 @@ def _plain_scan(base: Path, shop: ShopConfig, days: set[date] | None):
     (a full scan), since their day cannot be known.
     """
     tz = shop.tz
-    for camera in shop.cameras:
+    for camera in cameras:
         camera_dir = base / camera
         if not camera_dir.is_dir():
             continue
@@ -206,8 +206,7 @@ def _plain_scan(base: Path, shop: ShopConfig, days: set[date] | None):
                 yield FootageFile(start_utc=start, camera=cam, path=file, layout="plain")
 
 
-def _frigate_scan(rec: Path, shop: ShopConfig, utc_days: set[date] | None):
-    cameras = set(shop.cameras)
+def _frigate_scan(rec: Path, utc_days: set[date] | None, cameras: set[str]):
     for day_dir in _children(rec):
         day = _parse_date(day_dir.name) if day_dir.is_dir() else None
         if day is None:
@@ -240,18 +239,22 @@ def _reason(rel: Path, parse) -> str:
     return "unexpected location"
 
 
-def _scan(root: Path, shop: ShopConfig, day: date | None) -> Iterable[FootageFile | BadFootage]:
+def _scan(
+    root: Path, shop: ShopConfig, day: date | None, cameras: list[str] | None = None
+) -> Iterable[FootageFile | BadFootage]:
+    """Files of `cameras` (default: all the shop's), and bad paths that name no other camera."""
     root = Path(root)
+    cameras = shop.cameras if cameras is None else cameras
     plain_days = None if day is None else {day}
     utc_days = None
     if day is not None:
         start, end = local_day_bounds_utc(day, shop.tz)
         utc_days = {start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)}
     for base in _camera_roots(root, shop):
-        yield from _plain_scan(base, shop, plain_days)
+        yield from _plain_scan(base, shop, plain_days, cameras)
         rec = _frigate_dir(base)
         if rec is not None:
-            yield from _frigate_scan(rec, shop, utc_days)
+            yield from _frigate_scan(rec, utc_days, set(cameras))
 
 
 def scan_footage(root: Path, shop: ShopConfig) -> tuple[list[FootageFile], list[BadFootage]]:
@@ -267,9 +270,12 @@ def _sorted_files(files: list[FootageFile]) -> list[FootageFile]:
     return sorted(set(files), key=lambda f: (f.start_utc, f.camera, str(f.path)))
 
 
-def discover_footage(root: Path, shop: ShopConfig, day: date) -> tuple[list[FootageFile], list[BadFootage]]:
-    """Files of the shop's cameras whose start falls on local `day`, sorted by (start, camera),
-    plus files of that camera/day whose path carries no valid time.
+def discover_footage(
+    root: Path, shop: ShopConfig, day: date, cameras: list[str] | None = None
+) -> tuple[list[FootageFile], list[BadFootage]]:
+    """Files of the shop's cameras (or only of `cameras`) whose start falls on local `day`, sorted
+    by (start, camera), plus files of that camera/day whose path carries no valid time (and bad
+    Frigate paths outside any camera folder).
 
     Frigate hour folders are in UTC, so the neighbouring UTC dates are read too and only files
     starting within the local day are kept. Bad files in Frigate folders of a UTC date that
@@ -279,7 +285,7 @@ def discover_footage(root: Path, shop: ShopConfig, day: date) -> tuple[list[Foot
     start, end = local_day_bounds_utc(day, shop.tz)
     good: list[FootageFile] = []
     bad: list[BadFootage] = []
-    for item in _scan(root, shop, day):
+    for item in _scan(root, shop, day, cameras):
         if isinstance(item, FootageFile):
             if start <= item.start_utc < end:
                 good.append(item)

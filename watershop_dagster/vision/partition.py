@@ -80,12 +80,12 @@ def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: 
     """Discover, probe and process one camera's footage of the day; write every dataset; return what landed."""
     shop = config.shop(shop_id)
     root = config.footage_root
-    found, bad_paths = discover_footage(root, shop, day) if root.exists() else ([], [])
+    found, bad_paths = discover_footage(root, shop, day, [camera]) if root.exists() else ([], [])
     quarantined = [(_relative(b.path, root), owner, b.reason) for b in bad_paths
                    if (owner := _bad_path_camera(b.path, root, shop.cameras)) == camera
                    or (owner is None and camera == shop.cameras[0])]
     usable = []
-    for footage in (f for f in found if f.camera == camera):
+    for footage in found:
         reason = probe_footage(footage)
         if reason:
             quarantined.append((_relative(footage.path, root), camera, reason))
