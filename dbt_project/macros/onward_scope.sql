@@ -32,12 +32,5 @@
 
 {#- Pre-hook of the onward marts: like delete_partition_scope, over onward_filter's rows. -#}
 {% macro delete_onward_scope(grain='day', shop_column='shop_id', date_column='date') %}
-    {%- set scope = partition_vars() -%}
-    {%- if execute and should_full_refresh() and (scope.shop_id is not none or scope.date is not none) -%}
-        {{ exceptions.raise_compiler_error(
-            "--full-refresh rebuilds whole tables; run it without the shop_id/date vars (" ~ this ~ ")") }}
-    {%- endif -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where {{ onward_filter(grain, shop_column, date_column) }}
-    {%- endif -%}
+    {{- delete_scoped_rows(onward_filter(grain, shop_column, date_column)) -}}
 {% endmacro %}

@@ -75,6 +75,12 @@
     Refuses --full-refresh together with partition vars, which would truncate the table to one partition.
 -#}
 {% macro delete_partition_scope(grain='day', shop_column='shop_id', date_column='date') %}
+    {{- delete_scoped_rows(partition_filter(grain, shop_column, date_column)) -}}
+{% endmacro %}
+
+
+{#- The pre-hooks' shared body: refuse a scoped --full-refresh, delete `predicate`'s rows when incremental. -#}
+{% macro delete_scoped_rows(predicate) %}
     {%- set scope = partition_vars() -%}
     {%- if execute and should_full_refresh() and (scope.shop_id is not none or scope.date is not none) -%}
         {#- A full refresh replaces the whole table: from one partition's rows it would drop the rest. -#}
@@ -82,6 +88,6 @@
             "--full-refresh rebuilds whole tables; run it without the shop_id/date vars (" ~ this ~ ")") }}
     {%- endif -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ partition_filter(grain, shop_column, date_column) }}
+        delete from {{ this }} where {{ predicate }}
     {%- endif -%}
 {% endmacro %}
