@@ -67,27 +67,20 @@ def celery_run_config() -> dict:
     }
 
 
+def _celery_job(name: str, selection: dg.AssetSelection, description: str) -> UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(name, selection=selection, executor_def=celery_executor,
+                               config=celery_run_config(), description=description)
+
+
 def build_celery_job() -> UnresolvedAssetJobDefinition:
     """The same selection as `watershop_daily`, on the Celery executor (config editable per run)."""
-    return dg.define_asset_job(
-        CELERY_JOB,
-        selection=SHOP_DAY_ASSETS,
-        executor_def=celery_executor,
-        config=celery_run_config(),
-        description="Everything for one shop-day, each step run by a Celery worker.",
-    )
+    return _celery_job(CELERY_JOB, SHOP_DAY_ASSETS, "Everything for one shop-day, each step run by a Celery worker.")
 
 
 def build_vision_celery_job() -> UnresolvedAssetJobDefinition:
     """The same selection as `watershop_vision`: camera-day runs launched together (a backfill, the
     footage sensor) spread over the workers, one camera-day per worker."""
-    return dg.define_asset_job(
-        VISION_CELERY_JOB,
-        selection=CAMERA_DAY_ASSETS,
-        executor_def=celery_executor,
-        config=celery_run_config(),
-        description="One camera-day of vision, its steps run by a Celery worker.",
-    )
+    return _celery_job(VISION_CELERY_JOB, CAMERA_DAY_ASSETS, "One camera-day of vision, its steps run by a Celery worker.")
 
 
 def distributed_definitions(with_cameras: bool = True) -> dg.Definitions:

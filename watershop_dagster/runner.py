@@ -103,7 +103,6 @@ def run_range(
             first_pass[(shop_id, day)] = PartitionRun(shop_id, day, result.run_id, result.success and vision_ok,
                                                       (*vision_failed, *failed), tuple(vision_runs))
 
-    runs = []
     for shop_id in shops:
         for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
             result, failed = execute(per_stretch, tags={
@@ -115,5 +114,4 @@ def run_range(
                 first_pass[(shop_id, day)] = PartitionRun(
                     shop_id, day, run.run_id, run.success and result.success, (*run.failed_steps, *failed),
                     run.vision_run_ids, result.run_id)
-        runs += sorted((run for (shop, _), run in first_pass.items() if shop == shop_id), key=lambda r: r.day)
-    return sorted(runs, key=lambda r: (r.day, shops.index(r.shop_id)))
+    return list(first_pass.values())  # filled in date order, then shop order
