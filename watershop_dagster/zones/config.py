@@ -112,7 +112,8 @@ def polygon_area(polygon: np.ndarray) -> float:
 def parse_polygon(coordinates: Coordinates, width: int | None = None, height: int | None = None) -> np.ndarray:
     """Frigate coordinates -> (n, 2) relative polygon; PolygonError names what is wrong.
 
-    Pixel coordinates (any value above 1, Frigate's rule) need the camera's detect width and height.
+    Pixel coordinates (any value above 1, Frigate's rule) are whole numbers of the camera's detect
+    width and height, which they need.
     """
     values = _numbers(coordinates)
     if len(values) % 2:
@@ -123,6 +124,8 @@ def parse_polygon(coordinates: Coordinates, width: int | None = None, height: in
     if (points < 0).any():
         raise PolygonError("negative coordinate")
     if (points > 1).any():
+        if not np.array_equal(points, np.round(points)):
+            raise PolygonError("relative coordinates must be within 0-1 (pixel coordinates are whole numbers)")
         if not width or not height:
             raise PolygonError("pixel coordinates need the camera's detect width and height")
         if (points[:, 0] > width).any() or (points[:, 1] > height).any():
