@@ -239,6 +239,7 @@ def test_heatmap_counts_every_observation_and_renders_a_png(tmp_path):
     grid = heatmap_grid(cells, CAM)
     assert grid.shape == (10, 10)
     assert grid[3, 3] == pytest.approx(9.9) and grid[5, 7] == pytest.approx(4.9)
+    assert heatmap_grid(cells, "empty-cam", cols=10, rows=10).shape == (10, 10)
     still = np.full((72, 128, 3), 90, dtype=np.uint8)
     png = render_heatmap_png(grid, tmp_path / "heat.png", still_frame=still, zones=ZONES, title="aisle-cam 2026-03-02")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -351,6 +351,7 @@ SHOP_TEMPLATE = """\
   - id: {shop_id}
     name: {shop_id}
     timezone: {timezone}
+    # Cameras may also be Frigate's mapping with zones (README "Zones"; `watershop frigate import-config`).
     cameras: [{cameras}]
     prices: {{10L: 20, 20L: 35}}   # price per can; checks verify amount = price x cans
     opening_time: "06:00"

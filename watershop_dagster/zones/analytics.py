@@ -332,11 +332,15 @@ def _heatmap_cells(obs: pl.DataFrame, cols: int, rows: int) -> pl.DataFrame:
     )
 
 
-def heatmap_grid(cells: pl.DataFrame, camera: str, value: str = "person_seconds") -> np.ndarray:
-    """One camera's cells as a (rows, cols) array (row 0 at the top of the frame)."""
+def heatmap_grid(
+    cells: pl.DataFrame, camera: str, value: str = "person_seconds",
+    cols: int = DEFAULT_HEATMAP_COLS, rows: int = DEFAULT_HEATMAP_ROWS,
+) -> np.ndarray:
+    """One camera's cells as a (rows, cols) array (row 0 at the top of the frame); the grid size
+    comes from the cells, or from `cols`/`rows` when the camera saw nobody (all zeros)."""
     mine = cells.filter(pl.col("camera") == camera)
     if mine.is_empty():
-        return np.zeros((DEFAULT_HEATMAP_ROWS, DEFAULT_HEATMAP_COLS))
+        return np.zeros((rows, cols))
     grid = np.zeros((mine["grid_rows"][0], mine["grid_cols"][0]))
     grid[mine["row"].to_numpy(), mine["col"].to_numpy()] = mine[value].to_numpy()
     return grid
