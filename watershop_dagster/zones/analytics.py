@@ -68,19 +68,22 @@ def _utc(column: str) -> pl.Expr:
 
 
 def split_valid_observations(observations: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(usable rows, rejected rows with a `reason`): one bad row never stops a camera-day.
+    """(usable rows sorted by camera, track and time; rejected rows with a `reason`): one bad row
+    never stops a camera-day.
 
     Rejected: a missing required value, a non-finite or empty box, a non-positive frame size, a
     second observation of one track at the same timestamp.
     """
-    obs = observations.select([pl.col(c).cast(t) for c, t in PERSON_OBSERVATIONS.items()])
+    obs = observations.select([pl.col(c).cast(t) for c, t in PERSON_OBSERVATIONS.items()]).sort(
+        ["camera", "track_id", "ts"], maintain_order=True)
     box = ["x1", "y1", "x2", "y2"]
+    repeated = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in ("camera", "track_id", "ts")])
     reason = (
         pl.when(pl.any_horizontal(pl.col(_REQUIRED).is_null())).then(pl.lit("missing value"))
         .when(~pl.all_horizontal([pl.col(c).is_finite() for c in box])).then(pl.lit("non-finite box"))
         .when((pl.col("frame_width") <= 0) | (pl.col("frame_height") <= 0)).then(pl.lit("bad frame size"))
         .when((pl.col("x2") <= pl.col("x1")) | (pl.col("y2") <= pl.col("y1"))).then(pl.lit("empty box"))
-        .when(~pl.struct(["camera", "track_id", "ts"]).is_first_distinct())
+        .when(repeated.fill_null(False))
         .then(pl.lit("duplicate observation of one track at one timestamp"))
         .otherwise(None)
         .alias("reason")
@@ -97,9 +100,13 @@ def _prepare(observations: pl.DataFrame) -> pl.DataFrame:
 
 
 def _prepare_valid(obs: pl.DataFrame) -> pl.DataFrame:
+    """`obs` as split_valid_observations returns it (sorted); adds where each track starts and ends."""
+    new_track = ((pl.col("camera") != pl.col("camera").shift(1))
+                 | (pl.col("track_id") != pl.col("track_id").shift(1))).fill_null(True)
     return (
-        obs.sort(["camera", "track_id", "ts"])
+        obs.with_columns(new_track=new_track)
         .with_columns(
+            last_of_track=pl.col("new_track").shift(-1).fill_null(True),
             t=pl.col("ts").dt.epoch("us"),
             px=(pl.col("x1") + pl.col("x2")) / 2 / pl.col("frame_width"),
             py=pl.col("y2") / pl.col("frame_height"),
@@ -286,10 +293,7 @@ def person_tracks(observations: pl.DataFrame, path_cell: float = PATH_CELL) -> p
 
 def _person_tracks(obs: pl.DataFrame, path_cell: float) -> pl.DataFrame:
     cell = (pl.col("px") / path_cell).floor() * 1_000_003 + (pl.col("py") / path_cell).floor()
-    first = pl.col("row") == pl.col("row").min().over(_KEY)
-    last = pl.col("row") == pl.col("row").max().over(_KEY)
-    moved = cell != cell.shift(1)
-    keep = first | last | moved
+    keep = pl.col("new_track") | pl.col("last_of_track") | (cell != cell.shift(1))
     return (
         obs.with_columns(keep=keep)
         .group_by(_KEY)
@@ -317,12 +321,13 @@ def heatmap_cells(
 
 
 def _heatmap_cells(obs: pl.DataFrame, cols: int, rows: int) -> pl.DataFrame:
-    step = (pl.col("t").shift(-1).over(_KEY) - pl.col("t")).clip(upper_bound=_us(HEATMAP_MAX_GAP_SECONDS))
+    step = (pl.when(pl.col("last_of_track")).then(0).otherwise(pl.col("t").shift(-1) - pl.col("t"))
+            .clip(upper_bound=_us(HEATMAP_MAX_GAP_SECONDS)))
     return (
         obs.with_columns(
             col=(pl.col("px") * cols).floor().clip(0, cols - 1).cast(pl.Int32),
             row=(pl.col("py") * rows).floor().clip(0, rows - 1).cast(pl.Int32),
-            step=step.fill_null(0),
+            step=step,
         )
         .group_by("camera", "col", "row")
         .agg(samples=pl.len(), person_seconds=pl.col("step").sum() / 1_000_000)
