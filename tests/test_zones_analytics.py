@@ -305,3 +305,27 @@ def test_vectorised_visits_match_a_frame_by_frame_reference(steps, inertia, debo
     for (enter, exit_), reason in zip(got, visits["exit_reason"]):
         assert exit_ >= enter
         assert reason == ("track_lost" if times[-1] - exit_ <= round(debounce * 1_000_000) else "left_zone")
+
+
+def test_consistency_checks_pass_on_real_output_and_catch_broken_rows():
+    from watershop_dagster.zones import checks
+
+    obs = frame(track([(6, SHELF_PT), (3, NOWHERE_PT), (6, SHELF_PT), (2, AISLE_PT)], "a"),
+                track([(2, ENTRANCE_PT), (8, SHELF_PT)], "b", start_s=4))
+    result = analyse_observations(obs, ZONES)
+    assert result.visits.height == 5 and result.loitering.height == 3
+    assert checks.visits_outside_track_life(result.visits, result.tracks).is_empty()
+    assert checks.visits_exit_before_entry(result.visits).is_empty()
+    assert checks.overlapping_visits(result.visits).is_empty()
+    assert checks.loitering_without_visit(result.loitering, result.visits).is_empty()
+
+    shifted = result.visits.with_columns(
+        pl.when(pl.col("track_id") == "b").then(pl.col("enter_ts") - timedelta(seconds=30))
+        .otherwise(pl.col("enter_ts")).alias("enter_ts"))
+    assert checks.visits_outside_track_life(shifted, result.tracks)["track_id"].to_list() == ["b", "b"]
+    swapped = result.visits.head(1).with_columns(enter_ts=pl.col("exit_ts"), exit_ts=pl.col("enter_ts"))
+    assert checks.visits_exit_before_entry(swapped).height == 1
+    doubled = pl.concat([result.visits, result.visits.head(1)])
+    assert checks.overlapping_visits(doubled).height == 1
+    late = result.loitering.with_columns(alert_ts=pl.col("exit_ts") + timedelta(seconds=1))
+    assert checks.loitering_without_visit(late, result.visits).height == 3
