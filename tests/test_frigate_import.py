@@ -205,3 +205,19 @@ def test_cli_import_config(workspace):
     frigate.write_text(FRIGATE_CONFIG.replace("0.05,0.95,0.35,0.95", "0.05,0.95,x,0.95"))
     result = CliRunner().invoke(main, ["frigate", "import-config", str(frigate), "--config", str(target)])
     assert result.exit_code == 1 and "camera 'door' zone 'front_entrance': non-numeric coordinate 'x'" in result.output
+
+
+def test_imported_zones_drive_the_analytics(workspace):
+    """Frigate config -> watershop.yaml -> shop.zones(camera) -> zone visits on the same camera."""
+    from tests.test_zones_analytics import frame, track
+    from watershop_dagster.zones import analyse_observations
+
+    target, frigate = workspace
+    import_frigate_config(frigate, target)
+    shop = load_config(target).shop("market")
+    walk_in = track([(2, (0.2, 0.9)), (30, (0.65, 0.8)), (2, (0.9, 0.2))], "p1", camera="door")
+    result = analyse_observations(frame(walk_in), shop.zones("door"))
+    assert result.visits.select("zone", "kind", "exit_reason").rows() == [
+        ("front_entrance", "entrance", "left_zone"), ("promo_stand", "promo", "left_zone")]
+    assert result.loitering["zone"].to_list() == ["promo_stand"]
+    assert result.footfall["direction"].to_list() == ["in"]
