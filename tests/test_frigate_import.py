@@ -164,9 +164,12 @@ def test_reimport_keeps_user_kind_and_category_and_is_idempotent(workspace):
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("0.5,0.5,0.8,0.5,0.8,0.9,0.5,0.9", "0.5,0.5,0.8,0.5", "camera 'door' zone 'promo_stand': a polygon needs at least 3"),
-        ("0,0,1920,0,1920,1080", "0,0,2000,0,1920,1080", "camera 'aisle_2' zone 'aisle': pixel coordinates outside"),
-        ("0.2,0.3,0.9,0.3,0.9,1,0.2,1", "20,30,90,30,90,100", "camera 'till' zone 'checkout_queue': pixel coordinates need"),
+        ("0.5,0.5,0.8,0.5,0.8,0.9,0.5,0.9", "0.5,0.5,0.8,0.5",
+         "camera 'door' zone 'promo_stand': a polygon needs at least 3"),
+        ("0,0,1920,0,1920,1080", "0,0,2000,0,1920,1080",
+         "camera 'aisle_2' zone 'aisle': pixel coordinates outside"),
+        ("0.2,0.3,0.9,0.3,0.9,1,0.2,1", "20,30,90,30,90,100",
+         "camera 'till' zone 'checkout_queue': pixel coordinates need"),
     ],
 )
 def test_bad_polygon_names_camera_and_zone_and_leaves_the_file_alone(workspace, old, new, message):

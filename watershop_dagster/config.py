@@ -89,7 +89,7 @@ class ShopConfig(_Strict):
         """`cameras: {door: {detect: ..., zones: ...}}` -> the id list plus `camera_settings`."""
         if isinstance(data, dict) and isinstance(data.get("cameras"), dict):
             if data.get("camera_settings"):
-                raise ValueError("give camera settings either in the `cameras` mapping or in `camera_settings`, not both")
+                raise ValueError("give camera settings in the `cameras` mapping or in `camera_settings`, not both")
             cameras = data["cameras"]
             data = {**data, "cameras": list(cameras),
                     "camera_settings": {name: settings or {} for name, settings in cameras.items()}}

@@ -20,7 +20,14 @@ from watershop_dagster.zones.analytics import (
     zone_transitions,
     zone_visits,
 )
-from watershop_dagster.zones.config import CameraSettings, DetectSettings, PolygonError, Zone, ZoneSettings, parse_polygon
+from watershop_dagster.zones.config import (
+    CameraSettings,
+    DetectSettings,
+    PolygonError,
+    Zone,
+    ZoneSettings,
+    parse_polygon,
+)
 from watershop_dagster.zones.heatmap import render_heatmap_png
 from watershop_dagster.zones.schemas import (
     FOOTFALL,

@@ -124,13 +124,16 @@ def _track_facts(obs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _visits_in_zone(inside: pl.DataFrame, zone: Zone, debounce_us: int) -> pl.DataFrame:
-    """Visits from the observations inside one zone (sorted by track, time): runs of consecutive
-    observations (an unobserved stretch longer than the debounce also ends a run), grouped while the gap between runs is within the debounce; a group becomes a
+    """Visits from the observations inside one zone (sorted by track, time).
+
+    Runs of consecutive observations inside (an unobserved stretch longer than the debounce also
+    ends a run) are grouped while the gap between runs is within the debounce; a group becomes a
     visit from its first run of at least `inertia` observations to its last observation."""
     if inside.is_empty():
         return pl.DataFrame(schema={"track_id": pl.Utf8, "enter_t": pl.Int64, "exit_t": pl.Int64})
     same_track = pl.col("track_id") == pl.col("track_id").shift(1)
-    consecutive = (pl.col("row") == pl.col("row").shift(1) + 1) & (pl.col("t") - pl.col("t").shift(1) <= debounce_us)
+    consecutive = ((pl.col("row") == pl.col("row").shift(1) + 1)
+                   & (pl.col("t") - pl.col("t").shift(1) <= debounce_us))
     runs = (
         inside.with_columns(run=(~(same_track & consecutive)).fill_null(True).cum_sum())
         .group_by("run", maintain_order=True)
@@ -160,7 +163,7 @@ def zone_visits(
 
 def _zone_visits(obs: pl.DataFrame, zones: list[Zone], debounce_us: int) -> pl.DataFrame:
     parts = []
-    by_camera = {key[0]: frame for key, frame in obs.partition_by("camera", as_dict=True, maintain_order=True).items()}
+    by_camera = {key[0]: part for key, part in obs.partition_by("camera", as_dict=True).items()}
     for zone in zones:
         camera_obs = by_camera.get(zone.camera)
         if camera_obs is None:
