@@ -19,6 +19,7 @@ recall/precision (by person and zone), footfall in/out vs the people simulated, 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from datetime import UTC, datetime
 
@@ -144,6 +145,7 @@ def main() -> None:
 
     observations, truth, people = simulate(args.hours, args.fps, args.people_per_hour, args.jitter,
                                            args.dropouts, args.seed)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     result = analyse_observations(observations, ZONES)
     elapsed = time.perf_counter() - started
@@ -162,7 +164,9 @@ def main() -> None:
     day_seconds = elapsed / args.hours * 14
     print(f"observations        {observations.height:,} rows ({args.hours} h, {args.fps} fps, {people} people)")
     print(f"analyse_observations {elapsed:.2f} s = {observations.height / elapsed:,.0f} rows/s; "
-          f"camera-day (14 h) ~{day_seconds:.1f} s, 8 cameras ~{8 * day_seconds / 60:.1f} min on one core")
+          f"camera-day (14 h) ~{day_seconds:.1f} s, 8 cameras ~{8 * day_seconds / 60:.1f} min on this machine")
+    print(f"peak memory         {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+          f"(whole process; {peak_before:.0f} MB before the analysis, with the simulation)")
     print(f"zone visits         recall {recall:.3f} precision {precision:.3f} "
           f"({len(matched)} matched / {n_true} true / {n_pred} predicted, IoU >= 0.5)")
     print(f"dwell MAE           {dwell_mae:.2f} s over matched visits")

@@ -90,7 +90,8 @@ def split_valid_observations(observations: pl.DataFrame) -> tuple[pl.DataFrame, 
     )
     obs = obs.with_columns(reason)
     rejected = obs.filter(pl.col("reason").is_not_null()).select(list(PERSON_OBSERVATIONS_REJECTED))
-    return obs.filter(pl.col("reason").is_null()).drop("reason"), rejected
+    valid = obs if rejected.is_empty() else obs.filter(pl.col("reason").is_null())  # usually nothing to drop
+    return valid.drop("reason"), rejected
 
 
 def _prepare(observations: pl.DataFrame) -> pl.DataFrame:
@@ -163,13 +164,14 @@ def zone_visits(
 
 def _zone_visits(obs: pl.DataFrame, zones: list[Zone], debounce_us: int) -> pl.DataFrame:
     parts = []
-    by_camera = {key[0]: part for key, part in obs.partition_by("camera", as_dict=True).items()}
+    spans = obs.group_by("camera").agg(offset=pl.col("row").min(), length=pl.len())
+    by_camera = {camera: obs.slice(offset, length) for camera, offset, length in spans.iter_rows()}  # no copies
     for zone in zones:
         camera_obs = by_camera.get(zone.camera)
         if camera_obs is None:
             continue
         mask = points_in_polygon(camera_obs["px"].to_numpy(), camera_obs["py"].to_numpy(), zone.polygon)
-        inside = camera_obs.filter(pl.Series(mask)).select("track_id", "t", "row")
+        inside = camera_obs.select("track_id", "t", "row").filter(pl.Series(mask))
         parts.append(_visits_in_zone(inside, zone, debounce_us).with_columns(
             camera=pl.lit(zone.camera), zone=pl.lit(zone.name), kind=pl.lit(zone.kind),
             category=pl.lit(zone.category, dtype=pl.Utf8)))
