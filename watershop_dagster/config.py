@@ -327,6 +327,7 @@ thresholds:
   visit_gap_seconds: 60      # out of view longer than this starts a new visit
   min_visit_seconds: 2
   max_visit_hours: 6
+  zone_exit_debounce_seconds: 1  # out of a zone (or unseen) longer than this: the person left it
 
 vision:
   motion_threshold: 0.004  # share of changed pixels that wakes the face detector

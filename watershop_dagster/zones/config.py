@@ -59,7 +59,7 @@ class CameraSettings(_Strict):
     zones: dict[ZoneName, ZoneSettings] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # an array field: compare zones by identity, not element-wise
 class Zone:
     """A zone ready for analytics: polygon as an (n, 2) array of relative x, y."""
 
