@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from watershop_dagster.zones.config import CameraSettings, PolygonError, Zone, resolve_zones
+
 CONFIG_ENV_VAR = "WATERSHOP_CONFIG"
 DEFAULT_WORKSPACE = Path("data_lake")
 CONFIG_FILENAME = "watershop.yaml"
@@ -57,7 +59,13 @@ class ShopConfig(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str | None = None
     timezone: str = "UTC"
-    cameras: list[str] = Field(default_factory=lambda: ["counter"])
+    cameras: list[str] = Field(
+        default_factory=lambda: ["counter"],
+        description="Camera ids; or, in Frigate's shape, a mapping camera -> {detect, zones} (see zones/config.py)",
+    )
+    camera_settings: dict[str, CameraSettings] = Field(
+        default_factory=dict, description="Filled from the mapping form of `cameras`; cameras without zones are absent"
+    )
     prices: dict[Literal["10L", "20L"], float] = Field(default_factory=dict)
     opening_time: time = time(6, 0)
     closing_time: time = time(21, 0)
@@ -74,6 +82,35 @@ class ShopConfig(_Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cameras_mapping(cls, data):
+        """`cameras: {door: {detect: ..., zones: ...}}` -> the id list plus `camera_settings`."""
+        if isinstance(data, dict) and isinstance(data.get("cameras"), dict):
+            if data.get("camera_settings"):
+                raise ValueError("give camera settings in the `cameras` mapping or in `camera_settings`, not both")
+            cameras = data["cameras"]
+            data = {**data, "cameras": list(cameras),
+                    "camera_settings": {name: settings or {} for name, settings in cameras.items()}}
+        return data
+
+    @model_validator(mode="after")
+    def _zones_resolve(self) -> ShopConfig:
+        unknown = sorted(set(self.camera_settings) - set(self.cameras))
+        if unknown:
+            raise ValueError(f"shop {self.id!r}: settings for unknown camera(s) {unknown}")
+        for camera, settings in self.camera_settings.items():
+            try:
+                resolve_zones(camera, settings)
+            except PolygonError as exc:
+                raise ValueError(f"shop {self.id!r} {exc}") from None
+        return self
+
+    def zones(self, camera: str | None = None) -> list[Zone]:
+        """Zones of one camera (or of every camera), polygons in relative coordinates."""
+        return [zone for name, settings in self.camera_settings.items() if camera in (None, name)
+                for zone in resolve_zones(name, settings)]
 
     @field_validator("cameras")
     @classmethod
@@ -110,6 +147,9 @@ class Thresholds(_Strict):
     visit_gap_seconds: float = Field(default=60.0, gt=0)
     min_visit_seconds: float = Field(default=2.0, ge=0)
     max_visit_hours: float = Field(default=6.0, gt=0)
+    zone_exit_debounce_seconds: float = Field(
+        default=1.0, gt=0, description="A person out of a zone for longer than this has left it (shorter: a dropout)"
+    )
 
 
 class VisionConfig(_Strict):
@@ -287,6 +327,7 @@ thresholds:
   visit_gap_seconds: 60      # out of view longer than this starts a new visit
   min_visit_seconds: 2
   max_visit_hours: 6
+  zone_exit_debounce_seconds: 1  # out of a zone (or unseen) longer than this: the person left it
 
 vision:
   motion_threshold: 0.004  # share of changed pixels that wakes the face detector
@@ -311,6 +352,7 @@ SHOP_TEMPLATE = """\
   - id: {shop_id}
     name: {shop_id}
     timezone: {timezone}
+    # Cameras may also be Frigate's mapping with zones (README "Zones"; `watershop frigate import-config`).
     cameras: [{cameras}]
     prices: {{10L: 20, 20L: 35}}   # price per can; checks verify amount = price x cans
     opening_time: "06:00"

@@ -1,0 +1,1 @@
+"""Frigate NVR integration: import its cameras and zones into watershop.yaml."""
