@@ -22,6 +22,7 @@ from watershop_dagster.experiment.analysis import (
     permutation_estimates,
     ri_pvalues,
 )
+from watershop_dagster.experiment.data import read_metrics_file
 from watershop_dagster.experiment.design import (
     ExperimentError,
     ExperimentSpec,
@@ -171,6 +172,19 @@ def test_twfe_recovers_an_injected_lift_within_its_confidence_interval():
     assert 0 < result.mde < 0.10  # a 10 % lift is detectable in this store
     assert result.n_cells == 8 * 56
     assert result.theta > 0.3  # the weekday covariate carries signal
+
+
+def test_weekly_switchback_with_washout_analyses_only_the_days_after_the_washout(tmp_path: Path):
+    weekly = ExperimentSpec.model_validate({**SPEC.model_dump(), "unit": "zone-week", "washout_days": 2})
+    assignment = schedule(weekly)
+    lines = generate_receipts(weekly.pre_start, weekly.end, seed=22,
+                              effect=InjectedEffect.from_assignment(assignment, lift=0.15))
+    lines.zone_day_sales().write_parquet(tmp_path / "zone_days.parquet")  # e.g. a mart export
+    metrics = read_metrics_file(tmp_path / "zone_days.parquet")
+    result = analyse(weekly, metrics, assignment, permutations=1000, bootstrap=199)
+    assert result.n_cells == 8 * (56 - 8 * 2)
+    assert result.ci_low < 0.15 < result.ci_high and result.p_value < 0.05
+    assert result.mde is not None and result.mde > 0
 
 
 def test_cli_create_assign_analyse_on_a_workspace(tmp_path: Path):

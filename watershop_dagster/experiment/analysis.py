@@ -465,6 +465,5 @@ def analyse(
         wild_bootstrap=wild_cluster_bootstrap(panel, model, bootstrap, spec.seed),
         iid=regression["iid"],
         guardrail=store_guardrail(spec, metrics, assignment, model.tau) if with_guardrail else {},
-        series=_series(panel, metrics.cast(METRICS_SCHEMA) if set(metrics.columns) >= set(METRICS_SCHEMA)
-                       else metrics, spec),
+        series=_series(panel, metrics.select(list(METRICS_SCHEMA)).cast(METRICS_SCHEMA), spec),
     )
