@@ -56,16 +56,16 @@ def _naive_post_only(metrics, assignment) -> dict:
             "p_value": float(2 * stats.norm.sf(abs(log_ratio / se)))}
 
 
-def one_repetition(args: tuple[int, str, int, int]) -> dict:
+def one_repetition(args: tuple[int, str, int, int, float]) -> dict:
     from watershop_dagster.experiment.analysis import analyse
     from watershop_dagster.experiment.design import ExperimentSpec, schedule
     from watershop_dagster.receipts.generate import ZONES, InjectedEffect, generate_receipts
 
-    seed, scenario, permutations, bootstrap = args
+    seed, scenario, permutations, bootstrap, lift = args
     spec = ExperimentSpec(name=f"bench{seed}", zones=list(ZONES), unit="zone-day", pre_start=PRE_START,
                           start=START, end=END, seed=seed)
     assignment = schedule(spec)
-    lift = 0.0 if scenario == "null" else LIFT
+    lift = 0.0 if scenario == "null" else lift
     effect = InjectedEffect.from_assignment(assignment, lift, displaced=1.0 if scenario == "shift" else 0.0)
     metrics = generate_receipts(PRE_START, END, seed=seed, effect=effect).zone_day_sales()
     result = analyse(spec, metrics, assignment, permutations=permutations, bootstrap=bootstrap)
@@ -107,6 +107,18 @@ def _fmt(pair) -> str:
     return f"{100 * pair[0]:5.1f}% ± {100 * pair[1]:.1f}"
 
 
+def _print_lift_only(report: dict, jobs: int, seconds: float, args) -> None:
+    lift = report["lift"]
+    print(f"{jobs} analyses in {seconds:.0f} s; injected lift {100 * args.lift:.1f}%; MC standard errors after ±")
+    for method, stats in lift.items():
+        if isinstance(stats, dict) and "reject_5pct" in stats:
+            extra = f"  coverage {_fmt(stats['coverage_95'])}" if "coverage_95" in stats else ""
+            print(f"{method:16} power {_fmt(stats['reject_5pct'])}{extra}")
+    print(f"MDE from pre-period (mean): {100 * lift['mde_mean']:.2f}%")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=500)
@@ -114,12 +126,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--permutations", type=int, default=1000)
     parser.add_argument("--bootstrap", type=int, default=399)
+    parser.add_argument("--lift", type=float, default=LIFT, help="Injected lift of the lift and shift scenarios.")
+    parser.add_argument("--only-lift", action="store_true", help="Run the lift scenario alone (e.g. power at the MDE).")
     parser.add_argument("--json", type=Path, help="Also write every figure here.")
     args = parser.parse_args()
 
-    jobs = [(SEED_BASE + i, scenario, args.permutations, args.bootstrap)
-            for i in range(args.reps) for scenario in ("null", "lift")]
-    jobs += [(SEED_BASE + i, "shift", args.permutations, args.bootstrap) for i in range(args.shift_reps)]
+    scenarios = ("lift",) if args.only_lift else ("null", "lift")
+    jobs = [(SEED_BASE + i, scenario, args.permutations, args.bootstrap, args.lift)
+            for i in range(args.reps) for scenario in scenarios]
+    if not args.only_lift:
+        jobs += [(SEED_BASE + i, "shift", args.permutations, args.bootstrap, args.lift) for i in range(args.shift_reps)]
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(one_repetition, jobs, chunksize=8))
@@ -129,11 +145,14 @@ def main() -> None:
         "design": "8 zones, zone-day switchback, 28-day pre-period, 56 experiment days, 400 receipts/day",
         "permutations": args.permutations, "bootstrap": args.bootstrap, "workers": args.workers,
         "runtime_seconds": round(seconds, 1),
-        "null": summarise(rows, "null", 0.0),
-        "lift": summarise(rows, "lift", LIFT),
+        "lift": summarise(rows, "lift", args.lift),
     }
+    if args.only_lift:
+        _print_lift_only(report, len(jobs), seconds, args)
+        return
+    report["null"] = summarise(rows, "null", 0.0)
     if args.shift_reps:
-        report["shift"] = summarise(rows, "shift", LIFT)
+        report["shift"] = summarise(rows, "shift", args.lift)
     print(f"{len(jobs)} analyses in {seconds:.0f} s ({args.workers} workers); MC standard errors after ±")
     for method in report["null"]:
         if not isinstance(report["null"][method], dict) or "reject_5pct" not in report["null"][method]:
@@ -141,7 +160,7 @@ def main() -> None:
         null, lift = report["null"][method], report["lift"][method]
         line = f"{method:16} FPR {_fmt(null['reject_5pct'])}  power {_fmt(lift['reject_5pct'])}"
         if "coverage_95" in lift:
-            line += (f"  coverage(+10%) {_fmt(lift['coverage_95'])}  coverage(null) {_fmt(null['coverage_95'])}"
+            line += (f"  coverage(lift) {_fmt(lift['coverage_95'])}  coverage(null) {_fmt(null['coverage_95'])}"
                      f"  mean effect {100 * lift['mean_effect']:+.2f}%  CI width {100 * lift['mean_ci_width']:.2f} pp")
         print(line)
     print(f"MDE from pre-period (mean): {100 * report['lift']['mde_mean']:.2f}%")
