@@ -13,6 +13,7 @@ import click
 from watershop_dagster.cli_common import _date, _load, config_option
 from watershop_dagster.config import CONFIG_ENV_VAR, ConfigError, WatershopConfig, config_path, init_workspace
 from watershop_dagster.frigate.cli import frigate
+from watershop_dagster.experiment.cli import experiment
 
 
 @click.group()
@@ -169,6 +170,7 @@ def _register_serving_commands() -> None:
 
 _register_serving_commands()
 main.add_command(frigate)
+main.add_command(experiment)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""Switchback experiments on store zones: declaration, randomised schedule, analysis, report."""
