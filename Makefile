@@ -8,9 +8,11 @@ UV := $(PYTHON) -m uv
 
 .PHONY: env system-deps demo test dev clean
 
+# --compile-bytecode: every process (dbt, Dagster runs, the daemon, tests) then starts from .pyc files, even
+# where PYTHONDONTWRITEBYTECODE is set; importing Dagster from source costs several CPU-seconds per process.
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
-	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	$(UV) sync --frozen --extra dev --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 # Debian's Chromium for the dashboard's browser test (skipped without it); installed when we are root.
