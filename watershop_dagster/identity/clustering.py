@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from watershop_dagster.catalog import EMBEDDING, TS
+from watershop_dagster.catalog import EMBEDDING, FACE_TRACKS, TS
 from watershop_dagster.vision.faces import EMBEDDING_DIM
 
 #: tracks of one camera overlapping longer than this are two different people
@@ -43,19 +43,8 @@ def _epoch_s(column: str) -> pl.Expr:
 # within a track
 
 
-TRACK_REPS_SCHEMA = pl.Schema(
-    {
-        "track_id": pl.Utf8,
-        "camera": pl.Utf8,
-        "start_utc": TS,
-        "end_utc": TS,
-        "n_detections": pl.Int32,
-        "n_embeddings": pl.Int32,
-        "best_quality": pl.Float64,
-        "weight": pl.Float64,
-        "embedding": EMBEDDING,
-    }
-)
+#: a face_tracks row with the track's representative embedding and its weight
+TRACK_REPS_SCHEMA = pl.Schema({**FACE_TRACKS.schema, "weight": pl.Float64, "embedding": EMBEDDING})
 
 
 def track_representatives(
