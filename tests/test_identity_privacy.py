@@ -158,3 +158,25 @@ def test_retention_drops_old_embeddings_and_crops(photo_vectors, tmp_path):
     write_vision_day(config, today, [visit("John_Shimkus", [1], 0)], photo_vectors)
     ident.build_customer_registry(config, SHOP, today, known=no_known())
     assert ids_by_track(config, today)[f"t{today:%m%d}-000"] != shimkus
+
+
+def test_retention_drops_old_quarantines_only(tmp_path):
+    config = make_config(tmp_path).model_copy(update={"retention": Retention(quarantine_days=90)})
+    today = DAY1 + timedelta(days=100)
+    old, recent = DAY1, DAY1 + timedelta(days=20)
+    rejected = pl.DataFrame({"source_file": ["a.csv"], "source_line": [3], "raw": ["x"], "reason": ["bad"]})
+    skipped = pl.DataFrame({"path": ["counter/x.mp4", "counter/y.mp4"], "camera": ["counter"] * 2, "reason": ["zero-byte"] * 2})
+    for day in (old, recent):
+        lake.write_dataset(rejected, config.lake_root, "transactions_quarantine", shop_id=SHOP, date=day)
+        lake.write_dataset(skipped, config.lake_root, "footage_quarantine", shop_id=SHOP, date=day, camera="counter")
+        write_transactions(config, day, [0.0])
+
+    report = apply_retention(config, today)
+
+    assert report.quarantine_cutoff == today - timedelta(days=90)
+    assert report.counts == {"transactions_quarantine": 1, "footage_quarantine": 2}
+    for dataset in ("transactions_quarantine", "footage_quarantine"):
+        assert [d for d, _ in lake.dated_partitions(config.lake_root, dataset, SHOP)] == [recent]
+    # business data is kept whatever its age
+    assert [d for d, _ in lake.dated_partitions(config.lake_root, "transactions", SHOP)] == [old, recent]
+    assert read_audit(config).row(0, named=True)["rows_removed"] == 3
