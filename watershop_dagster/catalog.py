@@ -124,6 +124,8 @@ TRANSACTIONS_QUARANTINE = Dataset(
 # vision: one partition per camera-day
 
 _BY_TRACK = PersonalData(match_on=("track_id",))
+#: the columns that place a face track, leading every per-track dataset
+_TRACK_SPAN = {"track_id": pl.Utf8, "camera": pl.Utf8, "start_utc": TS, "end_utc": TS}
 
 FOOTAGE_FILES = Dataset(
     "footage_files",
@@ -179,15 +181,7 @@ FACE_DETECTIONS = Dataset(
 )
 FACE_TRACKS = Dataset(
     "face_tracks",
-    pl.Schema({
-        "track_id": pl.Utf8,
-        "camera": pl.Utf8,
-        "start_utc": TS,
-        "end_utc": TS,
-        "n_detections": pl.Int32,
-        "n_embeddings": pl.Int32,
-        "best_quality": pl.Float64,
-    }),
+    pl.Schema({**_TRACK_SPAN, "n_detections": pl.Int32, "n_embeddings": pl.Int32, "best_quality": pl.Float64}),
     CAMERA_DAY,
     personal=_BY_TRACK,
     description="Detections of one face linked across frames.",
@@ -222,6 +216,15 @@ FACE_CROPS = Dataset(
 # identity: one partition per shop-day
 
 _AMBIGUOUS_WITH = (Reference("ambiguous_with"),)
+#: who a visit was and when, leading every per-visit dataset
+_VISIT = {
+    "visit_id": pl.Utf8,
+    "customer_id": pl.Utf8,  # null for staff
+    "person_key": pl.Utf8,  # role/name of a known person, else null
+    "role": pl.Utf8,  # customer | staff | vip | blocked
+    "entry_utc": TS,
+    "exit_utc": TS,
+}
 
 CUSTOMER_LEDGER = Dataset(
     "customer_ledger",
@@ -270,10 +273,7 @@ CUSTOMER_REGISTRY = Dataset(
 FACE_IDENTITIES = Dataset(
     "face_identities",
     pl.Schema({
-        "track_id": pl.Utf8,
-        "camera": pl.Utf8,
-        "start_utc": TS,
-        "end_utc": TS,
+        **_TRACK_SPAN,
         "n_detections": pl.Int32,
         "n_embeddings": pl.Int32,
         "person_id": pl.Utf8,  # the day-person (cluster of tracks) this track belongs to
@@ -291,10 +291,7 @@ FACE_IDENTITIES = Dataset(
 RECOGNITION_RESULTS = Dataset(
     "recognition_results",
     pl.Schema({
-        "track_id": pl.Utf8,
-        "camera": pl.Utf8,
-        "start_utc": TS,
-        "end_utc": TS,
+        **_TRACK_SPAN,
         "n_embeddings": pl.Int32,
         "person_id": pl.Utf8,
         "n_person_tracks": pl.Int32,
@@ -322,12 +319,7 @@ RECOGNITION_RESULTS = Dataset(
 VISITS = Dataset(
     "visits",
     pl.Schema({
-        "visit_id": pl.Utf8,
-        "customer_id": pl.Utf8,  # null for staff
-        "person_key": pl.Utf8,  # role/name of a known person, else null
-        "role": pl.Utf8,  # customer | staff | vip | blocked
-        "entry_utc": TS,
-        "exit_utc": TS,
+        **_VISIT,
         "entry_local": pl.Datetime("us"),  # shop time zone, naive
         "exit_local": pl.Datetime("us"),
         "duration_s": pl.Float64,
@@ -380,15 +372,7 @@ TRANSACTION_VISIT_LINKS = Dataset(
 )
 VISITS_WITHOUT_TRANSACTION = Dataset(
     "visits_without_transaction",
-    pl.Schema({
-        "visit_id": pl.Utf8,
-        "customer_id": pl.Utf8,
-        "person_key": pl.Utf8,
-        "role": pl.Utf8,
-        "entry_utc": TS,
-        "exit_utc": TS,
-        "duration_s": pl.Float64,
-    }),
+    pl.Schema({**_VISIT, "duration_s": pl.Float64}),
     personal=PersonalData(match_on=("customer_id", "visit_id")),
     description="Customer visits without a transaction (possible unpaid visits).",
 )

@@ -22,10 +22,11 @@ from typing import Literal
 from watershop_dagster.config import ShopConfig
 from watershop_dagster.vision.layout import (
     FRIGATE_DIR,
-    VIDEO_SUFFIXES,
     parse_day_folder,
     parse_frigate_path,
     parse_hour_folder,
+    require_day_folder,
+    video_stem,
 )
 
 Layout = Literal["plain", "frigate"]
@@ -82,13 +83,8 @@ def parse_plain_path(rel: Path, tz: tzinfo) -> tuple[str, datetime]:
     if len(parts) != 3:
         raise ValueError("expected <camera>/<YYYY-MM-DD>/<HH-MM-SS>.mp4")
     camera, day_text, name = parts
-    day = parse_day_folder(day_text)
-    if day is None:
-        raise ValueError(f"folder {day_text!r} is not a valid YYYY-MM-DD date")
-    path = Path(name)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ValueError(f"not a video file ({'/'.join(sorted(VIDEO_SUFFIXES))})")
-    match = _PLAIN_NAME_RE.match(path.stem)
+    day = require_day_folder(day_text)
+    match = _PLAIN_NAME_RE.match(video_stem(name))
     if not match:
         raise ValueError(f"file name {name!r} is not HH-MM-SS.mp4")
     hour, minute, second = map(int, match.groups())

@@ -34,6 +34,22 @@ def parse_day_folder(text: str) -> date | None:
         return None
 
 
+def require_day_folder(text: str) -> date:
+    """`parse_day_folder`, raising ValueError with the reason when the folder is no date."""
+    day = parse_day_folder(text)
+    if day is None:
+        raise ValueError(f"folder {text!r} is not a valid YYYY-MM-DD date")
+    return day
+
+
+def video_stem(name: str) -> str:
+    """The file name without its video suffix; ValueError when it is not a video file."""
+    path = Path(name)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"not a video file ({'/'.join(sorted(VIDEO_SUFFIXES))})")
+    return path.stem
+
+
 def parse_hour_folder(text: str) -> int | None:
     """A Frigate ``HH`` hour folder name as an hour 0-23; None when it is not a valid one."""
     if not _FRIGATE_HOUR_RE.match(text) or int(text) > 23:
@@ -59,16 +75,11 @@ def parse_frigate_path(rel: Path) -> tuple[str, datetime]:
     if len(parts) != 4:
         raise ValueError("expected recordings/<YYYY-MM-DD>/<HH>/<camera>/<MM.SS>.mp4")
     day_text, hour_text, camera, name = parts
-    day = parse_day_folder(day_text)
-    if day is None:
-        raise ValueError(f"folder {day_text!r} is not a valid YYYY-MM-DD date")
+    day = require_day_folder(day_text)
     hour = parse_hour_folder(hour_text)
     if hour is None:
         raise ValueError(f"folder {hour_text!r} is not an hour 00-23")
-    path = Path(name)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ValueError(f"not a video file ({'/'.join(sorted(VIDEO_SUFFIXES))})")
-    match = _FRIGATE_NAME_RE.match(path.stem)
+    match = _FRIGATE_NAME_RE.match(video_stem(name))
     if not match or int(match.group(1)) > 59 or int(match.group(2)) > 59:
         raise ValueError(f"file name {name!r} is not MM.SS.mp4")
     minute, second = map(int, match.groups())
