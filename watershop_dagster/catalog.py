@@ -215,7 +215,8 @@ FACE_CROPS = Dataset(
 # --------------------------------------------------------------------------------------------
 # identity: one partition per shop-day
 
-_AMBIGUOUS_WITH = (Reference("ambiguous_with"),)
+#: a customer's own rows, and other customers created as ambiguous with them
+_CUSTOMER_ROWS = PersonalData(match_on=("customer_id",), references=(Reference("ambiguous_with"),))
 #: who a visit was and when, leading every per-visit dataset
 _VISIT = {
     "visit_id": pl.Utf8,
@@ -245,7 +246,7 @@ CUSTOMER_LEDGER = Dataset(
     }),
     retention=Retention.EMBEDDINGS,
     expiry=Expiry.EMBEDDING_COLUMN,
-    personal=PersonalData(match_on=("customer_id",), references=_AMBIGUOUS_WITH),
+    personal=_CUSTOMER_ROWS,
     description="Append-only per-shop customer ledger with exemplar embeddings (biometric).",
 )
 CUSTOMER_REGISTRY = Dataset(
@@ -267,7 +268,7 @@ CUSTOMER_REGISTRY = Dataset(
     }),
     retention=Retention.EMBEDDINGS,
     expiry=Expiry.EXEMPLARS,
-    personal=PersonalData(match_on=("customer_id",), references=_AMBIGUOUS_WITH),
+    personal=_CUSTOMER_ROWS,
     description="The shop's customer registry as of the day: stable anonymous ids, first/last seen.",
 )
 FACE_IDENTITIES = Dataset(
