@@ -14,7 +14,7 @@ partition keys as hive folders only (never columns in the files). Dagster-free o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import polars as pl
@@ -85,7 +85,6 @@ class Dataset:
     retention: str = Retention.KEPT
     expiry: str = Expiry.PARTITIONS
     personal: PersonalData | None = None
-    description: str = field(default="", compare=False)
 
     @property
     def asset_key(self) -> tuple[str, ...] | None:
@@ -111,13 +110,11 @@ TRANSACTIONS = Dataset(
         "source_file": pl.Utf8,
         "source_line": pl.Int32,
     }),
-    description="Validated POS transactions, one Parquet file per shop-day.",
 )
 TRANSACTIONS_QUARANTINE = Dataset(
     "transactions_quarantine",
     pl.Schema({"source_file": pl.Utf8, "source_line": pl.Int32, "raw": pl.Utf8, "reason": pl.Utf8}),
     retention=Retention.QUARANTINE,
-    description="POS rows and files rejected by validation, with the reason.",
 )
 
 # --------------------------------------------------------------------------------------------
@@ -138,14 +135,12 @@ FOOTAGE_FILES = Dataset(
         "reason": pl.Utf8,
     }),
     CAMERA_DAY,
-    description="Every footage file of the camera-day with its start time and processing status.",
 )
 FOOTAGE_QUARANTINE = Dataset(
     "footage_quarantine",
     pl.Schema({"path": pl.Utf8, "camera": pl.Utf8, "reason": pl.Utf8}),
     CAMERA_DAY,
     retention=Retention.QUARANTINE,
-    description="Footage files skipped (zero-byte, truncated, corrupt, no time in path) and why.",
 )
 FRAMES = Dataset(
     "frames",
@@ -158,7 +153,6 @@ FRAMES = Dataset(
         "n_faces": pl.Int32,
     }),
     CAMERA_DAY,
-    description="Per decoded-and-scored frame: camera, timestamp, motion score, whether faces were searched.",
 )
 FACE_DETECTIONS = Dataset(
     "face_detections",
@@ -177,14 +171,12 @@ FACE_DETECTIONS = Dataset(
     }),
     CAMERA_DAY,
     personal=_BY_TRACK,
-    description="Face detections (box, detection score, quality), linked to tracks.",
 )
 FACE_TRACKS = Dataset(
     "face_tracks",
     pl.Schema({**_TRACK_SPAN, "n_detections": pl.Int32, "n_embeddings": pl.Int32, "best_quality": pl.Float64}),
     CAMERA_DAY,
     personal=_BY_TRACK,
-    description="Detections of one face linked across frames.",
 )
 FACE_EMBEDDINGS = Dataset(
     "face_embeddings",
@@ -200,7 +192,6 @@ FACE_EMBEDDINGS = Dataset(
     CAMERA_DAY,
     retention=Retention.EMBEDDINGS,
     personal=_BY_TRACK,
-    description="128-d dlib embeddings of the best detections per track (no face images).",
 )
 FACE_CROPS = Dataset(
     "face_crops",
@@ -209,7 +200,6 @@ FACE_CROPS = Dataset(
     asset=False,
     retention=Retention.FACE_CROPS,
     personal=PersonalData(match_on=("detection_id",)),
-    description="Face crops for review, one JPEG per detection.",
 )
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +237,6 @@ CUSTOMER_LEDGER = Dataset(
     retention=Retention.EMBEDDINGS,
     expiry=Expiry.EMBEDDING_COLUMN,
     personal=_CUSTOMER_ROWS,
-    description="Append-only per-shop customer ledger with exemplar embeddings (biometric).",
 )
 CUSTOMER_REGISTRY = Dataset(
     "customer_registry",
@@ -269,7 +258,6 @@ CUSTOMER_REGISTRY = Dataset(
     retention=Retention.EMBEDDINGS,
     expiry=Expiry.EXEMPLARS,
     personal=_CUSTOMER_ROWS,
-    description="The shop's customer registry as of the day: stable anonymous ids, first/last seen.",
 )
 FACE_IDENTITIES = Dataset(
     "face_identities",
@@ -287,7 +275,6 @@ FACE_IDENTITIES = Dataset(
         "ambiguous": pl.Boolean,
     }),
     personal=PersonalData(match_on=("customer_id", "track_id")),
-    description="Identity of every face track of the day (customer, staff, vip, blocked).",
 )
 RECOGNITION_RESULTS = Dataset(
     "recognition_results",
@@ -315,7 +302,6 @@ RECOGNITION_RESULTS = Dataset(
         references=(Reference("best_match", ("best_distance", "track_distance")),
                     Reference("second_match", ("second_distance",))),
     ),
-    description="Why each track got its identity: best and second-best matches, ambiguity.",
 )
 VISITS = Dataset(
     "visits",
@@ -332,7 +318,6 @@ VISITS = Dataset(
         "ambiguous": pl.Boolean,  # some track's identity was near the match threshold
     }),
     personal=PersonalData(match_on=("customer_id",)),
-    description="Visit log: entry, exit, duration, cameras, faces and confidence per person.",
 )
 ALERTS = Dataset(
     "alerts",
@@ -346,7 +331,6 @@ ALERTS = Dataset(
         "confidence": pl.Float64,
     }),
     personal=PersonalData(match_on=("visit_id",)),
-    description="A vip or blocked person entered: one row per visit.",
 )
 TRANSACTION_VISIT_LINKS = Dataset(
     "transaction_visit_links",
@@ -369,13 +353,11 @@ TRANSACTION_VISIT_LINKS = Dataset(
         scrub=MappingProxyType({"visit_id": None, "customer_id": None, "person_key": None, "role": None,
                                 "seen_gap_s": None, "link_confidence": 0.0, "reason": REASON_ERASED}),
     ),
-    description="Each POS transaction linked to the visit of the person at the counter.",
 )
 VISITS_WITHOUT_TRANSACTION = Dataset(
     "visits_without_transaction",
     pl.Schema({**_VISIT, "duration_s": pl.Float64}),
     personal=PersonalData(match_on=("customer_id", "visit_id")),
-    description="Customer visits without a transaction (possible unpaid visits).",
 )
 POS_CUSTOMER_MAP = Dataset(
     "pos_customer_map",
@@ -390,7 +372,6 @@ POS_CUSTOMER_MAP = Dataset(
         "last_date": pl.Date,
     }),
     personal=PersonalData(match_on=("customer_id",)),
-    description="POS customer ids mapped to registry customers by their linked visits.",
 )
 PRIVACY_AUDIT = Dataset(
     "privacy_audit",
@@ -408,7 +389,6 @@ PRIVACY_AUDIT = Dataset(
     }),
     partition_keys=(),  # one file: <lake>/privacy_audit/part.parquet
     asset=False,
-    description="Erasures and retention runs; names nobody.",
 )
 
 DATASETS: tuple[Dataset, ...] = (
