@@ -17,27 +17,27 @@ from assets.partitions import (
 )
 from assets.vision import DETECTIONS, EMBEDDINGS, TRACKS
 from resources import WatershopResource
+from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.identity.pipeline import (
     build_customer_registry,
     build_visits,
     link_transactions,
-    read_day,
     registry_stability_problems,
     visit_problems,
 )
 from watershop_dagster.identity.privacy import apply_retention
 
-LEDGER = dg.AssetKey(["lake", "customer_ledger"])
-REGISTRY = dg.AssetKey(["lake", "customer_registry"])
-IDENTITIES = dg.AssetKey(["lake", "face_identities"])
-RECOGNITION = dg.AssetKey(["lake", "recognition_results"])
-VISITS = dg.AssetKey(["lake", "visits"])
-ALERTS = dg.AssetKey(["lake", "alerts"])
-LINKS = dg.AssetKey(["lake", "transaction_visit_links"])
-UNPAID_VISITS = dg.AssetKey(["lake", "visits_without_transaction"])
-POS_MAP = dg.AssetKey(["lake", "pos_customer_map"])
-TRANSACTIONS = dg.AssetKey(["lake", "transactions"])
+LEDGER = dg.AssetKey(catalog.CUSTOMER_LEDGER.asset_key)
+REGISTRY = dg.AssetKey(catalog.CUSTOMER_REGISTRY.asset_key)
+IDENTITIES = dg.AssetKey(catalog.FACE_IDENTITIES.asset_key)
+RECOGNITION = dg.AssetKey(catalog.RECOGNITION_RESULTS.asset_key)
+VISITS = dg.AssetKey(catalog.VISITS.asset_key)
+ALERTS = dg.AssetKey(catalog.ALERTS.asset_key)
+LINKS = dg.AssetKey(catalog.TRANSACTION_VISIT_LINKS.asset_key)
+UNPAID_VISITS = dg.AssetKey(catalog.VISITS_WITHOUT_TRANSACTION.asset_key)
+POS_MAP = dg.AssetKey(catalog.POS_CUSTOMER_MAP.asset_key)
+TRANSACTIONS = dg.AssetKey(catalog.TRANSACTIONS.asset_key)
 
 
 def build_identity_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition) -> dg.Definitions:
@@ -117,7 +117,7 @@ def build_identity_definitions(config: WatershopConfig, partitions: dg.Partition
         cfg = watershop.config
         problems, visits = [], 0
         for shop_id, day in shop_days(context):
-            frame = read_day(cfg, "visits", shop_id, day)
+            frame = lake.read_dataset(cfg.lake_root, catalog.VISITS, shop_id=shop_id, date=day)
             visits += frame.height
             day_problems = visit_problems(frame)
             too_long = frame.filter(pl.col("duration_s") > cfg.thresholds.max_visit_hours * 3600).height
@@ -172,7 +172,7 @@ def build_identity_definitions(config: WatershopConfig, partitions: dg.Partition
 
 def deliver_alerts(config: WatershopConfig, shop_id: str, day: date, log) -> int:
     """POST each alert of the shop-day as JSON to the webhook, or log it when none is configured."""
-    alerts = read_day(config, "alerts", shop_id, day)
+    alerts = lake.read_dataset(config.lake_root, catalog.ALERTS, shop_id=shop_id, date=day)
     for alert in alerts.iter_rows(named=True):
         payload = {"shop_id": shop_id, **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in alert.items()}}
         if config.alerts.webhook_url:

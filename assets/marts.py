@@ -15,6 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from assets.partitions import parse_shop_day
 from resources import WatershopResource
+from watershop_dagster import catalog
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.dbt import dbt_env, dbt_project, ensure_manifest
 from watershop_dagster.warehouse import build_lock, publish_marts
@@ -26,7 +27,7 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         name = dbt_resource_props["name"]
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey(["lake", name])
+            return dg.AssetKey(catalog.dataset(name).asset_key)
         layer = dbt_resource_props.get("fqn", ["", "marts"])[1]
         return dg.AssetKey(["marts", name] if layer == "marts" else ["dbt", layer, name])
 

@@ -9,19 +9,17 @@ import polars as pl
 
 from assets.partitions import RANGE_POLICY, range_metadata, shop_day_key, shop_days
 from resources import WatershopResource
-from watershop_dagster import lake, quality
+from watershop_dagster import catalog, lake, quality
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.pos.ingest import (
-    QUARANTINE_SCHEMA,
-    TRANSACTIONS_SCHEMA,
     ingest_partition,
     landing_files,
     parse_date_from_name,
     rows_dates,
 )
 
-TRANSACTIONS = dg.AssetKey(["lake", "transactions"])
-QUARANTINE = dg.AssetKey(["lake", "transactions_quarantine"])
+TRANSACTIONS = dg.AssetKey(catalog.TRANSACTIONS.asset_key)
+QUARANTINE = dg.AssetKey(catalog.TRANSACTIONS_QUARANTINE.asset_key)
 
 
 def build_pos_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition, job_name: str) -> dg.Definitions:
@@ -44,7 +42,8 @@ def build_pos_definitions(config: WatershopConfig, partitions: dg.PartitionsDefi
             landed[(shop_id, day)] = {
                 "rows": result.valid.height,
                 "amount": float(result.valid["amount"].sum() or 0.0),
-                "path": str(lake.partition_file(cfg.lake_root, "transactions", shop_id=shop_id, date=day.isoformat())),
+                "path": str(lake.partition_file(cfg.lake_root, catalog.TRANSACTIONS.name, shop_id=shop_id,
+                                                date=day.isoformat())),
                 "files": result.files,
             }
             rejected[(shop_id, day)] = {"rejected_rows": result.rejected.height}
@@ -67,7 +66,7 @@ def build_pos_definitions(config: WatershopConfig, partitions: dg.PartitionsDefi
                     description="GX suite: unique ids, allowed values, timestamps inside the shop's local day.")
     def transactions_integrity(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
         outcomes = {(shop_id, day): quality.transactions_integrity(
-                        _read(watershop.config, shop_id, day, "transactions", TRANSACTIONS_SCHEMA), day)
+                        _read(watershop.config, shop_id, day, catalog.TRANSACTIONS), day)
                     for shop_id, day in shop_days(context)}
         return _suites_result(outcomes, dg.AssetCheckSeverity.ERROR)
 
@@ -76,14 +75,14 @@ def build_pos_definitions(config: WatershopConfig, partitions: dg.PartitionsDefi
     def amount_matches_price(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
         cfg = watershop.config
         outcomes = {(shop_id, day): quality.amount_matches_price(
-                        _read(cfg, shop_id, day, "transactions", TRANSACTIONS_SCHEMA), cfg.shop(shop_id))
+                        _read(cfg, shop_id, day, catalog.TRANSACTIONS), cfg.shop(shop_id))
                     for shop_id, day in shop_days(context)}
         return _suites_result(outcomes, dg.AssetCheckSeverity.WARN)
 
     @dg.asset_check(asset=QUARANTINE, partitions_def=partitions,
                     description="Warns when any landing row or file of the shop-day was rejected.")
     def no_rejected_rows(context: dg.AssetCheckExecutionContext, watershop: WatershopResource) -> dg.AssetCheckResult:
-        df = pl.concat([_read(watershop.config, shop_id, day, "transactions_quarantine", QUARANTINE_SCHEMA)
+        df = pl.concat([_read(watershop.config, shop_id, day, catalog.TRANSACTIONS_QUARANTINE)
                         for shop_id, day in shop_days(context)])
         reasons = df.group_by("reason").len().sort("len", descending=True)
         return dg.AssetCheckResult(
@@ -133,8 +132,8 @@ def _digest(current: dict[str, list], shop_id: str) -> str:
     return hashlib.sha1(json.dumps(state).encode()).hexdigest()[:12]
 
 
-def _read(config: WatershopConfig, shop_id: str, day: date, dataset: str, schema: dict) -> pl.DataFrame:
-    return lake.read_partition(config.lake_root, dataset, schema=schema, shop_id=shop_id, date=day.isoformat())
+def _read(config: WatershopConfig, shop_id: str, day: date, dataset: catalog.Dataset) -> pl.DataFrame:
+    return lake.read_dataset(config.lake_root, dataset, shop_id=shop_id, date=day)
 
 
 def _suites_result(outcomes: dict[tuple[str, date], quality.SuiteOutcome], severity) -> dg.AssetCheckResult:

@@ -12,24 +12,20 @@ import polars as pl
 
 from assets.partitions import camera_day_key, parse_camera_day
 from resources import WatershopResource
-from watershop_dagster import lake
+from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.vision.footage import scan_footage
-from watershop_dagster.vision.partition import (
-    FOOTAGE_QUARANTINE_SCHEMA,
-    process_camera_day,
-    read_camera_dataset,
-)
+from watershop_dagster.vision.partition import process_camera_day
 
 VISION_JOB = "watershop_vision"
 VISION_GROUP = "vision"
 
-FOOTAGE_FILES = dg.AssetKey(["lake", "footage_files"])
-FOOTAGE_QUARANTINE = dg.AssetKey(["lake", "footage_quarantine"])
-FRAMES = dg.AssetKey(["lake", "frames"])
-DETECTIONS = dg.AssetKey(["lake", "face_detections"])
-TRACKS = dg.AssetKey(["lake", "face_tracks"])
-EMBEDDINGS = dg.AssetKey(["lake", "face_embeddings"])
+FOOTAGE_FILES = dg.AssetKey(catalog.FOOTAGE_FILES.asset_key)
+FOOTAGE_QUARANTINE = dg.AssetKey(catalog.FOOTAGE_QUARANTINE.asset_key)
+FRAMES = dg.AssetKey(catalog.FRAMES.asset_key)
+DETECTIONS = dg.AssetKey(catalog.FACE_DETECTIONS.asset_key)
+TRACKS = dg.AssetKey(catalog.FACE_TRACKS.asset_key)
+EMBEDDINGS = dg.AssetKey(catalog.FACE_EMBEDDINGS.asset_key)
 STABLE_AFTER_SECONDS = 30  # a file still being copied is not taken
 
 
@@ -71,16 +67,16 @@ def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsD
             "quarantined_files": result.quarantine.height,
             "reasons": dg.MetadataValue.json(result.quarantine.head(50).to_dicts()),
         })
-        for key, dataset in ((FRAMES, "frames"), (DETECTIONS, "face_detections"), (TRACKS, "face_tracks"),
-                             (EMBEDDINGS, "face_embeddings")):
-            yield dg.MaterializeResult(asset_key=key, metadata={"rows": result.count(dataset)})
+        for dataset in catalog.CAMERA_OUTPUTS:
+            yield dg.MaterializeResult(asset_key=dg.AssetKey(dataset.asset_key),
+                                       metadata={"rows": result.count(dataset.name)})
 
     @dg.asset_check(asset=FOOTAGE_QUARANTINE, partitions_def=partitions,
                     description="Warns when any footage file of the camera-day was skipped.")
     def footage_all_readable(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
         shop_id, camera, day = parse_camera_day(context.partition_key)
-        bad = lake.read_partition(watershop.config.lake_root, "footage_quarantine", schema=FOOTAGE_QUARANTINE_SCHEMA,
-                                  shop_id=shop_id, date=day.isoformat(), camera=camera)
+        bad = lake.read_dataset(watershop.config.lake_root, catalog.FOOTAGE_QUARANTINE,
+                                shop_id=shop_id, date=day, camera=camera)
         return dg.AssetCheckResult(passed=bad.height == 0, severity=dg.AssetCheckSeverity.WARN,
                                    metadata={"quarantined_files": bad.height,
                                              "files": dg.MetadataValue.json(bad.to_dicts()[:50])})
@@ -89,8 +85,9 @@ def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsD
                     description="Embeddings are 128-d, finite, unit-scale, unique and belong to known tracks.")
     def embeddings_well_formed(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
         shop_id, camera, day = parse_camera_day(context.partition_key)
-        embeddings = read_camera_dataset(watershop.config, "face_embeddings", shop_id, day, [camera])
-        tracks = read_camera_dataset(watershop.config, "face_tracks", shop_id, day, [camera])
+        embeddings = lake.read_dataset(watershop.config.lake_root, catalog.FACE_EMBEDDINGS,
+                                       shop_id=shop_id, date=day, camera=camera)
+        tracks = lake.read_dataset(watershop.config.lake_root, catalog.FACE_TRACKS, shop_id=shop_id, date=day, camera=camera)
         problems = embedding_problems(embeddings, tracks)
         return dg.AssetCheckResult(passed=not problems, metadata={"rows": embeddings.height,
                                                                   "problems": dg.MetadataValue.json(problems)})
@@ -99,7 +96,7 @@ def build_vision_definitions(config: WatershopConfig, partitions: dg.PartitionsD
                     description="Every track ends at or after its start and has at least one detection.")
     def tracks_consistent(context: dg.AssetCheckExecutionContext, watershop: WatershopResource):
         shop_id, camera, day = parse_camera_day(context.partition_key)
-        tracks = read_camera_dataset(watershop.config, "face_tracks", shop_id, day, [camera])
+        tracks = lake.read_dataset(watershop.config.lake_root, catalog.FACE_TRACKS, shop_id=shop_id, date=day, camera=camera)
         bad = tracks.filter((pl.col("end_utc") < pl.col("start_utc")) | (pl.col("n_detections") < 1))
         return dg.AssetCheckResult(passed=bad.height == 0, metadata={"tracks": tracks.height, "bad": bad.height})
 

@@ -46,7 +46,7 @@ import polars as pl
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from watershop_dagster import lake  # noqa: E402
+from watershop_dagster import catalog, lake  # noqa: E402
 from watershop_dagster.config import ShopConfig, WatershopConfig  # noqa: E402
 
 SHOP = "bench"
@@ -107,7 +107,7 @@ def run_vision(config, day: date, args) -> dict:
 
 def write_transactions(config, day: date, truth: pl.DataFrame, seed: int) -> pl.DataFrame:
     """One transaction per true customer visit, at a random moment at the counter (whole seconds)."""
-    from watershop_dagster.identity.registry import hid
+    from watershop_dagster.identity.ids import hid
     from watershop_dagster.pos.ingest import TRANSACTIONS_SCHEMA
 
     shop = config.shop(SHOP)
@@ -270,7 +270,8 @@ def main() -> None:
     if not args.reuse and workdir.exists():
         shutil.rmtree(workdir)
     else:
-        for dataset in (*ident.DATASET_SCHEMAS, "privacy_audit", "transactions"):
+        identity_outputs = [d.name for d in catalog.DATASETS if d.personal and d.partition_keys == catalog.SHOP_DAY]
+        for dataset in (*identity_outputs, "privacy_audit", "transactions"):
             shutil.rmtree(config.lake_root / dataset, ignore_errors=True)
         shutil.rmtree(config.warehouse_dir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -298,10 +299,10 @@ def main() -> None:
         lnk = ident.link_transactions(config, SHOP, day)
         per_day[day.isoformat()] = {"registry": reg.metadata(), "visits": vis.metadata(), "links": lnk.metadata()}
         all_pos.append(pos)
-        all_visits.append(ident.read_day(config, "visits", SHOP, day))
-        all_links.append(ident.read_day(config, "transaction_visit_links", SHOP, day))
+        all_visits.append(lake.read_dataset(config.lake_root, "visits", shop_id=SHOP, date=day))
+        all_links.append(lake.read_dataset(config.lake_root, "transaction_visit_links", shop_id=SHOP, date=day))
         all_truth.append(truths[day])
-        mapping = ident.read_day(config, "pos_customer_map", SHOP, day)
+        mapping = lake.read_dataset(config.lake_root, "pos_customer_map", shop_id=SHOP, date=day)
     timings["identity_s"] = round(time.perf_counter() - t0, 1)
 
     truth = pl.concat(all_truth)
@@ -314,9 +315,9 @@ def main() -> None:
     figures["ambiguous_people"] = sum(d["registry"]["ambiguous"] for d in per_day.values())
 
     # stability: re-run the first day after the others; no id may change
-    before = ident.read_day(config, "face_identities", SHOP, days[0]).select("track_id", "customer_id")
+    before = lake.read_dataset(config.lake_root, "face_identities", shop_id=SHOP, date=days[0]).select("track_id", "customer_id")
     ident.build_customer_registry(config, SHOP, days[0])
-    after = ident.read_day(config, "face_identities", SHOP, days[0]).select("track_id", "customer_id")
+    after = lake.read_dataset(config.lake_root, "face_identities", shop_id=SHOP, date=days[0]).select("track_id", "customer_id")
     changed = before.join(after, on="track_id").filter(
         pl.col("customer_id").ne_missing(pl.col("customer_id_right"))
     ).height

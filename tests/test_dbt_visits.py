@@ -25,7 +25,7 @@ import pytest
 
 from tests.test_dbt_project import dbt_build  # noqa: F401 - the fixture
 from tests.test_dbt_project import TRANSACTION_SCHEMA, sale, write_part
-from watershop_dagster.identity.pipeline import DATASET_SCHEMAS
+from watershop_dagster import catalog
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +148,7 @@ def recognition_rows(decisions: list[tuple]) -> list[dict]:
 def write_identity(lake: Path, dataset: str, shop: str, day: str, rows: list[dict]) -> None:
     path = lake / dataset / f"shop_id={shop}" / f"date={day}" / "part.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    schema = DATASET_SCHEMAS[dataset]
+    schema = catalog.dataset(dataset).schema
     pl.DataFrame(rows, schema=schema, orient="row").write_parquet(path)
 
 

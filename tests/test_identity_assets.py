@@ -18,7 +18,6 @@ from watershop_dagster import lake
 from watershop_dagster.cli import main
 from watershop_dagster.code_location import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
-from watershop_dagster.identity.pipeline import read_day
 from watershop_dagster.instance import workspace_instance
 from watershop_dagster.pos.generate import write_visit_transactions
 from watershop_dagster.runner import run_range
@@ -89,10 +88,10 @@ def test_visits_customers_and_links_match_the_ground_truth(workspace):
     config, truths = workspace
     for day, truth in truths.items():
         customers = truth.filter(pl.col("role") == "customer")
-        visits = read_day(config, "visits", "water", day)
+        visits = lake.read_dataset(config.lake_root, "visits", shop_id="water", date=day)
         assert visits.filter(pl.col("role") != "staff").height == customers.height
         assert visits.filter(pl.col("role") == "staff").height >= 1  # staff seen, never a customer
-        links = read_day(config, "transaction_visit_links", "water", day)
+        links = lake.read_dataset(config.lake_root, "transaction_visit_links", shop_id="water", date=day)
         assert links["visit_id"].null_count() == 0
         (count,) = _marts(config, "select visits from daily_visits where shop_id='water' and date=?", day)[0]
         assert count == customers.height
@@ -119,7 +118,7 @@ def test_the_daily_run_writes_the_shop_reports(workspace):
 def test_vip_alert_is_delivered_to_the_webhook(workspace):
     config, truths = workspace
     vip_visits = sum(t.filter(pl.col("person") == "obama").height for t in truths.values())
-    alerts = sum(read_day(config, "alerts", "water", d).height for d in DAYS)
+    alerts = sum(lake.read_dataset(config.lake_root, "alerts", shop_id="water", date=d).height for d in DAYS)
     assert alerts == vip_visits
     defs = build_definitions(config.workspace_dir / CONFIG_FILENAME)
     sensor = defs.resolve_sensor_def("alerts_sensor")
@@ -140,7 +139,7 @@ def test_forget_erases_a_customer_everywhere(workspace):
         assert _marts(config, f"select count(*) from {table} where customer_id = ?", customer)[0][0] == 0
     for day in DAYS:
         for dataset in ("visits", "customer_registry", "face_identities"):
-            frame = read_day(config, dataset, "water", day)
+            frame = lake.read_dataset(config.lake_root, dataset, shop_id="water", date=day)
             assert customer not in frame["customer_id"].to_list()
     audit = pl.read_parquet(config.lake_root / "privacy_audit" / "part.parquet")
     assert audit.height >= 1 and customer not in str(audit.to_dicts())

@@ -55,7 +55,7 @@ def test_short_day_end_to_end(faces_dir, tmp_path):
 
     assert registry.known.get("staff") == 1  # the staff member is recognised, not a customer
     assert visits_build.problems == []
-    visits = ident.read_day(config, "visits", "s1", DAY)
+    visits = lake.read_dataset(config.lake_root, "visits", shop_id="s1", date=DAY)
     paying = visits.filter(pl.col("role") == "customer").sort("entry_utc")
     assert paying.height == customers.height
     for truth_row, row in zip(customers.iter_rows(named=True), paying.iter_rows(named=True)):
@@ -64,15 +64,15 @@ def test_short_day_end_to_end(faces_dir, tmp_path):
     # one id per person, different people apart
     pairs = set(zip(customers["person"], paying["customer_id"]))
     assert len(pairs) == customers["person"].n_unique() == paying["customer_id"].n_unique()
-    links = ident.read_day(config, "transaction_visit_links", "s1", DAY).sort("timestamp_utc")
+    links = lake.read_dataset(config.lake_root, "transaction_visit_links", shop_id="s1", date=DAY).sort("timestamp_utc")
     assert links_build.linked == customers.height
     assert links["visit_id"].to_list() == paying["visit_id"].to_list()
-    assert ident.read_day(config, "visits_without_transaction", "s1", DAY).is_empty()
+    assert lake.read_dataset(config.lake_root, "visits_without_transaction", shop_id="s1", date=DAY).is_empty()
     # the whole chain is idempotent
-    before = {name: ident.read_day(config, name, "s1", DAY) for name in ("face_identities", "visits", "transaction_visit_links")}
+    before = {name: lake.read_dataset(config.lake_root, name, shop_id="s1", date=DAY) for name in ("face_identities", "visits", "transaction_visit_links")}
     ident.build_customer_registry(config, "s1", DAY)
     ident.build_visits(config, "s1", DAY)
     ident.link_transactions(config, "s1", DAY)
     for name, frame in before.items():
-        assert ident.read_day(config, name, "s1", DAY).equals(frame), name
+        assert lake.read_dataset(config.lake_root, name, shop_id="s1", date=DAY).equals(frame), name
     assert timedelta(0) < paying["exit_utc"][0] - paying["entry_utc"][0]

@@ -93,7 +93,7 @@ def test_forget_removes_every_trace_and_a_later_visit_gets_a_new_id(photo_vector
     assert ids_by_track(config, DAY2)["t0502-000"] == salley
     other_ids = {ids_by_track(config, DAY1)["t0501-001"], ids_by_track(config, DAY2)["t0502-001"]}
     salley_tracks = {"t0501-000", "t0502-000"}
-    visits = pl.concat([ident.read_day(config, "visits", SHOP, d) for d in SPECS])
+    visits = pl.concat([lake.read_dataset(config.lake_root, "visits", shop_id=SHOP, date=d) for d in SPECS])
     salley_visits = set(visits.filter(pl.col("customer_id") == salley)["visit_id"])
     assert len(salley_visits) == 2
     needles = {salley, *salley_tracks, *salley_visits}
@@ -108,8 +108,8 @@ def test_forget_removes_every_trace_and_a_later_visit_gets_a_new_id(photo_vector
     assert not any(salley_tracks & {p.stem.rsplit("-d", 1)[0]} for p in (config.lake_root / "face_crops").rglob("*.jpg"))
     # the others are untouched
     for cid in other_ids:
-        assert ident.read_day(config, "customer_registry", SHOP, DAY2).filter(pl.col("customer_id") == cid).height == 1
-    links = pl.concat([ident.read_day(config, "transaction_visit_links", SHOP, d) for d in SPECS])
+        assert lake.read_dataset(config.lake_root, "customer_registry", shop_id=SHOP, date=DAY2).filter(pl.col("customer_id") == cid).height == 1
+    links = pl.concat([lake.read_dataset(config.lake_root, "transaction_visit_links", shop_id=SHOP, date=d) for d in SPECS])
     assert links.height == 4 and links.filter(pl.col("reason") == "erased").height == 2
     # the audit names nobody, but the erasure can be verified by whoever knows the id
     audit = read_audit(config)
@@ -147,9 +147,9 @@ def test_retention_drops_old_embeddings_and_crops(photo_vectors, tmp_path):
     assert lake.partition_dir(config.lake_root, "face_embeddings", shop_id=SHOP, date=recent.isoformat()).exists()
     assert not lake.partition_dir(config.lake_root, "face_crops", shop_id=SHOP, date=old.isoformat()).exists()
     assert lake.partition_dir(config.lake_root, "face_crops", shop_id=SHOP, date=recent.isoformat()).exists()
-    ledger = ident.read_day(config, "customer_ledger", SHOP, old)
+    ledger = lake.read_dataset(config.lake_root, "customer_ledger", shop_id=SHOP, date=old)
     assert ledger.height and ledger["embedding"].null_count() == ledger.height
-    snapshot = ident.read_day(config, "customer_registry", SHOP, recent)
+    snapshot = lake.read_dataset(config.lake_root, "customer_registry", shop_id=SHOP, date=recent)
     expired = snapshot.filter(pl.col("customer_id") == shimkus).row(0, named=True)
     assert expired["n_exemplars"] == 0 and expired["exemplars"] == []  # the id remains, the face does not
     assert snapshot.filter(pl.col("customer_id") != shimkus)["n_exemplars"].to_list() == [1]
@@ -158,3 +158,25 @@ def test_retention_drops_old_embeddings_and_crops(photo_vectors, tmp_path):
     write_vision_day(config, today, [visit("John_Shimkus", [1], 0)], photo_vectors)
     ident.build_customer_registry(config, SHOP, today, known=no_known())
     assert ids_by_track(config, today)[f"t{today:%m%d}-000"] != shimkus
+
+
+def test_retention_drops_old_quarantines_only(tmp_path):
+    config = make_config(tmp_path).model_copy(update={"retention": Retention(quarantine_days=90)})
+    today = DAY1 + timedelta(days=100)
+    old, recent = DAY1, DAY1 + timedelta(days=20)
+    rejected = pl.DataFrame({"source_file": ["a.csv"], "source_line": [3], "raw": ["x"], "reason": ["bad"]})
+    skipped = pl.DataFrame({"path": ["counter/x.mp4", "counter/y.mp4"], "camera": ["counter"] * 2, "reason": ["zero-byte"] * 2})
+    for day in (old, recent):
+        lake.write_dataset(rejected, config.lake_root, "transactions_quarantine", shop_id=SHOP, date=day)
+        lake.write_dataset(skipped, config.lake_root, "footage_quarantine", shop_id=SHOP, date=day, camera="counter")
+        write_transactions(config, day, [0.0])
+
+    report = apply_retention(config, today)
+
+    assert report.quarantine_cutoff == today - timedelta(days=90)
+    assert report.counts == {"transactions_quarantine": 1, "footage_quarantine": 2}
+    for dataset in ("transactions_quarantine", "footage_quarantine"):
+        assert [d for d, _ in lake.dated_partitions(config.lake_root, dataset, SHOP)] == [recent]
+    # business data is kept whatever its age
+    assert [d for d, _ in lake.dated_partitions(config.lake_root, "transactions", SHOP)] == [old, recent]
+    assert read_audit(config).row(0, named=True)["rows_removed"] == 3

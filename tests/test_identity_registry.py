@@ -20,19 +20,11 @@ from watershop_dagster import lake
 from watershop_dagster.config import ShopConfig, Thresholds, WatershopConfig
 from watershop_dagster.identity import pipeline as ident
 from watershop_dagster.identity.known_people import KNOWN_PEOPLE_SCHEMA, photo_embedding
-from watershop_dagster.identity.registry import (
-    LEDGER_SCHEMA,
-    agglomerate,
-    assign_identities,
-    cannot_link,
-    cluster_tracks,
-    decide,
-    distances,
-    known_customer_id,
-    read_ledger,
-    select_exemplars,
-    track_representatives,
-)
+from watershop_dagster.identity.clustering import agglomerate, cannot_link, cluster_tracks, distances, track_representatives
+from watershop_dagster.identity.ids import known_customer_id
+from watershop_dagster.identity.ledger import read_ledger
+from watershop_dagster.identity.matching import decide, select_exemplars
+from watershop_dagster.identity.registry import LEDGER_SCHEMA, assign_identities
 from watershop_dagster.vision.pipeline import FACE_DETECTIONS_SCHEMA, FACE_EMBEDDINGS_SCHEMA, FACE_TRACKS_SCHEMA
 
 PEOPLE = ("John_Salley", "John_Savage", "John_Schneider", "John_Shimkus")
@@ -145,7 +137,7 @@ def no_known() -> pl.DataFrame:
 
 
 def ids_by_track(config: WatershopConfig, day: date) -> dict[str, str | None]:
-    return dict(ident.read_day(config, "face_identities", SHOP, day).select("track_id", "customer_id").iter_rows())
+    return dict(lake.read_dataset(config.lake_root, "face_identities", shop_id=SHOP, date=day).select("track_id", "customer_id").iter_rows())
 
 
 def visit(person, photos, start, duration=60.0, **extra):
@@ -257,10 +249,10 @@ def test_ambiguous_match_is_recorded_not_merged(photo_vectors, tmp_path):
     ident.build_customer_registry(config, SHOP, DAY1, known=no_known())
     ident.build_customer_registry(config, SHOP, DAY2, known=no_known())
     first = ids_by_track(config, DAY1)["t0501-000"]
-    rec = ident.read_day(config, "recognition_results", SHOP, DAY2).row(0, named=True)
+    rec = lake.read_dataset(config.lake_root, "recognition_results", shop_id=SHOP, date=DAY2).row(0, named=True)
     assert rec["decision"] == "ambiguous" and rec["ambiguous"] and rec["best_match"] == first
     assert rec["customer_id"] != first
-    registry = ident.read_day(config, "customer_registry", SHOP, DAY2)
+    registry = lake.read_dataset(config.lake_root, "customer_registry", shop_id=SHOP, date=DAY2)
     assert registry.filter(pl.col("customer_id") == rec["customer_id"])["ambiguous_with"].to_list() == [first]
 
 
@@ -293,7 +285,7 @@ def test_ids_stable_across_days_reruns_and_out_of_order_backfill(photo_vectors, 
     people = person_ids(config)
     assert all(len(ids) == 1 for ids in people.values()), people  # one id per person over all days
     assert len({next(iter(v)) for v in people.values()}) == len(PEOPLE)
-    snapshot = {d: ident.read_day(config, "customer_registry", SHOP, d) for d in DAYS}
+    snapshot = {d: lake.read_dataset(config.lake_root, "customer_registry", shop_id=SHOP, date=d) for d in DAYS}
     before = {d: ids_by_track(config, d) for d in DAYS}
     ledger_before = read_ledger(config.lake_root, SHOP).sort("customer_id", "embedding_id")
     # re-run every day, oldest first, then day 1 again after day 2
@@ -302,7 +294,7 @@ def test_ids_stable_across_days_reruns_and_out_of_order_backfill(photo_vectors, 
     assert {d: ids_by_track(config, d) for d in DAYS} == before
     assert read_ledger(config.lake_root, SHOP).sort("customer_id", "embedding_id").equals(ledger_before)
     for d in DAYS:
-        assert ident.read_day(config, "customer_registry", SHOP, d).drop("exemplars").equals(snapshot[d].drop("exemplars"))
+        assert lake.read_dataset(config.lake_root, "customer_registry", shop_id=SHOP, date=d).drop("exemplars").equals(snapshot[d].drop("exemplars"))
         assert ident.registry_stability_problems(config, SHOP, d) == []
     # the snapshot of day 3 knows Salley was first seen on day 1 (refreshed after the backfill)
     salley = next(iter(people["John_Salley"]))

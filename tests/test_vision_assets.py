@@ -16,7 +16,6 @@ from watershop_dagster.code_location import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
 from watershop_dagster.instance import workspace_instance
 from watershop_dagster.synthetic.footage import write_day
-from watershop_dagster.vision.partition import read_camera_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -72,14 +71,14 @@ def test_vision_partition_lands_faces_and_quarantines_bad_files(workspace):
     assert checks["embeddings_well_formed"] is True
     assert checks["tracks_consistent"] is True
 
-    embeddings = read_camera_dataset(config, "face_embeddings", "water", DAY)
+    embeddings = lake.read_dataset(config.lake_root, "face_embeddings", shop_id="water", date=DAY)
     customers = truth.filter(pl.col("role") == "customer")
     assert embeddings.height >= customers.height
     # every true visit has an embedding inside its visible span
     for visit in customers.iter_rows(named=True):
         inside = embeddings.filter(pl.col("ts_utc").is_between(visit["entry_utc"], visit["counter_end_utc"]))
         assert inside.height >= 1, visit
-    frames = read_camera_dataset(config, "frames", "water", DAY)
+    frames = lake.read_dataset(config.lake_root, "frames", shop_id="water", date=DAY)
     assert frames["searched"].sum() < frames.height  # idle frames are not searched
 
     # the shop-day is re-run once its last pending camera-day is done

@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,11 +13,11 @@ from watershop_dagster.vision.footage import (
     discover_footage,
     footage_day_keys,
     local_day_bounds_utc,
-    parse_frigate_path,
     parse_plain_path,
     probe_footage,
     scan_footage,
 )
+from watershop_dagster.vision.layout import FRIGATE_DIR, frigate_path, parse_frigate_path
 
 KOLKATA = ShopConfig(id="shop1", timezone="Asia/Kolkata", cameras=["counter", "door"])
 
@@ -174,3 +175,12 @@ def test_probe_detects_truncated_faststart_file(tmp_path):
     cut = touch(tmp_path / "cut.mp4", data[: int(len(data) * 0.8)])
     reason = probe_footage(cut)
     assert reason is not None and ("truncated" in reason or "corrupt" in reason)
+
+
+@pytest.mark.parametrize("start", [datetime(2024, 4, 30, 23, 59, 50, tzinfo=UTC),
+                                   datetime(2024, 5, 1, 5, 0, 0, tzinfo=ZoneInfo("Asia/Kolkata"))])
+def test_frigate_path_round_trips(tmp_path, start):
+    """The generator's Frigate paths parse back to the segment's camera and UTC start."""
+    path = frigate_path(tmp_path, "cam-1", start)
+    assert path.parts[len(tmp_path.parts)] == FRIGATE_DIR
+    assert parse_frigate_path(path.relative_to(tmp_path / FRIGATE_DIR)) == ("cam-1", start.astimezone(UTC))

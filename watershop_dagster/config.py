@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# the POS vocabulary is defined in `vocabulary`; importable from here as before
+from watershop_dagster.vocabulary import CAN_SIZES, KNOWN_ROLES, PAYMENT_MODES, PAYMENT_STATUSES  # noqa: F401
 from watershop_dagster.zones.config import CameraSettings, PolygonError, Zone, resolve_zones
 
 CONFIG_ENV_VAR = "WATERSHOP_CONFIG"
@@ -31,9 +33,6 @@ POS_COLUMNS = (
     "amount",
     "payment_status",
 )
-PAYMENT_MODES = ("Cash", "UPI", "Coin")
-CAN_SIZES = ("10L", "20L")
-PAYMENT_STATUSES = ("Paid", "Unpaid")
 
 
 class ConfigError(ValueError):
@@ -391,7 +390,7 @@ def init_workspace(
     for folder in (
         config.transactions_landing / shop_id,
         config.footage_root,
-        *(config.known_people_dir / role for role in ("staff", "vip", "blocked")),
+        *(config.known_people_dir / role for role in KNOWN_ROLES),
         config.lake_root,
         config.warehouse_dir,
         config.dagster_home,

@@ -4,15 +4,23 @@ Layout: <lake>/<dataset>/shop_id=<shop>/date=<YYYY-MM-DD>[/camera=<cam>]/part.pa
 One file per partition, replaced with an atomic rename, so re-running a partition is idempotent
 and readers (DuckDB globs, dbt sources) never see a half-written file. Temporary files do not end
 in .parquet, so `*.parquet` globs skip them.
+
+Every dataset is declared in `catalog`: `write_dataset` and `read_dataset` / `read_days` conform
+frames to its schema, so a partition that was never written reads as an empty frame with the
+right columns.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import polars as pl
+
+from watershop_dagster.catalog import Dataset, dataset as catalog_entry
 
 PART_FILE = "part.parquet"
 
@@ -58,6 +66,88 @@ def read_partition(lake_root: Path, dataset: str, schema: dict | None = None, **
     if path.exists():
         return pl.read_parquet(path)
     return pl.DataFrame(schema=schema or {})
+
+
+def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """`df` with exactly the schema's columns, in order and types (missing ones null)."""
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in df.columns]
+    return df.with_columns(missing).select(list(schema)).cast(dict(schema))
+
+
+def write_dataset(df: pl.DataFrame, lake_root: Path, dataset: str | Dataset, **partition: str | date) -> Path:
+    """Write one partition of a catalog dataset, conformed to its schema (atomic, idempotent)."""
+    entry = catalog_entry(dataset)
+    return write_partition(conform(df, entry.schema), lake_root, entry.name, **_keys(entry, partition))
+
+
+def read_dataset(lake_root: Path, dataset: str | Dataset, **partition: str | date | Sequence[str]) -> pl.DataFrame:
+    """Rows of a catalog dataset's partitions, conformed to its schema (empty when none exist).
+
+    Give the leading partition keys: every key names one partition; a sequence of values reads
+    those partitions in that order; keys left out at the end read every partition below
+    (sorted), e.g. all cameras of a shop-day.
+    """
+    entry = catalog_entry(dataset)
+    keys = _keys(entry, partition)
+    frames = [pl.read_parquet(path) for path in _partition_files(lake_root, entry, keys)]
+    frames = [conform(frame, entry.schema) for frame in frames if frame.height]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=entry.schema)
+
+
+def read_days(
+    lake_root: Path, dataset: str | Dataset, shop_id: str, *, upto: date | None = None, exclude: date | None = None
+) -> pl.DataFrame:
+    """Every day of a shop's per-day dataset (days <= `upto`, not `exclude`) with a `date` column."""
+    entry = catalog_entry(dataset)
+    frames = [
+        read_dataset(lake_root, entry, shop_id=shop_id, date=day).with_columns(pl.lit(day).alias("date"))
+        for day, _folder in dated_partitions(lake_root, entry, shop_id)
+        if (upto is None or day <= upto) and day != exclude
+    ]
+    full = pl.Schema({**entry.schema, "date": pl.Date})
+    return pl.concat(frames) if frames else pl.DataFrame(schema=full)
+
+
+def dated_partitions(lake_root: Path, dataset: str | Dataset, shop_id: str) -> list[tuple[date, Path]]:
+    """(day, folder) of every valid ``date=`` folder of the shop holding data (partition files;
+    any files for a dataset that is not Parquet), oldest first."""
+    entry = catalog_entry(dataset)
+    pattern = PART_FILE if entry.schema is not None else "*"
+    root = partition_dir(lake_root, entry.name, shop_id=shop_id)
+    out = []
+    for child in sorted(root.glob("date=*")) if root.is_dir() else []:
+        try:
+            day = date.fromisoformat(child.name.removeprefix("date="))
+        except ValueError:
+            continue
+        if any(path.is_file() for path in child.rglob(pattern)):
+            out.append((day, child))
+    return out
+
+
+def part_files(folder: Path) -> list[Path]:
+    """Every partition file below a partition folder (any depth: camera partitions too), sorted."""
+    return sorted(Path(folder).rglob(PART_FILE))
+
+
+def _keys(entry: Dataset, partition: dict) -> dict:
+    unknown = set(partition) - set(entry.partition_keys)
+    if unknown:
+        raise ValueError(f"{entry.name} is partitioned by {entry.partition_keys}, not {sorted(unknown)}")
+    return {name: value.isoformat() if isinstance(value, date) else value for name, value in partition.items()}
+
+
+def _partition_files(lake_root: Path, entry: Dataset, keys: dict) -> list[Path]:
+    folders = [Path(lake_root) / entry.name]
+    for name in entry.partition_keys:
+        value = keys.get(name)
+        if value is None:
+            folders = [child for folder in folders if folder.is_dir()
+                       for child in sorted(folder.glob(f"{name}=*")) if child.is_dir()]
+        else:
+            values = [value] if isinstance(value, str) else list(value)
+            folders = [folder / f"{name}={v}" for folder in folders for v in values]
+    return [folder / PART_FILE for folder in folders if (folder / PART_FILE).exists()]
 
 
 def delete_partition(lake_root: Path, dataset: str, **keys: str) -> bool:

@@ -9,7 +9,6 @@ new one; nobody ever sees a half-written state and nobody blocks the pipeline.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import uuid
@@ -19,19 +18,15 @@ from pathlib import Path
 
 import duckdb
 
+from watershop_dagster import locks
 from watershop_dagster.config import WatershopConfig
 
 
 @contextmanager
 def build_lock(config: WatershopConfig) -> Iterator[None]:
     """Serialise writers of the build file across processes (Dagster runs, CLI, tests)."""
-    config.build_db.parent.mkdir(parents=True, exist_ok=True)
-    with open(config.build_db.parent / ".build.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locks.build_lock(config.build_db):
+        yield
 
 
 def publish_marts(config: WatershopConfig) -> Path:

@@ -20,10 +20,10 @@ import numpy as np
 import polars as pl
 
 from watershop_dagster.vision.faces import EMBEDDING_DIM, Detection, embed_faces
+from watershop_dagster.vocabulary import KNOWN_ROLES
 
 log = logging.getLogger(__name__)
 
-ROLES = ("staff", "vip", "blocked")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: photos are shrunk to at most this many pixels on the long side before face detection
 DETECT_MAX_SIDE = 900
@@ -75,8 +75,8 @@ def _photos(folder: Path) -> tuple[list[tuple[str, str, Path]], list[tuple[str, 
     if not folder.is_dir():
         return photos, problems
     for role_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        if role_dir.name not in ROLES:
-            problems.append((role_dir.name, f"unknown role folder (expected one of {list(ROLES)})"))
+        if role_dir.name not in KNOWN_ROLES:
+            problems.append((role_dir.name, f"unknown role folder (expected one of {list(KNOWN_ROLES)})"))
             continue
         for person_dir in sorted(p for p in role_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
             files = sorted(

@@ -23,58 +23,19 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from watershop_dagster.identity.registry import TS
+from watershop_dagster import catalog
+from watershop_dagster.vocabulary import PAYING_ROLES
 
-LINKS_DATASET = "transaction_visit_links"
-POS_MAP_DATASET = "pos_customer_map"
-UNLINKED_VISITS_DATASET = "visits_without_transaction"
-PAYING_ROLES = ("customer", "vip", "blocked")
 DEFAULT_TOLERANCE_S = 90.0
 TIE_SCALE_S = 10.0
 
 REASON_NO_VISITS = "no visits that day"
 REASON_NO_VISIT_NEAR = "no visit within tolerance"
 REASON_NO_TIME = "no timestamp"
-REASON_ERASED = "erased"
 
-TRANSACTION_VISIT_LINKS_SCHEMA = pl.Schema(
-    {
-        "transaction_id": pl.Utf8,
-        "timestamp_utc": TS,
-        "visit_id": pl.Utf8,  # null when unlinked
-        "customer_id": pl.Utf8,  # registry customer of the visit (null when unlinked)
-        "person_key": pl.Utf8,  # known person (VIP/blocked) of the visit, else null
-        "role": pl.Utf8,
-        "pos_customer_id": pl.Utf8,  # the POS export's customer id, kept as is
-        "link_confidence": pl.Float64,  # 0 when unlinked
-        "n_candidates": pl.Int32,
-        "seen_gap_s": pl.Float64,  # seconds between the payment and the nearest face of the person
-        "reason": pl.Utf8,  # why it is unlinked; null when linked
-    }
-)
-POS_CUSTOMER_MAP_SCHEMA = pl.Schema(
-    {
-        "pos_customer_id": pl.Utf8,
-        "customer_id": pl.Utf8,
-        "n_links": pl.Int32,  # links of this pos id to this customer
-        "n_pos_links": pl.Int32,  # all links of this pos id
-        "share": pl.Float64,
-        "mean_link_confidence": pl.Float64,
-        "first_date": pl.Date,
-        "last_date": pl.Date,
-    }
-)
-VISITS_WITHOUT_TRANSACTION_SCHEMA = pl.Schema(
-    {
-        "visit_id": pl.Utf8,
-        "customer_id": pl.Utf8,
-        "person_key": pl.Utf8,
-        "role": pl.Utf8,
-        "entry_utc": TS,
-        "exit_utc": TS,
-        "duration_s": pl.Float64,
-    }
-)
+TRANSACTION_VISIT_LINKS_SCHEMA = catalog.TRANSACTION_VISIT_LINKS.schema
+POS_CUSTOMER_MAP_SCHEMA = catalog.POS_CUSTOMER_MAP.schema
+VISITS_WITHOUT_TRANSACTION_SCHEMA = catalog.VISITS_WITHOUT_TRANSACTION.schema
 
 
 def _seconds(values) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Right to erasure and retention for the face/identity data in the lake.
 
 `forget_customer(config, shop_id, customer_id)` removes every trace of one customer from the
-shop's partitions, each file rewritten atomically, while holding the shop's identity lock (no
-registry/visits/link build of that shop interleaves):
+shop's partitions of every catalog dataset that declares personal data (`catalog.PersonalData`),
+each file rewritten atomically, while holding the shop's identity lock (no registry/visits/link
+build of that shop interleaves):
 
 * ``customer_ledger`` and ``customer_registry`` rows (and ``ambiguous_with`` references);
 * the tracks identified as them (``face_identities``, ``recognition_results``; other tracks'
@@ -23,68 +24,43 @@ A later visit of the erased person gets a NEW id: their exemplars are gone, so m
 a customer, and new ids hash the shop's *id salt* (`id_salt`: a digest of the shop's erasure ids),
 which every erasure changes — even re-processing the old footage cannot recreate the old id.
 
-`apply_retention(config, today)` deletes ``face_embeddings`` partitions older than
-``retention.embeddings_days`` and nulls older embeddings kept as exemplars (ledger rows of older
-days; snapshot exemplars seen on older days), and deletes ``face_crops`` older than
-``retention.face_crops_days``. A customer whose every exemplar expired can no longer be
-recognised: their next visit creates a new id. Each run appends an audit row (kind "retention").
+`apply_retention(config, today)` applies each catalog dataset's retention class: it deletes
+``face_embeddings`` partitions older than ``retention.embeddings_days`` and nulls older embeddings
+kept as exemplars (ledger rows of older days; snapshot exemplars seen on older days), deletes
+``face_crops`` older than ``retention.face_crops_days``, and deletes the quarantines
+(``transactions_quarantine``, ``footage_quarantine``) older than ``retention.quarantine_days``.
+A customer whose every exemplar expired can no longer be recognised: their next visit creates a
+new id. Each run appends an audit row (kind "retention").
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import operator
 import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from watershop_dagster import lake
+from watershop_dagster import catalog, lake
+from watershop_dagster.catalog import RETENTION_DAYS_FIELD, Dataset, Expiry, Retention
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.identity.linking import (
-    LINKS_DATASET,
-    POS_MAP_DATASET,
-    REASON_ERASED,
-    UNLINKED_VISITS_DATASET,
-)
-from watershop_dagster.identity.registry import (
-    IDENTITIES_DATASET,
-    LEDGER_DATASET,
-    RECOGNITION_DATASET,
-    REGISTRY_DATASET,
-    TS,
-    file_lock,
-    hid,
-    shop_lock,
-    utc_now,
-)
-from watershop_dagster.identity.visits import ALERTS_DATASET, VISITS_DATASET
+from watershop_dagster.identity.ids import hid
+from watershop_dagster.locks import identity_lock, privacy_audit_lock
 
-AUDIT_DATASET = "privacy_audit"
-CAMERA_FACE_DATASETS = ("face_embeddings", "face_detections", "face_tracks")
-CROPS_DATASET = "face_crops"
 KIND_FORGET = "forget_customer"
 KIND_RETENTION = "retention"
-
-PRIVACY_AUDIT_SCHEMA = pl.Schema(
-    {
-        "erasure_id": pl.Utf8,
-        "kind": pl.Utf8,  # forget_customer | retention
-        "shop_id": pl.Utf8,  # null for a retention run over every shop
-        "erased_at": TS,
-        "subject_hash": pl.Utf8,  # sha256(hash_salt + shop + customer_id); null for retention
-        "hash_salt": pl.Utf8,
-        "rows_removed": pl.Int64,
-        "files_removed": pl.Int64,
-        "counts_json": pl.Utf8,  # {"dataset": rows removed or scrubbed, ...}
-        "detail": pl.Utf8,  # e.g. the retention cut-off days
-    }
-)
+PRIVACY_AUDIT_SCHEMA = catalog.PRIVACY_AUDIT.schema
+#: where erasure finds whose tracks and visits they were (erased after the datasets keyed by them)
+_TRACK_SOURCES = (catalog.FACE_IDENTITIES, catalog.RECOGNITION_RESULTS, catalog.CUSTOMER_LEDGER)
+_VISIT_SOURCES = (catalog.VISITS,)
 
 
 @dataclass
@@ -110,6 +86,7 @@ class RetentionReport:
     crops_cutoff: date
     counts: dict[str, int] = field(default_factory=dict)
     files_removed: int = 0
+    quarantine_cutoff: date | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +94,7 @@ class RetentionReport:
 
 
 def audit_path(config: WatershopConfig) -> Path:
-    return config.lake_root / AUDIT_DATASET / lake.PART_FILE
+    return lake.partition_file(config.lake_root, catalog.PRIVACY_AUDIT.name)
 
 
 def read_audit(config: WatershopConfig) -> pl.DataFrame:
@@ -143,7 +120,7 @@ def id_salt(config: WatershopConfig, shop_id: str) -> str:
 
 
 def _append_audit(config: WatershopConfig, row: dict) -> None:
-    with file_lock(config.warehouse_dir / "locks" / "privacy-audit.lock"):
+    with privacy_audit_lock(config.warehouse_dir):
         current = read_audit(config)
         new = pl.DataFrame([row], schema=PRIVACY_AUDIT_SCHEMA)
         merged = pl.concat([current.select(list(PRIVACY_AUDIT_SCHEMA)).cast(dict(PRIVACY_AUDIT_SCHEMA)), new])
@@ -163,26 +140,88 @@ def _rewrite(path: Path, transform: Callable[[pl.DataFrame], tuple[pl.DataFrame,
     return changed
 
 
-def _shop_parts(lake_root: Path, dataset: str, shop_id: str) -> list[tuple[date, Path]]:
-    """(date, file) of every part.parquet under the shop's partitions (any depth: cameras too)."""
-    root = lake.partition_dir(lake_root, dataset, shop_id=shop_id)
-    out = []
-    if root.is_dir():
-        for date_dir in sorted(root.glob("date=*")):
-            try:
-                day = date.fromisoformat(date_dir.name.removeprefix("date="))
-            except ValueError:
-                continue
-            out += [(day, p) for p in sorted(date_dir.rglob(lake.PART_FILE))]
-    return out
+def _shop_parts(lake_root: Path, dataset: Dataset, shop_id: str) -> list[tuple[date, Path]]:
+    """(date, file) of every partition file of the shop (any depth: cameras too)."""
+    return [(day, path) for day, folder in lake.dated_partitions(lake_root, dataset, shop_id)
+            for path in lake.part_files(folder)]
 
 
-def _drop_rows(condition: pl.Expr) -> Callable[[pl.DataFrame], tuple[pl.DataFrame, int]]:
+@dataclass(frozen=True)
+class _Subject:
+    """The person being erased: their customer id, and the tracks and visits that were theirs."""
+
+    customer_id: str
+    tracks: frozenset[str]
+    visits: frozenset[str]
+
+    def rows(self, frame: pl.DataFrame, match_on: tuple[str, ...]) -> pl.Expr | None:
+        """Which rows of `frame` are theirs (None: it has none of the `match_on` columns)."""
+        tests = {
+            "customer_id": lambda: pl.col("customer_id") == self.customer_id,
+            "track_id": lambda: pl.col("track_id").is_in(sorted(self.tracks)),
+            "visit_id": lambda: pl.col("visit_id").is_in(sorted(self.visits)),
+        }
+        hits = [tests[column]() for column in match_on if column in tests and column in frame.columns]
+        if not hits:
+            return None
+        return functools.reduce(operator.or_, hits).fill_null(False)
+
+    def could_own_rows(self, match_on: tuple[str, ...]) -> bool:
+        known = {"customer_id": True, "track_id": bool(self.tracks), "visit_id": bool(self.visits)}
+        return any(known.get(column, False) for column in match_on)
+
+
+def _their_values(lake_root: Path, shop_id: str, sources: Iterable[Dataset], customer_id: str, column: str) -> frozenset[str]:
+    """Values of `column` in the rows of `sources` that belong to the customer."""
+    found: set[str] = set()
+    for dataset in sources:
+        for _day, path in _shop_parts(lake_root, dataset, shop_id):
+            frame = pl.read_parquet(path)
+            if _has(frame, "customer_id", column):
+                found.update(frame.filter(pl.col("customer_id") == customer_id)[column].drop_nulls().to_list())
+    return frozenset(found)
+
+
+def _forget(dataset: Dataset, subject: _Subject, gone_detections: set[str]):
+    """Transform removing (or scrubbing) the subject's rows and nulling references to them;
+    detection ids of removed rows are added to `gone_detections` (their face crops go too)."""
+    personal = dataset.personal
+
     def transform(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-        keep = frame.filter(~condition.fill_null(False))
-        return keep, frame.height - keep.height
+        changed = 0
+        hit = subject.rows(frame, personal.match_on)
+        if hit is not None and (n := frame.filter(hit).height):
+            if personal.scrub is not None:
+                frame = frame.with_columns(
+                    pl.when(hit).then(pl.lit(value, frame.schema[column])).otherwise(pl.col(column)).alias(column)
+                    for column, value in personal.scrub.items() if column in frame.columns
+                )
+            else:
+                if "detection_id" in frame.columns:
+                    gone_detections.update(frame.filter(hit)["detection_id"].drop_nulls().to_list())
+                frame = frame.filter(~hit)
+            changed += n
+        for reference in personal.references:
+            if reference.column not in frame.columns:
+                continue
+            named = pl.col(reference.column) == subject.customer_id
+            if n := frame.filter(named).height:
+                frame = frame.with_columns(
+                    pl.when(named).then(None).otherwise(pl.col(column)).alias(column)
+                    for column in (reference.column, *reference.dependents) if column in frame.columns
+                )
+                changed += n
+        return frame, changed
 
     return transform
+
+
+def _erasure_order() -> list[Dataset]:
+    """Parquet datasets holding personal data; those erasure learns tracks and visits from go last,
+    so an interrupted erasure, run again, still finds everything."""
+    sources = (*_TRACK_SOURCES, *_VISIT_SOURCES)
+    personal = [d for d in catalog.DATASETS if d.personal is not None and d.schema is not None]
+    return sorted(personal, key=lambda d: d in sources)
 
 
 def _has(frame: pl.DataFrame, *columns: str) -> bool:
@@ -195,75 +234,32 @@ def forget_customer(config: WatershopConfig, shop_id: str, customer_id: str) -> 
     root = config.lake_root
     report = ErasureReport(erasure_id=uuid.uuid4().hex, shop_id=shop_id)
     counts = report.counts
-    cid = customer_id
-    with shop_lock(config.warehouse_dir, shop_id):
-        # what belongs to them: tracks (per day) and visits
-        tracks: dict[date, set[str]] = {}
-        for dataset in (IDENTITIES_DATASET, RECOGNITION_DATASET, LEDGER_DATASET):
-            for day, path in _shop_parts(root, dataset, shop_id):
-                frame = pl.read_parquet(path, columns=None)
-                if _has(frame, "customer_id", "track_id"):
-                    found = frame.filter(pl.col("customer_id") == cid)["track_id"].drop_nulls().to_list()
-                    if found:
-                        tracks.setdefault(day, set()).update(found)
-        visit_ids: set[str] = set()
-        for _day, path in _shop_parts(root, VISITS_DATASET, shop_id):
-            frame = pl.read_parquet(path)
-            if _has(frame, "customer_id", "visit_id"):
-                visit_ids.update(frame.filter(pl.col("customer_id") == cid)["visit_id"].to_list())
-        all_tracks = set().union(*tracks.values()) if tracks else set()
-        is_track = pl.col("track_id").is_in(sorted(all_tracks))
-        is_visit = pl.col("visit_id").is_in(sorted(visit_ids))
-
-        def count(dataset: str, n: int) -> None:
-            if n:
-                counts[dataset] = counts.get(dataset, 0) + n
-
-        # the ledger first: from here on, matching can no longer find them
-        for dataset in (LEDGER_DATASET, REGISTRY_DATASET):
-            for _day, path in _shop_parts(root, dataset, shop_id):
-                count(dataset, _rewrite(path, _forget_in_registry(cid)))
-        for _day, path in _shop_parts(root, IDENTITIES_DATASET, shop_id):
-            count(IDENTITIES_DATASET, _rewrite(path, _drop_rows(is_track | (pl.col("customer_id") == cid))))
-        for _day, path in _shop_parts(root, RECOGNITION_DATASET, shop_id):
-            count(RECOGNITION_DATASET, _rewrite(path, _forget_in_recognition(cid, is_track)))
+    with identity_lock(config.warehouse_dir, shop_id):
+        subject = _Subject(
+            customer_id,
+            tracks=_their_values(root, shop_id, _TRACK_SOURCES, customer_id, "track_id"),
+            visits=_their_values(root, shop_id, _VISIT_SOURCES, customer_id, "visit_id"),
+        )
         detection_ids: dict[date, set[str]] = {}
-        for dataset in CAMERA_FACE_DATASETS:
+        for dataset in _erasure_order():
+            if not subject.could_own_rows(dataset.personal.match_on):
+                continue
             for day, path in _shop_parts(root, dataset, shop_id):
-                day_tracks = tracks.get(day)
-                if not day_tracks:
-                    continue
-                frame = pl.read_parquet(path)
-                if not _has(frame, "track_id"):
-                    continue
-                gone = frame.filter(pl.col("track_id").is_in(sorted(day_tracks)))
-                if gone.is_empty():
-                    continue
-                if "detection_id" in gone.columns:
-                    detection_ids.setdefault(day, set()).update(gone["detection_id"].drop_nulls().to_list())
-                lake.atomic_write_parquet(frame.filter(~pl.col("track_id").is_in(sorted(day_tracks))), path)
-                count(dataset, gone.height)
-        removed_crops = _forget_crops(root, shop_id, detection_ids)
-        count(CROPS_DATASET, removed_crops)
+                changed = _rewrite(path, _forget(dataset, subject, detection_ids.setdefault(day, set())))
+                if changed:
+                    counts[dataset.name] = counts.get(dataset.name, 0) + changed
+        removed_crops = _forget_crops(root, shop_id, {day: ids for day, ids in detection_ids.items() if ids})
+        if removed_crops:
+            counts[catalog.FACE_CROPS.name] = removed_crops
         report.files_removed += removed_crops
-        for _day, path in _shop_parts(root, VISITS_DATASET, shop_id):
-            count(VISITS_DATASET, _rewrite(path, _drop_rows(pl.col("customer_id") == cid)))
-        for _day, path in _shop_parts(root, ALERTS_DATASET, shop_id):
-            count(ALERTS_DATASET, _rewrite(path, _drop_rows(is_visit)))
-        for _day, path in _shop_parts(root, UNLINKED_VISITS_DATASET, shop_id):
-            count(UNLINKED_VISITS_DATASET, _rewrite(path, _drop_rows(is_visit | (pl.col("customer_id") == cid))))
-        for _day, path in _shop_parts(root, POS_MAP_DATASET, shop_id):
-            count(POS_MAP_DATASET, _rewrite(path, _drop_rows(pl.col("customer_id") == cid)))
-        for _day, path in _shop_parts(root, LINKS_DATASET, shop_id):
-            count(LINKS_DATASET, _rewrite(path, _forget_in_links(cid, is_visit)))
 
         salt = secrets.token_hex(16)
         _append_audit(config, {
             "erasure_id": report.erasure_id,
             "kind": KIND_FORGET,
             "shop_id": shop_id,
-            "erased_at": utc_now(),
-            "subject_hash": subject_hash(salt, shop_id, cid),
+            "erased_at": datetime.now(UTC),
+            "subject_hash": subject_hash(salt, shop_id, customer_id),
             "hash_salt": salt,
             "rows_removed": report.rows_removed - removed_crops,
             "files_removed": report.files_removed,
@@ -273,68 +269,10 @@ def forget_customer(config: WatershopConfig, shop_id: str, customer_id: str) -> 
     return report
 
 
-def _forget_in_registry(cid: str):
-    def transform(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-        keep = frame.filter(pl.col("customer_id") != cid)
-        removed = frame.height - keep.height
-        if "ambiguous_with" in keep.columns:
-            refs = keep.filter(pl.col("ambiguous_with") == cid).height
-            if refs:
-                keep = keep.with_columns(
-                    pl.when(pl.col("ambiguous_with") == cid).then(None).otherwise(pl.col("ambiguous_with")).alias("ambiguous_with")
-                )
-                removed += refs
-        return keep, removed
-
-    return transform
-
-
-def _forget_in_recognition(cid: str, is_track: pl.Expr):
-    def transform(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-        keep = frame.filter(~(is_track | (pl.col("customer_id") == cid)).fill_null(False))
-        changed = frame.height - keep.height
-        for column, dist in (("best_match", "best_distance"), ("second_match", "second_distance")):
-            if column not in keep.columns:
-                continue
-            hit = pl.col(column) == cid
-            n = keep.filter(hit).height
-            if n:
-                keep = keep.with_columns(
-                    pl.when(hit).then(None).otherwise(pl.col(column)).alias(column),
-                    *([pl.when(hit).then(None).otherwise(pl.col(dist)).alias(dist)] if dist in keep.columns else []),
-                    *([pl.when(hit).then(None).otherwise(pl.col("track_distance")).alias("track_distance")]
-                      if column == "best_match" and "track_distance" in keep.columns else []),
-                )
-                changed += n
-        return keep, changed
-
-    return transform
-
-
-def _forget_in_links(cid: str, is_visit: pl.Expr):
-    def transform(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-        hit = ((pl.col("customer_id") == cid) | is_visit).fill_null(False)
-        n = frame.filter(hit).height
-        if not n:
-            return frame, 0
-        blank = {"visit_id": None, "customer_id": None, "person_key": None, "role": None, "seen_gap_s": None}
-        out = frame.with_columns(
-            *[pl.when(hit).then(pl.lit(v, frame.schema[c])).otherwise(pl.col(c)).alias(c) for c, v in blank.items()
-              if c in frame.columns],
-            *([pl.when(hit).then(0.0).otherwise(pl.col("link_confidence")).alias("link_confidence")]
-              if "link_confidence" in frame.columns else []),
-            *([pl.when(hit).then(pl.lit(REASON_ERASED)).otherwise(pl.col("reason")).alias("reason")]
-              if "reason" in frame.columns else []),
-        )
-        return out, n
-
-    return transform
-
-
 def _forget_crops(lake_root: Path, shop_id: str, detection_ids: dict[date, set[str]]) -> int:
     removed = 0
     for day, ids in detection_ids.items():
-        folder = lake.partition_dir(lake_root, CROPS_DATASET, shop_id=shop_id, date=day.isoformat())
+        folder = lake.partition_dir(lake_root, catalog.FACE_CROPS.name, shop_id=shop_id, date=day.isoformat())
         if not folder.is_dir():
             continue
         for path in folder.rglob("*"):
@@ -343,79 +281,81 @@ def _forget_crops(lake_root: Path, shop_id: str, detection_ids: dict[date, set[s
             if path.suffix == ".parquet":
                 frame = pl.read_parquet(path)
                 if "detection_id" in frame.columns:
-                    n = _rewrite(path, _drop_rows(pl.col("detection_id").is_in(sorted(ids))))
-                    removed += n
+                    removed += _rewrite(path, _drop_rows(pl.col("detection_id").is_in(sorted(ids))))
             elif path.stem in ids:
                 path.unlink()
                 removed += 1
     return removed
 
 
+def _drop_rows(condition: pl.Expr) -> Callable[[pl.DataFrame], tuple[pl.DataFrame, int]]:
+    def transform(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+        keep = frame.filter(~condition.fill_null(False))
+        return keep, frame.height - keep.height
+
+    return transform
+
+
 # --------------------------------------------------------------------------------------------
 # retention
 
 
-def _date_dirs(lake_root: Path, dataset: str, shop_id: str) -> Iterable[tuple[date, Path]]:
-    root = lake.partition_dir(lake_root, dataset, shop_id=shop_id)
-    if not root.is_dir():
-        return []
-    out = []
-    for child in sorted(root.glob("date=*")):
-        try:
-            out.append((date.fromisoformat(child.name.removeprefix("date=")), child))
-        except ValueError:
-            continue
-    return out
-
-
 def apply_retention(config: WatershopConfig, today: date, shop_ids: Iterable[str] | None = None) -> RetentionReport:
-    """Delete embeddings (and crops) older than the retention periods; see the module docstring."""
-    emb_cutoff = today - timedelta(days=config.retention.embeddings_days)
-    crop_cutoff = today - timedelta(days=config.retention.face_crops_days)
-    report = RetentionReport(uuid.uuid4().hex, emb_cutoff, crop_cutoff)
-    counts = report.counts
-    root = config.lake_root
-
-    def count(dataset: str, n: int) -> None:
-        if n:
-            counts[dataset] = counts.get(dataset, 0) + n
-
+    """Expire every catalog dataset's data older than its retention class's period; see the
+    module docstring."""
+    cutoffs = {retention: today - timedelta(days=getattr(config.retention, days_field))
+               for retention, days_field in RETENTION_DAYS_FIELD.items()}
+    report = RetentionReport(uuid.uuid4().hex, cutoffs[Retention.EMBEDDINGS], cutoffs[Retention.FACE_CROPS],
+                             quarantine_cutoff=cutoffs[Retention.QUARANTINE])
     for shop_id in list(shop_ids) if shop_ids is not None else config.shop_ids:
-        with shop_lock(config.warehouse_dir, shop_id):
-            for day, folder in _date_dirs(root, "face_embeddings", shop_id):
-                if day < emb_cutoff:
-                    for part in folder.rglob(lake.PART_FILE):
-                        count("face_embeddings", pl.scan_parquet(part).select(pl.len()).collect().item())
-                        report.files_removed += 1
-                    shutil.rmtree(folder)
-            for day, folder in _date_dirs(root, CROPS_DATASET, shop_id):
-                if day < crop_cutoff:
-                    files = [p for p in folder.rglob("*") if p.is_file()]
-                    count(CROPS_DATASET, len(files))
-                    report.files_removed += len(files)
-                    shutil.rmtree(folder)
-            for day, folder in _date_dirs(root, LEDGER_DATASET, shop_id):
-                part = folder / lake.PART_FILE
-                if day < emb_cutoff and part.exists():
-                    count(LEDGER_DATASET, _rewrite(part, _null_embeddings))
-            for _day, folder in _date_dirs(root, REGISTRY_DATASET, shop_id):
-                part = folder / lake.PART_FILE
-                if part.exists():
-                    count(REGISTRY_DATASET, _rewrite(part, _expire_exemplars(emb_cutoff)))
+        with identity_lock(config.warehouse_dir, shop_id):
+            for dataset in catalog.DATASETS:
+                if dataset.retention != Retention.KEPT:
+                    _expire(config.lake_root, dataset, shop_id, cutoffs[dataset.retention], report)
+    counts = report.counts
     _append_audit(config, {
         "erasure_id": report.audit_id,
         "kind": KIND_RETENTION,
         "shop_id": None if shop_ids is None else ",".join(sorted(shop_ids)),
-        "erased_at": utc_now(),
+        "erased_at": datetime.now(UTC),
         "subject_hash": None,
         "hash_salt": None,
-        "rows_removed": sum(v for k, v in counts.items() if k != CROPS_DATASET),
+        "rows_removed": sum(v for k, v in counts.items() if k != catalog.FACE_CROPS.name),
         "files_removed": report.files_removed,
         "counts_json": json.dumps(dict(sorted(counts.items()))),
-        "detail": json.dumps({"today": today.isoformat(), "embeddings_before": emb_cutoff.isoformat(),
-                              "crops_before": crop_cutoff.isoformat()}),
+        "detail": json.dumps({"today": today.isoformat(), "embeddings_before": report.embeddings_cutoff.isoformat(),
+                              "crops_before": report.crops_cutoff.isoformat(),
+                              "quarantine_before": report.quarantine_cutoff.isoformat()}),
     })
     return report
+
+
+def _expire(lake_root: Path, dataset: Dataset, shop_id: str, cutoff: date, report: RetentionReport) -> None:
+    """Apply the dataset's expiry to the shop's data older than `cutoff` (rows or files counted)."""
+
+    def count(n: int) -> None:
+        if n:
+            report.counts[dataset.name] = report.counts.get(dataset.name, 0) + n
+
+    for day, folder in lake.dated_partitions(lake_root, dataset, shop_id):
+        if dataset.expiry == Expiry.EXEMPLARS:  # every snapshot holds exemplars of old days
+            for part in lake.part_files(folder):
+                count(_rewrite(part, _expire_exemplars(cutoff)))
+            continue
+        if day >= cutoff:
+            continue
+        if dataset.expiry == Expiry.EMBEDDING_COLUMN:
+            for part in lake.part_files(folder):
+                count(_rewrite(part, _null_embeddings))
+            continue
+        if dataset.schema is None:
+            files = [p for p in folder.rglob("*") if p.is_file()]
+            count(len(files))
+        else:
+            files = lake.part_files(folder)
+            count(sum(pl.scan_parquet(part).select(pl.len()).collect().item() for part in files))
+        report.files_removed += len(files)
+        shutil.rmtree(folder)
 
 
 def _null_embeddings(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:

@@ -32,42 +32,13 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from watershop_dagster.config import Thresholds
-from watershop_dagster.identity.registry import TS, hid
+from watershop_dagster import catalog
+from watershop_dagster.catalog import TS
+from watershop_dagster.identity.ids import hid
+from watershop_dagster.vocabulary import ALERT_ROLES
 
-VISITS_DATASET = "visits"
-ALERTS_DATASET = "alerts"
-ALERT_ROLES = ("vip", "blocked")
-
-VISITS_SCHEMA = pl.Schema(
-    {
-        "visit_id": pl.Utf8,
-        "customer_id": pl.Utf8,  # null for staff
-        "person_key": pl.Utf8,  # role/name of a known person, else null
-        "role": pl.Utf8,  # customer | staff | vip | blocked
-        "entry_utc": TS,
-        "exit_utc": TS,
-        "entry_local": pl.Datetime("us"),  # shop time zone, naive
-        "exit_local": pl.Datetime("us"),
-        "duration_s": pl.Float64,
-        "cameras": pl.Utf8,  # comma-separated, sorted
-        "n_tracks": pl.Int32,
-        "n_faces": pl.Int32,  # face detections
-        "n_embeddings": pl.Int32,
-        "confidence": pl.Float64,
-        "ambiguous": pl.Boolean,  # some track's identity was near the match threshold
-    }
-)
-ALERTS_SCHEMA = pl.Schema(
-    {
-        "alert_id": pl.Utf8,
-        "camera": pl.Utf8,  # camera of the visit's first face
-        "ts_utc": TS,  # entry time of the visit
-        "person_key": pl.Utf8,
-        "role": pl.Utf8,  # vip | blocked
-        "visit_id": pl.Utf8,
-        "confidence": pl.Float64,
-    }
-)
+VISITS_SCHEMA = catalog.VISITS.schema
+ALERTS_SCHEMA = catalog.ALERTS.schema
 VISIT_TRACKS_SCHEMA = pl.Schema(
     {"visit_id": pl.Utf8, "track_id": pl.Utf8, "camera": pl.Utf8, "start_utc": TS, "end_utc": TS}
 )

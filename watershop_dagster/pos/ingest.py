@@ -22,7 +22,7 @@ from typing import Iterable
 
 import polars as pl
 
-from watershop_dagster import lake
+from watershop_dagster import catalog, lake
 from watershop_dagster.config import (
     CAN_SIZES,
     PAYMENT_MODES,
@@ -32,28 +32,11 @@ from watershop_dagster.config import (
     WatershopConfig,
 )
 
-VALID_DATASET = "transactions"
-QUARANTINE_DATASET = "transactions_quarantine"
+VALID_DATASET = catalog.TRANSACTIONS.name
+QUARANTINE_DATASET = catalog.TRANSACTIONS_QUARANTINE.name
 
-TRANSACTIONS_SCHEMA: dict[str, pl.DataType] = {
-    "transaction_id": pl.Utf8(),
-    "timestamp_local": pl.Datetime("us"),
-    "timestamp_utc": pl.Datetime("us", "UTC"),
-    "customer_id": pl.Utf8(),
-    "payment_mode": pl.Utf8(),
-    "can_size": pl.Utf8(),
-    "number_of_cans": pl.Int32(),
-    "amount": pl.Float64(),
-    "payment_status": pl.Utf8(),
-    "source_file": pl.Utf8(),
-    "source_line": pl.Int32(),
-}
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.Utf8(),
-    "source_line": pl.Int32(),
-    "raw": pl.Utf8(),
-    "reason": pl.Utf8(),
-}
+TRANSACTIONS_SCHEMA: dict[str, pl.DataType] = dict(catalog.TRANSACTIONS.schema)
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = dict(catalog.TRANSACTIONS_QUARANTINE.schema)
 
 OPTIONAL_COLUMNS = frozenset({"customer_id"})  # walk-in only shops may not export it at all
 MAX_CANS = 1000

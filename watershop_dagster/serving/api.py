@@ -21,6 +21,7 @@ from watershop_dagster.config import WatershopConfig
 from watershop_dagster.serving import queries as q
 from watershop_dagster.serving.marts import VISIT_MARTS, MartMissing, MartsConnection, MartsReader, MartsUnavailable
 from watershop_dagster.serving.settings import API_KEY_ENV_VAR, API_KEY_HEADER, resolve_api_key
+from watershop_dagster.vocabulary import PAYMENT_MODES, PAYMENT_STATUSES
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
@@ -310,8 +311,8 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
              summary="Transactions, newest first")
     def payments(
         con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0,
-        payment_status: Annotated[Literal["Paid", "Unpaid"] | None, Query(alias="status")] = None,
-        mode: Annotated[Literal["Cash", "UPI", "Coin"] | None, Query()] = None,
+        payment_status: Annotated[Literal[PAYMENT_STATUSES] | None, Query(alias="status")] = None,
+        mode: Annotated[Literal[PAYMENT_MODES] | None, Query()] = None,
         customer_id: Annotated[str | None, Query(description="POS customer id.")] = None,
     ) -> dict[str, Any]:
         con.require("transactions")

@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from watershop_dagster.serving.marts import MartsConnection
+from watershop_dagster.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ def _sales_by_customer_sql(con: MartsConnection) -> str:
 
 def top_customers_by_visits(con: MartsConnection, flt: Filter, n: int = 10) -> pl.DataFrame:
     con.require("visit_log")
-    where, params = flt.where(extra=["role <> 'staff'", "customer_id is not null"])
+    where, params = flt.where(extra=[f"role <> '{Role.STAFF}'", "customer_id is not null"])
     return con.df(
         f"""select customer_id, count(*) as visits, count(distinct date) as days_visited,
                    avg(duration_s) as avg_duration_s, count(transaction_id) as visits_with_purchase,

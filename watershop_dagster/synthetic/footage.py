@@ -49,6 +49,7 @@ import numpy as np
 import polars as pl
 
 from watershop_dagster.synthetic.gallery import FACE_BOX_PX, Gallery, crop_size, default_gallery, face_box_in_crop, load_gallery
+from watershop_dagster.vision.layout import frigate_path
 
 log = logging.getLogger(__name__)
 
@@ -757,12 +758,6 @@ def render_footage(
 def plain_path(footage_root: Path, camera: str, local_start: datetime) -> Path:
     """`<root>/<camera>/<YYYY-MM-DD>/<HH-MM-SS>.mp4` in the shop's local time."""
     return Path(footage_root) / camera / local_start.strftime("%Y-%m-%d") / f"{local_start.strftime('%H-%M-%S')}.mp4"
-
-
-def frigate_path(footage_root: Path, camera: str, segment_start_utc: datetime) -> Path:
-    """Frigate's `<root>/recordings/<YYYY-MM-DD>/<HH>/<camera>/<MM.SS>.mp4` in UTC."""
-    moment = _utc(segment_start_utc)
-    return Path(footage_root) / "recordings" / moment.strftime("%Y-%m-%d") / moment.strftime("%H") / camera / f"{moment.strftime('%M.%S')}.mp4"
 
 
 def ground_truth_path(footage_root: Path, camera: str, day: date) -> Path:

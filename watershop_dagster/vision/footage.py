@@ -20,18 +20,20 @@ from pathlib import Path
 from typing import Literal
 
 from watershop_dagster.config import ShopConfig
+from watershop_dagster.vision.layout import (
+    FRIGATE_DIR,
+    parse_day_folder,
+    parse_frigate_path,
+    parse_hour_folder,
+    require_day_folder,
+    video_stem,
+)
 
 Layout = Literal["plain", "frigate"]
 
-VIDEO_SUFFIXES = frozenset({".mp4"})
 #: probe: a file whose packets end this much before its declared duration is truncated
 TAIL_TOLERANCE_S = 0.5
-FRIGATE_DIR = "recordings"
-
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _PLAIN_NAME_RE = re.compile(r"^(\d{2})-(\d{2})-(\d{2})$")
-_FRIGATE_HOUR_RE = re.compile(r"^(\d{2})$")
-_FRIGATE_NAME_RE = re.compile(r"^(\d{2})\.(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,6 @@ class BadFootage:
 # path parsing (pure)
 
 
-def _parse_date(text: str) -> date | None:
-    match = _DATE_RE.match(text)
-    if not match:
-        return None
-    try:
-        return date(*map(int, match.groups()))
-    except ValueError:
-        return None
-
-
 def local_to_utc(day: date, clock: time, tz: tzinfo) -> datetime:
     """Local wall time → aware UTC. Ambiguous times (DST fall-back) take the first occurrence;
     times that do not exist (DST spring-forward gap) raise ValueError."""
@@ -91,13 +83,8 @@ def parse_plain_path(rel: Path, tz: tzinfo) -> tuple[str, datetime]:
     if len(parts) != 3:
         raise ValueError("expected <camera>/<YYYY-MM-DD>/<HH-MM-SS>.mp4")
     camera, day_text, name = parts
-    day = _parse_date(day_text)
-    if day is None:
-        raise ValueError(f"folder {day_text!r} is not a valid YYYY-MM-DD date")
-    path = Path(name)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ValueError(f"not a video file ({'/'.join(sorted(VIDEO_SUFFIXES))})")
-    match = _PLAIN_NAME_RE.match(path.stem)
+    day = require_day_folder(day_text)
+    match = _PLAIN_NAME_RE.match(video_stem(name))
     if not match:
         raise ValueError(f"file name {name!r} is not HH-MM-SS.mp4")
     hour, minute, second = map(int, match.groups())
@@ -106,27 +93,6 @@ def parse_plain_path(rel: Path, tz: tzinfo) -> tuple[str, datetime]:
     except ValueError:
         raise ValueError(f"file name {name!r} is not a valid time of day") from None
     return camera, local_to_utc(day, clock, tz)
-
-
-def parse_frigate_path(rel: Path) -> tuple[str, datetime]:
-    """`<YYYY-MM-DD>/<HH>/<camera>/<MM.SS>.mp4` (relative to `recordings/`) → (camera, start_utc)."""
-    parts = rel.parts
-    if len(parts) != 4:
-        raise ValueError("expected recordings/<YYYY-MM-DD>/<HH>/<camera>/<MM.SS>.mp4")
-    day_text, hour_text, camera, name = parts
-    day = _parse_date(day_text)
-    if day is None:
-        raise ValueError(f"folder {day_text!r} is not a valid YYYY-MM-DD date")
-    if not _FRIGATE_HOUR_RE.match(hour_text) or int(hour_text) > 23:
-        raise ValueError(f"folder {hour_text!r} is not an hour 00-23")
-    path = Path(name)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ValueError(f"not a video file ({'/'.join(sorted(VIDEO_SUFFIXES))})")
-    match = _FRIGATE_NAME_RE.match(path.stem)
-    if not match or int(match.group(1)) > 59 or int(match.group(2)) > 59:
-        raise ValueError(f"file name {name!r} is not MM.SS.mp4")
-    minute, second = map(int, match.groups())
-    return camera, datetime.combine(day, time(int(hour_text), minute, second), tzinfo=UTC)
 
 
 def local_day_bounds_utc(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
@@ -188,7 +154,7 @@ def _plain_scan(base: Path, shop: ShopConfig, days: set[date] | None, cameras: l
         if not camera_dir.is_dir():
             continue
         for day_dir in _children(camera_dir):
-            day = _parse_date(day_dir.name) if day_dir.is_dir() else None
+            day = parse_day_folder(day_dir.name) if day_dir.is_dir() else None
             if day is None:
                 if days is None:
                     for file in _files_under(day_dir):
@@ -208,7 +174,7 @@ def _plain_scan(base: Path, shop: ShopConfig, days: set[date] | None, cameras: l
 
 def _frigate_scan(rec: Path, utc_days: set[date] | None, cameras: set[str]):
     for day_dir in _children(rec):
-        day = _parse_date(day_dir.name) if day_dir.is_dir() else None
+        day = parse_day_folder(day_dir.name) if day_dir.is_dir() else None
         if day is None:
             if utc_days is None:
                 for file in _files_under(day_dir):
@@ -301,11 +267,12 @@ def _bad_belongs_to_day(path: Path, start: datetime, end: datetime) -> bool:
         return True  # plain layout: only the day's own folder was read
     i = len(parts) - 1 - parts[::-1].index(FRIGATE_DIR)
     rest = parts[i + 1 :]
-    utc_day = _parse_date(rest[0]) if rest else None
+    utc_day = parse_day_folder(rest[0]) if rest else None
     if utc_day is None:
         return False
-    if len(rest) >= 2 and _FRIGATE_HOUR_RE.match(rest[1]) and int(rest[1]) <= 23:
-        hour_start = datetime.combine(utc_day, time(int(rest[1])), tzinfo=UTC)
+    hour = parse_hour_folder(rest[1]) if len(rest) >= 2 else None
+    if hour is not None:
+        hour_start = datetime.combine(utc_day, time(hour), tzinfo=UTC)
         return hour_start < end and hour_start + timedelta(hours=1) > start
     day_start = datetime.combine(utc_day, time(0), tzinfo=UTC)
     return day_start < end and day_start + timedelta(days=1) > start

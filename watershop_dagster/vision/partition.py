@@ -23,36 +23,13 @@ from pathlib import Path
 
 import polars as pl
 
-from watershop_dagster import lake
+from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.vision.footage import discover_footage, probe_footage
-from watershop_dagster.vision.pipeline import (
-    FACE_DETECTIONS_SCHEMA,
-    FACE_EMBEDDINGS_SCHEMA,
-    FACE_TRACKS_SCHEMA,
-    FRAMES_SCHEMA,
-    VisionResult,
-    process_footage,
-)
+from watershop_dagster.vision.pipeline import VisionResult, process_footage
 
-CAMERA_DATASETS = {
-    "frames": FRAMES_SCHEMA,
-    "face_detections": FACE_DETECTIONS_SCHEMA,
-    "face_tracks": FACE_TRACKS_SCHEMA,
-    "face_embeddings": FACE_EMBEDDINGS_SCHEMA,
-}
-FOOTAGE_FILES_SCHEMA = {
-    "camera": pl.Utf8,
-    "path": pl.Utf8,
-    "start_utc": pl.Datetime("us", "UTC"),
-    "layout": pl.Utf8,
-    "status": pl.Utf8,
-    "reason": pl.Utf8,
-}
-FOOTAGE_QUARANTINE_SCHEMA = {"path": pl.Utf8, "camera": pl.Utf8, "reason": pl.Utf8}
-DATASET_SCHEMAS = {**CAMERA_DATASETS, "footage_files": FOOTAGE_FILES_SCHEMA,
-                   "footage_quarantine": FOOTAGE_QUARANTINE_SCHEMA}
-CROPS_DATASET = "face_crops"
+FOOTAGE_FILES_SCHEMA = catalog.FOOTAGE_FILES.schema
+FOOTAGE_QUARANTINE_SCHEMA = catalog.FOOTAGE_QUARANTINE.schema
 
 
 @dataclass
@@ -106,9 +83,9 @@ def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: 
     rows += [(owner, path, None, None, "quarantined", reason) for path, owner, reason in quarantined
              if path not in failed]
     files = pl.DataFrame(rows, schema=FOOTAGE_FILES_SCHEMA, orient="row").sort("path")
-    keys = {"shop_id": shop_id, "date": day.isoformat(), "camera": camera}
-    lake.write_partition(quarantine, config.lake_root, "footage_quarantine", **keys)
-    lake.write_partition(files, config.lake_root, "footage_files", **keys)
+    keys = {"shop_id": shop_id, "date": day, "camera": camera}
+    lake.write_dataset(quarantine, config.lake_root, catalog.FOOTAGE_QUARANTINE, **keys)
+    lake.write_dataset(files, config.lake_root, catalog.FOOTAGE_FILES, **keys)
     return VisionPartition(files=files, quarantine=quarantine, result=outcome)
 
 
@@ -122,10 +99,11 @@ def _bad_path_camera(path: Path, root: Path, cameras: list[str]) -> str | None:
 
 
 def _write_camera(config: WatershopConfig, shop_id: str, day: date, camera: str, outcome: VisionResult) -> None:
-    keys = {"shop_id": shop_id, "date": day.isoformat(), "camera": camera}
-    for dataset in CAMERA_DATASETS:
-        lake.write_partition(getattr(outcome, dataset), config.lake_root, dataset, **keys)
-    crops_dir = lake.partition_dir(config.lake_root, CROPS_DATASET, **keys)
+    for dataset in catalog.CAMERA_OUTPUTS:
+        lake.write_dataset(getattr(outcome, dataset.name), config.lake_root, dataset,
+                           shop_id=shop_id, date=day, camera=camera)
+    crops_dir = lake.partition_dir(config.lake_root, catalog.FACE_CROPS.name,
+                                   shop_id=shop_id, date=day.isoformat(), camera=camera)
     if outcome.crops:
         _replace_dir_with_crops(crops_dir, outcome.crops)
     elif crops_dir.exists():
@@ -142,16 +120,3 @@ def _replace_dir_with_crops(target: Path, crops: list[tuple[str, bytes]]) -> Non
         os.replace(target, old)
     os.replace(staging, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def read_camera_dataset(
-    config: WatershopConfig, dataset: str, shop_id: str, day: date, cameras: list[str] | None = None
-) -> pl.DataFrame:
-    """The rows of the shop's cameras (or of `cameras`) on the day, empty with the schema if none."""
-    schema = DATASET_SCHEMAS[dataset]
-    frames = [
-        lake.read_partition(config.lake_root, dataset, schema=schema, shop_id=shop_id, date=day.isoformat(), camera=c)
-        for c in (cameras or config.shop(shop_id).cameras)
-    ]
-    frames = [f for f in frames if f.height]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)

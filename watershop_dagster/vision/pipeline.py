@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from watershop_dagster import catalog
 from watershop_dagster.config import VisionConfig
 from watershop_dagster.vision.decode import FootageDecodeError, iter_frames, video_info
 from watershop_dagster.vision.faces import (
@@ -58,55 +59,10 @@ from watershop_dagster.vision.tracking import (
     stitch_pairs,
 )
 
-TS = pl.Datetime("us", "UTC")
-
-FRAMES_SCHEMA = pl.Schema(
-    {
-        "camera": pl.Utf8,
-        "ts_utc": TS,
-        "pts_s": pl.Float64,
-        "motion_score": pl.Float64,
-        "searched": pl.Boolean,
-        "n_faces": pl.Int32,
-    }
-)
-FACE_DETECTIONS_SCHEMA = pl.Schema(
-    {
-        "detection_id": pl.Utf8,
-        "camera": pl.Utf8,
-        "ts_utc": TS,
-        "track_id": pl.Utf8,
-        "top": pl.Int32,
-        "right": pl.Int32,
-        "bottom": pl.Int32,
-        "left": pl.Int32,
-        "det_score": pl.Float64,
-        "quality": pl.Float64,
-        "embedded": pl.Boolean,
-    }
-)
-FACE_TRACKS_SCHEMA = pl.Schema(
-    {
-        "track_id": pl.Utf8,
-        "camera": pl.Utf8,
-        "start_utc": TS,
-        "end_utc": TS,
-        "n_detections": pl.Int32,
-        "n_embeddings": pl.Int32,
-        "best_quality": pl.Float64,
-    }
-)
-FACE_EMBEDDINGS_SCHEMA = pl.Schema(
-    {
-        "embedding_id": pl.Utf8,
-        "track_id": pl.Utf8,
-        "detection_id": pl.Utf8,
-        "camera": pl.Utf8,
-        "ts_utc": TS,
-        "quality": pl.Float64,
-        "embedding": pl.Array(pl.Float32, EMBEDDING_DIM),
-    }
-)
+FRAMES_SCHEMA = catalog.FRAMES.schema
+FACE_DETECTIONS_SCHEMA = catalog.FACE_DETECTIONS.schema
+FACE_TRACKS_SCHEMA = catalog.FACE_TRACKS.schema
+FACE_EMBEDDINGS_SCHEMA = catalog.FACE_EMBEDDINGS.schema
 
 #: target slice length; a file is cut into round(duration / SLICE_SECONDS) equal slices
 SLICE_SECONDS = 60.0

@@ -1,0 +1,412 @@
+"""The lake's datasets, each declared once: folder name, Parquet schema, partition keys, asset key,
+retention class and where it holds personal data.
+
+Everything that names a dataset takes it from here: the domain modules' schemas, the lake readers
+and writers (`lake.read_dataset`, `lake.write_dataset`), the Dagster asset keys (tuples here; the
+Dagster layer turns them into `dg.AssetKey`), retention and erasure (`identity.privacy` iterates
+`DATASETS`), and the dbt sources (tests/test_catalog.py fails when _sources.yml disagrees). A new
+dataset costs one entry.
+
+Layout on disk: ``<lake>/<name>/<key>=<value>/.../part.parquet``, one file per partition, the
+partition keys as hive folders only (never columns in the files). Dagster-free on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import polars as pl
+
+from watershop_dagster.vision.faces import EMBEDDING_DIM
+from watershop_dagster.vocabulary import REASON_ERASED
+
+TS = pl.Datetime("us", "UTC")
+EMBEDDING = pl.Array(pl.Float32, EMBEDDING_DIM)
+
+SHOP_DAY = ("shop_id", "date")
+CAMERA_DAY = ("shop_id", "date", "camera")
+ASSET_PREFIX = "lake"
+
+
+class Retention:
+    """Retention classes: which `config.retention` period applies (none: kept)."""
+
+    EMBEDDINGS = "embeddings"  # biometric templates: retention.embeddings_days
+    FACE_CROPS = "face_crops"  # face images: retention.face_crops_days
+    QUARANTINE = "quarantine"  # rejected input: retention.quarantine_days
+    KEPT = "kept"  # business and operational records
+
+
+#: retention class -> the `config.retention` field holding its period in days
+RETENTION_DAYS_FIELD = MappingProxyType({
+    Retention.EMBEDDINGS: "embeddings_days",
+    Retention.FACE_CROPS: "face_crops_days",
+    Retention.QUARANTINE: "quarantine_days",
+})
+
+
+class Expiry:
+    """What retention does to a dataset's data older than its period."""
+
+    PARTITIONS = "partitions"  # delete the day's partition folders
+    EMBEDDING_COLUMN = "embedding_column"  # null `embedding` in the day's rows (ledger)
+    EXEMPLARS = "exemplars"  # drop exemplars seen before the cut-off from every snapshot
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column naming another customer (nulled on their erasure, with `dependents`)."""
+
+    column: str
+    dependents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """How erasure finds one person's rows: `match_on` columns holding their customer_id,
+    their track_ids or their visit_ids (or, for face crops, detection_ids).
+
+    Matching rows are dropped, unless `scrub` is set: then they stay (a business record) with
+    these columns overwritten (None: null). `references` name other customers."""
+
+    match_on: tuple[str, ...]
+    scrub: Mapping[str, object] | None = None
+    references: tuple[Reference, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # the lake folder
+    schema: pl.Schema | None  # None: not Parquet (face crops are JPEG files)
+    partition_keys: tuple[str, ...] = SHOP_DAY
+    asset: bool = True  # a Dagster asset ["lake", name]
+    retention: str = Retention.KEPT
+    expiry: str = Expiry.PARTITIONS
+    personal: PersonalData | None = None
+
+    @property
+    def asset_key(self) -> tuple[str, ...] | None:
+        return (ASSET_PREFIX, self.name) if self.asset else None
+
+
+# --------------------------------------------------------------------------------------------
+# POS
+
+
+TRANSACTIONS = Dataset(
+    "transactions",
+    pl.Schema({
+        "transaction_id": pl.Utf8,
+        "timestamp_local": pl.Datetime("us"),
+        "timestamp_utc": TS,
+        "customer_id": pl.Utf8,  # the POS's own customer id, not a registry customer
+        "payment_mode": pl.Utf8,  # vocabulary.PAYMENT_MODES
+        "can_size": pl.Utf8,  # vocabulary.CAN_SIZES
+        "number_of_cans": pl.Int32,
+        "amount": pl.Float64,
+        "payment_status": pl.Utf8,  # vocabulary.PAYMENT_STATUSES
+        "source_file": pl.Utf8,
+        "source_line": pl.Int32,
+    }),
+)
+TRANSACTIONS_QUARANTINE = Dataset(
+    "transactions_quarantine",
+    pl.Schema({"source_file": pl.Utf8, "source_line": pl.Int32, "raw": pl.Utf8, "reason": pl.Utf8}),
+    retention=Retention.QUARANTINE,
+)
+
+# --------------------------------------------------------------------------------------------
+# vision: one partition per camera-day
+
+_BY_TRACK = PersonalData(match_on=("track_id",))
+#: the columns that place a face track, leading every per-track dataset
+_TRACK_SPAN = {"track_id": pl.Utf8, "camera": pl.Utf8, "start_utc": TS, "end_utc": TS}
+
+FOOTAGE_FILES = Dataset(
+    "footage_files",
+    pl.Schema({
+        "camera": pl.Utf8,
+        "path": pl.Utf8,
+        "start_utc": TS,
+        "layout": pl.Utf8,
+        "status": pl.Utf8,  # processed | failed | quarantined
+        "reason": pl.Utf8,
+    }),
+    CAMERA_DAY,
+)
+FOOTAGE_QUARANTINE = Dataset(
+    "footage_quarantine",
+    pl.Schema({"path": pl.Utf8, "camera": pl.Utf8, "reason": pl.Utf8}),
+    CAMERA_DAY,
+    retention=Retention.QUARANTINE,
+)
+FRAMES = Dataset(
+    "frames",
+    pl.Schema({
+        "camera": pl.Utf8,
+        "ts_utc": TS,
+        "pts_s": pl.Float64,
+        "motion_score": pl.Float64,
+        "searched": pl.Boolean,
+        "n_faces": pl.Int32,
+    }),
+    CAMERA_DAY,
+)
+FACE_DETECTIONS = Dataset(
+    "face_detections",
+    pl.Schema({
+        "detection_id": pl.Utf8,
+        "camera": pl.Utf8,
+        "ts_utc": TS,
+        "track_id": pl.Utf8,
+        "top": pl.Int32,
+        "right": pl.Int32,
+        "bottom": pl.Int32,
+        "left": pl.Int32,
+        "det_score": pl.Float64,
+        "quality": pl.Float64,
+        "embedded": pl.Boolean,
+    }),
+    CAMERA_DAY,
+    personal=_BY_TRACK,
+)
+FACE_TRACKS = Dataset(
+    "face_tracks",
+    pl.Schema({**_TRACK_SPAN, "n_detections": pl.Int32, "n_embeddings": pl.Int32, "best_quality": pl.Float64}),
+    CAMERA_DAY,
+    personal=_BY_TRACK,
+)
+FACE_EMBEDDINGS = Dataset(
+    "face_embeddings",
+    pl.Schema({
+        "embedding_id": pl.Utf8,
+        "track_id": pl.Utf8,
+        "detection_id": pl.Utf8,
+        "camera": pl.Utf8,
+        "ts_utc": TS,
+        "quality": pl.Float64,
+        "embedding": EMBEDDING,
+    }),
+    CAMERA_DAY,
+    retention=Retention.EMBEDDINGS,
+    personal=_BY_TRACK,
+)
+FACE_CROPS = Dataset(
+    "face_crops",
+    None,  # <detection_id>.jpg files, only when vision.store_face_crops is on
+    CAMERA_DAY,
+    asset=False,
+    retention=Retention.FACE_CROPS,
+    personal=PersonalData(match_on=("detection_id",)),
+)
+
+# --------------------------------------------------------------------------------------------
+# identity: one partition per shop-day
+
+#: a customer's own rows, and other customers created as ambiguous with them
+_CUSTOMER_ROWS = PersonalData(match_on=("customer_id",), references=(Reference("ambiguous_with"),))
+#: who a visit was and when, leading every per-visit dataset
+_VISIT = {
+    "visit_id": pl.Utf8,
+    "customer_id": pl.Utf8,  # null for staff
+    "person_key": pl.Utf8,  # role/name of a known person, else null
+    "role": pl.Utf8,  # customer | staff | vip | blocked
+    "entry_utc": TS,
+    "exit_utc": TS,
+}
+
+CUSTOMER_LEDGER = Dataset(
+    "customer_ledger",
+    pl.Schema({
+        "customer_id": pl.Utf8,
+        "role": pl.Utf8,  # customer | vip | blocked
+        "person_key": pl.Utf8,  # role/name for known people, else null
+        "created": pl.Boolean,  # this day created the customer
+        "created_day": pl.Date,  # day whose build created the customer (null for known people)
+        "created_from_track": pl.Utf8,
+        "ambiguous_with": pl.Utf8,  # created by an ambiguous decision: the candidate it was not merged with
+        "track_id": pl.Utf8,
+        "embedding_id": pl.Utf8,
+        "camera": pl.Utf8,
+        "ts_utc": TS,
+        "quality": pl.Float64,
+        "embedding": EMBEDDING,  # null for known people's sighting rows and after retention
+    }),
+    retention=Retention.EMBEDDINGS,
+    expiry=Expiry.EMBEDDING_COLUMN,
+    personal=_CUSTOMER_ROWS,
+)
+CUSTOMER_REGISTRY = Dataset(
+    "customer_registry",
+    pl.Schema({
+        "customer_id": pl.Utf8,
+        "role": pl.Utf8,
+        "person_key": pl.Utf8,
+        "first_seen": pl.Date,
+        "last_seen": pl.Date,
+        "n_days_seen": pl.Int32,
+        "created_day": pl.Date,
+        "created_from_track": pl.Utf8,
+        "ambiguous_with": pl.Utf8,
+        "n_exemplars": pl.Int32,
+        "exemplar_ids": pl.List(pl.Utf8),  # embedding_id of each exemplar
+        "exemplar_days": pl.List(pl.Date),  # day each exemplar was seen (retention drops old ones)
+        "exemplars": pl.List(EMBEDDING),
+    }),
+    retention=Retention.EMBEDDINGS,
+    expiry=Expiry.EXEMPLARS,
+    personal=_CUSTOMER_ROWS,
+)
+FACE_IDENTITIES = Dataset(
+    "face_identities",
+    pl.Schema({
+        **_TRACK_SPAN,
+        "n_detections": pl.Int32,
+        "n_embeddings": pl.Int32,
+        "person_id": pl.Utf8,  # the day-person (cluster of tracks) this track belongs to
+        "customer_id": pl.Utf8,  # null for staff and unidentified tracks
+        "person_key": pl.Utf8,  # role/name of a known person, else null
+        "role": pl.Utf8,  # customer | staff | vip | blocked | unidentified
+        "decision": pl.Utf8,
+        "distance": pl.Float64,  # day-person's distance to the assigned identity (null for new)
+        "confidence": pl.Float64,
+        "ambiguous": pl.Boolean,
+    }),
+    personal=PersonalData(match_on=("customer_id", "track_id")),
+)
+RECOGNITION_RESULTS = Dataset(
+    "recognition_results",
+    pl.Schema({
+        **_TRACK_SPAN,
+        "n_embeddings": pl.Int32,
+        "person_id": pl.Utf8,
+        "n_person_tracks": pl.Int32,
+        "best_match": pl.Utf8,  # nearest registry customer (other days' exemplars)
+        "best_distance": pl.Float64,  # day-person level
+        "track_distance": pl.Float64,  # this track's own distance to best_match
+        "second_match": pl.Utf8,
+        "second_distance": pl.Float64,
+        "known_match": pl.Utf8,  # nearest known person (person_key)
+        "known_distance": pl.Float64,
+        "decision": pl.Utf8,  # matched | new | ambiguous | known:<role> | unidentified
+        "ambiguous": pl.Boolean,  # a distance that decided lies within the margin of the threshold
+        "reused": pl.Boolean,  # identity kept from an earlier build of this day
+        "customer_id": pl.Utf8,
+        "person_key": pl.Utf8,
+        "role": pl.Utf8,
+    }),
+    personal=PersonalData(
+        match_on=("customer_id", "track_id"),
+        references=(Reference("best_match", ("best_distance", "track_distance")),
+                    Reference("second_match", ("second_distance",))),
+    ),
+)
+VISITS = Dataset(
+    "visits",
+    pl.Schema({
+        **_VISIT,
+        "entry_local": pl.Datetime("us"),  # shop time zone, naive
+        "exit_local": pl.Datetime("us"),
+        "duration_s": pl.Float64,
+        "cameras": pl.Utf8,  # comma-separated, sorted
+        "n_tracks": pl.Int32,
+        "n_faces": pl.Int32,  # face detections
+        "n_embeddings": pl.Int32,
+        "confidence": pl.Float64,
+        "ambiguous": pl.Boolean,  # some track's identity was near the match threshold
+    }),
+    personal=PersonalData(match_on=("customer_id",)),
+)
+ALERTS = Dataset(
+    "alerts",
+    pl.Schema({
+        "alert_id": pl.Utf8,
+        "camera": pl.Utf8,  # camera of the visit's first face
+        "ts_utc": TS,  # entry time of the visit
+        "person_key": pl.Utf8,
+        "role": pl.Utf8,  # vip | blocked
+        "visit_id": pl.Utf8,
+        "confidence": pl.Float64,
+    }),
+    personal=PersonalData(match_on=("visit_id",)),
+)
+TRANSACTION_VISIT_LINKS = Dataset(
+    "transaction_visit_links",
+    pl.Schema({
+        "transaction_id": pl.Utf8,
+        "timestamp_utc": TS,
+        "visit_id": pl.Utf8,  # null when unlinked
+        "customer_id": pl.Utf8,  # registry customer of the visit (null when unlinked)
+        "person_key": pl.Utf8,  # known person (VIP/blocked) of the visit, else null
+        "role": pl.Utf8,
+        "pos_customer_id": pl.Utf8,  # the POS export's customer id, kept as is
+        "link_confidence": pl.Float64,  # 0 when unlinked
+        "n_candidates": pl.Int32,
+        "seen_gap_s": pl.Float64,  # seconds between the payment and the nearest face of the person
+        "reason": pl.Utf8,  # why it is unlinked; null when linked
+    }),
+    # the transaction is a business record: it stays, unlinked, when its person is erased
+    personal=PersonalData(
+        match_on=("customer_id", "visit_id"),
+        scrub=MappingProxyType({"visit_id": None, "customer_id": None, "person_key": None, "role": None,
+                                "seen_gap_s": None, "link_confidence": 0.0, "reason": REASON_ERASED}),
+    ),
+)
+VISITS_WITHOUT_TRANSACTION = Dataset(
+    "visits_without_transaction",
+    pl.Schema({**_VISIT, "duration_s": pl.Float64}),
+    personal=PersonalData(match_on=("customer_id", "visit_id")),
+)
+POS_CUSTOMER_MAP = Dataset(
+    "pos_customer_map",
+    pl.Schema({
+        "pos_customer_id": pl.Utf8,
+        "customer_id": pl.Utf8,
+        "n_links": pl.Int32,  # links of this pos id to this customer
+        "n_pos_links": pl.Int32,  # all links of this pos id
+        "share": pl.Float64,
+        "mean_link_confidence": pl.Float64,
+        "first_date": pl.Date,
+        "last_date": pl.Date,
+    }),
+    personal=PersonalData(match_on=("customer_id",)),
+)
+PRIVACY_AUDIT = Dataset(
+    "privacy_audit",
+    pl.Schema({
+        "erasure_id": pl.Utf8,
+        "kind": pl.Utf8,  # forget_customer | retention
+        "shop_id": pl.Utf8,  # null for a retention run over every shop
+        "erased_at": TS,
+        "subject_hash": pl.Utf8,  # sha256(hash_salt + shop + customer_id); null for retention
+        "hash_salt": pl.Utf8,
+        "rows_removed": pl.Int64,
+        "files_removed": pl.Int64,
+        "counts_json": pl.Utf8,  # {"dataset": rows removed or scrubbed, ...}
+        "detail": pl.Utf8,  # e.g. the retention cut-off days
+    }),
+    partition_keys=(),  # one file: <lake>/privacy_audit/part.parquet
+    asset=False,
+)
+
+DATASETS: tuple[Dataset, ...] = (
+    TRANSACTIONS, TRANSACTIONS_QUARANTINE,
+    FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
+    CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
+    TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
+)
+BY_NAME: Mapping[str, Dataset] = MappingProxyType({d.name: d for d in DATASETS})
+#: the per-camera vision outputs, in the order the pipeline writes them
+CAMERA_OUTPUTS = (FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS)
+
+
+def dataset(name_or_dataset: str | Dataset) -> Dataset:
+    """The catalog entry of a dataset name (a Dataset is returned as is)."""
+    if isinstance(name_or_dataset, Dataset):
+        return name_or_dataset
+    try:
+        return BY_NAME[name_or_dataset]
+    except KeyError:
+        raise KeyError(f"no dataset {name_or_dataset!r} in the catalog") from None
