@@ -187,8 +187,9 @@ def describe_mart_changes(expected: dict[str, dict], actual: dict[str, dict]) ->
             continue
         want_rows = [json.dumps(row) for row in want["rows"]]
         got_rows = [json.dumps(row) for row in got["rows"]]
-        only_want = [row for row in want_rows if row not in set(got_rows)]
-        only_got = [row for row in got_rows if row not in set(want_rows)]
+        want_set, got_set = set(want_rows), set(got_rows)
+        only_want = [row for row in want_rows if row not in got_set]
+        only_got = [row for row in got_rows if row not in want_set]
         report.append(
             f"{name}: rows differ ({want['row_count']} expected, {got['row_count']} actual)\n"
             + "".join(f"  - {row}\n" for row in only_want[:DIFF_ROWS])
@@ -236,3 +237,18 @@ def test_the_snapshot_covers_every_kind_of_mart():
                  "monthly_visits", "quarterly_visits", "recognition_results", "transaction_visit_links",
                  "returning_customers", "total_spent", "repeat_defaulters"):
         assert counts.get(mart, 0) > 0, f"the golden input leaves {mart} empty"
+
+
+def test_a_failure_names_the_tables_and_rows_that_differ():
+    def table(*rows):
+        keyed = [json.dumps(row) for row in rows]
+        return {"columns": [["shop_id", "VARCHAR"], ["n", "BIGINT"]], "row_count": len(rows),
+                "sha256": hashlib.sha256("\n".join(keyed).encode()).hexdigest(), "rows": list(rows)}
+
+    expected = {"a": table(["s1", 1], ["s2", 2]), "gone": table(["s1", 1])}
+    actual = {"a": table(["s1", 1], ["s2", 3]), "new": table()}
+    report = describe_mart_changes(expected, actual)
+    assert "gone: missing (expected 1 rows)" in report and "new: new table (0 rows)" in report
+    assert 'a: rows differ (2 expected, 2 actual)\n  - ["s2", 2]\n  + ["s2", 3]' in report
+    assert describe_input_changes({"x.csv": "1", "y.csv": "2"}, {"x.csv": "9", "z.csv": "3"}) == \
+        "changed: ['x.csv']; missing: ['y.csv']; new: ['z.csv']"
