@@ -2,17 +2,20 @@
 # Both create the environment (.venv, via uv from the lock file) on first use.
 PYTHON ?= python3.11
 VENV := .venv
+# The interpreter that runs uv, resolved before the venv goes first on PATH: the venv's own python3.11
+# has neither uv nor pip, so a re-sync after uv.lock changed would otherwise fail.
+BASE_PYTHON := $(shell command -v $(PYTHON) 2>/dev/null || echo $(PYTHON))
 # Commands run with the venv first on PATH (dbt, dagster, celery are its executables).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-UV := $(PYTHON) -m uv
+UV := $(BASE_PYTHON) -m uv
 
 .PHONY: env system-deps demo test dev clean
 
 # --compile-bytecode: every process (dbt, Dagster runs, the daemon, tests) then starts from .pyc files, even
 # where PYTHONDONTWRITEBYTECODE is set; importing Dagster from source costs several CPU-seconds per process.
 $(VENV)/.synced: pyproject.toml uv.lock
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
-	$(UV) sync --frozen --extra dev --compile-bytecode --python $(PYTHON)
+	@$(UV) --version >/dev/null 2>&1 || $(BASE_PYTHON) -m pip install --quiet "uv>=0.5"
+	$(UV) sync --frozen --extra dev --compile-bytecode --python $(BASE_PYTHON)
 	@touch $@
 
 # Debian's Chromium for the dashboard's browser test (skipped without it); installed when we are root.

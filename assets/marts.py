@@ -17,7 +17,7 @@ from assets.partitions import parse_shop_day
 from resources import WatershopResource
 from watershop_dagster import catalog
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.dbt import dbt_env, dbt_project, ensure_manifest
+from watershop_dagster.dbt import dbt_env, dbt_project, dbt_vars, ensure_manifest
 from watershop_dagster.warehouse import build_lock, publish_marts
 
 
@@ -54,7 +54,7 @@ def build_marts_definitions(config: WatershopConfig, partitions: dg.PartitionsDe
         os.environ.update(dbt_env(cfg))
         with build_lock(cfg):
             scope = dbt_scope(context.partition_keys)
-            invocation = dbt.cli(["build", "--vars", json.dumps(scope)], context=context)
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(cfg, scope))], context=context)
             try:
                 yield from invocation.stream()
             finally:

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 
 from watershop_dagster.fixtures import FIXTURES_ENV_VAR, fixtures_dir
@@ -26,3 +31,109 @@ def faces_dir(fixtures_root: Path) -> Path:
 @pytest.fixture(scope="session")
 def videos_dir(fixtures_root: Path) -> Path:
     return _require(fixtures_root / "video")
+
+
+# ------------------------------------------------------------------ dbt project: lake and marts
+# Shared by tests/test_dbt_project.py and tests/test_dbt_visits.py: a hand-made lake, a dbt build
+# of the repository's project into a tmp DuckDB file, and the marts read back keyed for comparison.
+
+TRANSACTION_SCHEMA = {
+    "transaction_id": pl.Utf8,
+    "timestamp_local": pl.Datetime("us"),
+    "timestamp_utc": pl.Datetime("us", "UTC"),
+    "customer_id": pl.Utf8,
+    "payment_mode": pl.Utf8,
+    "can_size": pl.Utf8,
+    "number_of_cans": pl.Int32,
+    "amount": pl.Float64,
+    "payment_status": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_line": pl.Int32,
+}
+PRICE = {"10L": 20.0, "20L": 35.0}
+IST = timedelta(hours=5, minutes=30)  # the hand-made shops are in IST
+
+
+def sale(tid: str, day: str, hhmm: str, customer: str | None, mode: str, size: str, cans: int, status: str,
+         line: int, amount: float | None = None) -> dict:
+    """One lake transaction row of an IST shop, priced from PRICE unless `amount` is given."""
+    local = datetime.fromisoformat(f"{day}T{hhmm}")
+    return {
+        "transaction_id": tid,
+        "timestamp_local": local,
+        "timestamp_utc": (local - IST).replace(tzinfo=timezone.utc),
+        "customer_id": customer,
+        "payment_mode": mode,
+        "can_size": size,
+        "number_of_cans": cans,
+        "amount": PRICE[size] * cans if amount is None else amount,
+        "payment_status": status,
+        "source_file": f"pos_{day}.csv",
+        "source_line": line,
+    }
+
+
+def write_part(lake: Path, dataset: str, shop: str, day: str, rows: list[dict], schema: dict) -> Path:
+    path = lake / dataset / f"shop_id={shop}" / f"date={day}" / "part.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows, schema=schema, orient="row").write_parquet(path)
+    return path
+
+
+MartQueries = dict[str, tuple[int, str]]  # mart -> (number of leading key columns, query)
+
+
+def read_marts(db: Path, queries: MartQueries, places: int) -> dict[str, dict]:
+    """Each mart as {key tuple: value, or tuple of values}; numbers rounded to `places`."""
+    def clean(value):
+        return round(float(value), places) if isinstance(value, (Decimal, float)) else value
+
+    marts = {}
+    with duckdb.connect(str(db)) as con:
+        for name, (width, query) in queries.items():
+            rows = [tuple(clean(v) for v in row) for row in con.execute(query).fetchall()]
+            mart = {row[:width]: (row[width] if len(row) == width + 1 else row[width:]) for row in rows}
+            assert len(mart) == len(rows), f"{name} has duplicate keys"
+            marts[name] = mart
+    return marts
+
+
+def assert_marts(db: Path, queries: MartQueries, expected: dict, places: int) -> dict[str, dict]:
+    """The marts read as in read_marts, each equal to `expected`'s; returns them."""
+    actual = read_marts(db, queries, places)
+    for name in queries:
+        assert actual[name] == expected[name], f"mart {name} differs"
+    return actual
+
+
+@pytest.fixture
+def dbt_build(tmp_path, monkeypatch):
+    """build(shop_id, day, *extra_args, day_to=None): one `dbt build` of the project, scoped by the
+    partition vars when given, over the lake `build.lake` into the DuckDB file `build.db`."""
+    lake, db = tmp_path / "lake", tmp_path / "warehouse" / "build.duckdb"
+    db.parent.mkdir(parents=True)
+    monkeypatch.setenv("WATERSHOP_LAKE_ROOT", str(lake))
+    monkeypatch.setenv("WATERSHOP_BUILD_DB", str(db))
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    from dbt.cli.main import dbtRunner
+
+    from watershop_dagster.dbt import DBT_PROJECT_DIR
+
+    def build(shop_id: str | None = None, day: str | None = None, *extra: str, day_to: str | None = None) -> None:
+        args = [
+            "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--quiet", *extra,
+        ]
+        if shop_id or day:
+            args += ["--vars", json.dumps({"shop_id": shop_id, "date": day, "date_to": day_to})]
+        result = dbtRunner().invoke(args)
+        if not result.success:
+            problems = [
+                f"{r.node.name}: {r.status} {r.message}"
+                for r in getattr(result.result, "results", [])
+                if str(r.status) not in ("success", "pass", "warn", "skipped")
+            ]
+            pytest.fail(f"dbt build {shop_id} {day} failed: {result.exception or problems}")
+
+    build.lake, build.db = lake, db
+    return build

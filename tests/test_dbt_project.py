@@ -7,57 +7,21 @@ changing a day's file and after emptying one.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import date
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
-from watershop_dagster.fixtures import REPO_ROOT
+from tests.conftest import TRANSACTION_SCHEMA, read_marts, sale, write_part
+from tests.conftest import assert_marts as assert_marts_equal
 
 pytestmark = pytest.mark.slow
 
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-
-TRANSACTION_SCHEMA = {
-    "transaction_id": pl.Utf8,
-    "timestamp_local": pl.Datetime("us"),
-    "timestamp_utc": pl.Datetime("us", "UTC"),
-    "customer_id": pl.Utf8,
-    "payment_mode": pl.Utf8,
-    "can_size": pl.Utf8,
-    "number_of_cans": pl.Int32,
-    "amount": pl.Float64,
-    "payment_status": pl.Utf8,
-    "source_file": pl.Utf8,
-    "source_line": pl.Int32,
-}
 QUARANTINE_SCHEMA = {"source_file": pl.Utf8, "source_line": pl.Int32, "raw": pl.Utf8, "reason": pl.Utf8}
-PRICE = {"10L": 20.0, "20L": 35.0}
-UTC_OFFSET = timedelta(hours=5, minutes=30)  # the shops are in IST
 
 D1, D2, D3 = "2024-01-30", "2024-01-31", "2024-02-01"  # D3 starts a new month
-
-
-def sale(tid: str, day: str, hhmm: str, customer: str | None, mode: str, size: str, cans: int, status: str, line: int, amount: float | None = None) -> dict:
-    local = datetime.fromisoformat(f"{day}T{hhmm}")
-    return {
-        "transaction_id": tid,
-        "timestamp_local": local,
-        "timestamp_utc": (local - UTC_OFFSET).replace(tzinfo=timezone.utc),
-        "customer_id": customer,
-        "payment_mode": mode,
-        "can_size": size,
-        "number_of_cans": cans,
-        "amount": PRICE[size] * cans if amount is None else amount,
-        "payment_status": status,
-        "source_file": f"pos_{day}.csv",
-        "source_line": line,
-    }
 
 
 # (shop, day) -> rows. Walk-ins (customer None), unpaid sales, a bill listed twice in one file
@@ -104,13 +68,6 @@ QUARANTINE = {
 
 
 # --------------------------------------------------------------------------------------- lake
-
-
-def write_part(lake: Path, dataset: str, shop: str, day: str, rows: list[dict], schema: dict) -> Path:
-    path = lake / dataset / f"shop_id={shop}" / f"date={day}" / "part.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame(rows, schema=schema, orient="row").write_parquet(path)
-    return path
 
 
 def write_transactions(lake: Path, partitions: dict[tuple[str, str], list[dict]]) -> None:
@@ -202,77 +159,35 @@ def _count(values) -> dict:
 
 # ------------------------------------------------------------------------ actual, from DuckDB
 
-MART_QUERIES = {
-    "transactions": """select shop_id, date, transaction_id, customer_id, payment_mode, can_size, number_of_cans,
-        amount, payment_status, hour, month from transactions""",
-    "payment_summary": "select shop_id, date, payment_mode, transactions, cans, amount, paid_amount, unpaid_amount from payment_summary",
-    "cans_per_day": "select shop_id, date, can_size, transactions, cans, amount from cans_per_day",
-    "daily_revenue": """select shop_id, date, transactions, cans, revenue, paid_revenue, unpaid_revenue, customers,
-        walk_in_transactions from daily_revenue""",
-    "monthly_revenue": "select shop_id, month, days_with_sales, transactions, cans, revenue, paid_revenue, unpaid_revenue from monthly_revenue",
-    "total_spent": """select shop_id, customer_id, transactions, cans, amount, paid_amount, unpaid_amount,
-        first_purchase_at, last_purchase_at from total_spent""",
-    "cans_per_customer": "select shop_id, customer_id, can_size, transactions, cans, amount from cans_per_customer",
-    "unpaid": "select shop_id, date, transaction_id, customer_id, amount from unpaid",
-    "repeat_defaulters": "select shop_id, customer_id, unpaid_count, amount_owed from repeat_defaulters",
-    "quarantine_summary": "select shop_id, date, reason, rejected_rows from quarantine_summary",
+PLACES = 2  # money
+MART_QUERIES = {  # (key width, query)
+    "transactions": (3, """select shop_id, date, transaction_id, customer_id, payment_mode, can_size, number_of_cans,
+        amount, payment_status, hour, month from transactions"""),
+    "payment_summary": (3, """select shop_id, date, payment_mode, transactions, cans, amount, paid_amount, unpaid_amount
+        from payment_summary"""),
+    "cans_per_day": (3, "select shop_id, date, can_size, transactions, cans, amount from cans_per_day"),
+    "daily_revenue": (2, """select shop_id, date, transactions, cans, revenue, paid_revenue, unpaid_revenue, customers,
+        walk_in_transactions from daily_revenue"""),
+    "monthly_revenue": (2, """select shop_id, month, days_with_sales, transactions, cans, revenue, paid_revenue,
+        unpaid_revenue from monthly_revenue"""),
+    "total_spent": (2, """select shop_id, customer_id, transactions, cans, amount, paid_amount, unpaid_amount,
+        first_purchase_at, last_purchase_at from total_spent"""),
+    "cans_per_customer": (3, "select shop_id, customer_id, can_size, transactions, cans, amount from cans_per_customer"),
+    "unpaid": (3, "select shop_id, date, transaction_id, customer_id, amount from unpaid"),
+    "repeat_defaulters": (2, "select shop_id, customer_id, unpaid_count, amount_owed from repeat_defaulters"),
+    "quarantine_summary": (3, "select shop_id, date, reason, rejected_rows from quarantine_summary"),
 }
-KEY_WIDTH = {"transactions": 3, "payment_summary": 3, "cans_per_day": 3, "daily_revenue": 2, "monthly_revenue": 2,
-             "total_spent": 2, "cans_per_customer": 3, "unpaid": 3, "repeat_defaulters": 2, "quarantine_summary": 3}
 
 
 def actual_marts(db: Path) -> dict:
-    def clean(value):
-        return money(value) if isinstance(value, (Decimal, float)) else value
-
-    marts = {}
-    with duckdb.connect(str(db)) as con:
-        for name, query in MART_QUERIES.items():
-            width = KEY_WIDTH[name]
-            rows = [tuple(clean(v) for v in row) for row in con.execute(query).fetchall()]
-            mart = {row[:width]: (row[width] if len(row) == width + 1 else row[width:]) for row in rows}
-            assert len(mart) == len(rows), f"{name} has duplicate keys"
-            marts[name] = mart
-    return marts
+    return read_marts(db, MART_QUERIES, PLACES)
 
 
 def assert_marts(db: Path, expected: dict) -> dict:
-    actual = actual_marts(db)
-    for name in MART_QUERIES:
-        assert actual[name] == expected[name], f"mart {name} differs"
-    return actual
+    return assert_marts_equal(db, MART_QUERIES, expected, PLACES)
 
 
-# -------------------------------------------------------------------------------- dbt runner
-
-
-@pytest.fixture
-def dbt_build(tmp_path, monkeypatch):
-    lake, db = tmp_path / "lake", tmp_path / "warehouse" / "build.duckdb"
-    db.parent.mkdir(parents=True)
-    monkeypatch.setenv("WATERSHOP_LAKE_ROOT", str(lake))
-    monkeypatch.setenv("WATERSHOP_BUILD_DB", str(db))
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    from dbt.cli.main import dbtRunner
-
-    def build(shop_id: str | None = None, day: str | None = None, *extra: str, day_to: str | None = None) -> None:
-        args = [
-            "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--quiet", *extra,
-        ]
-        if shop_id or day:
-            args += ["--vars", json.dumps({"shop_id": shop_id, "date": day, "date_to": day_to})]
-        result = dbtRunner().invoke(args)
-        if not result.success:
-            problems = [
-                f"{r.node.name}: {r.status} {r.message}"
-                for r in getattr(result.result, "results", [])
-                if str(r.status) not in ("success", "pass", "warn", "skipped")
-            ]
-            pytest.fail(f"dbt build {shop_id} {day} failed: {result.exception or problems}")
-
-    build.lake, build.db = lake, db
-    return build
+# -------------------------------------------------------------------------------------- tests
 
 
 def test_full_then_incremental_builds_match_python(dbt_build):

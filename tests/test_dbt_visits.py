@@ -16,20 +16,20 @@ import json
 import math
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
+import yaml
 
-from tests.test_dbt_project import dbt_build  # noqa: F401 - the fixture
-from tests.test_dbt_project import TRANSACTION_SCHEMA, sale, write_part
+from tests.conftest import IST, TRANSACTION_SCHEMA, read_marts, sale, write_part
+from tests.conftest import assert_marts as assert_marts_equal
+from watershop_dagster.config import ShopConfig, Thresholds, WatershopConfig
+from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_vars
 from watershop_dagster import catalog
 
 pytestmark = pytest.mark.slow
 
-IST = timedelta(hours=5, minutes=30)
 D1, D2, D3 = "2024-03-30", "2024-03-31", "2024-04-01"  # D3 opens a new month and a new quarter
 IDLE_MAX, UTILISATION = 0.25, 0.8  # the peak_hours defaults
 
@@ -341,25 +341,15 @@ MART_QUERIES = {  # (key width, query)
 }
 
 
-def actual_marts(db: Path) -> dict:
-    def clean(value):
-        return r(value) if isinstance(value, (Decimal, float)) else value
+PLACES = 4
 
-    marts = {}
-    with duckdb.connect(str(db)) as con:
-        for name, (width, query) in MART_QUERIES.items():
-            rows = [tuple(clean(v) for v in row) for row in con.execute(query).fetchall()]
-            mart = {row[:width]: (row[width] if len(row) == width + 1 else row[width:]) for row in rows}
-            assert len(mart) == len(rows), f"{name} has duplicate keys"
-            marts[name] = mart
-    return marts
+
+def actual_marts(db: Path) -> dict:
+    return read_marts(db, MART_QUERIES, PLACES)
 
 
 def assert_marts(db: Path, expected: dict) -> dict:
-    actual = actual_marts(db)
-    for name in MART_QUERIES:
-        assert actual[name] == expected[name], f"mart {name} differs"
-    return actual
+    return assert_marts_equal(db, MART_QUERIES, expected, PLACES)
 
 
 def test_visit_marts_full_then_incremental_match_python(dbt_build):
@@ -420,3 +410,15 @@ def test_visit_marts_full_then_incremental_match_python(dbt_build):
     assert {k: v for k, v in rebuilt.items() if k != "peak_hours"} == \
         {k: v for k, v in backfilled.items() if k != "peak_hours"}
     assert {h for (shop, h) in rebuilt["peak_hours"] if shop == "s1"} == {9, 10}
+
+    # 6. The visit_log_times_sane test checks the var max_visit_hours: V8's 2 h stay breaks a 1 h limit.
+    with pytest.raises(pytest.fail.Exception, match="visit_log_times_sane"):
+        dbt_build(None, None, "--select", "visit_log_times_sane", "--vars", json.dumps({"max_visit_hours": 1}))
+
+
+def test_max_visit_hours_reaches_dbt_from_the_config():
+    """dbt's default is the config's default, and a build's vars carry the configured value."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["vars"]["max_visit_hours"] == Thresholds().max_visit_hours
+    config = WatershopConfig(shops=[ShopConfig(id="s1")], thresholds=Thresholds(max_visit_hours=2.5))
+    assert dbt_vars(config, {"shop_id": "s1", "date": D1}) == {"shop_id": "s1", "date": D1, "max_visit_hours": 2.5}

@@ -21,6 +21,11 @@ def dbt_env(config: WatershopConfig) -> dict[str, str]:
     return {"WATERSHOP_LAKE_ROOT": str(config.lake_root), "WATERSHOP_BUILD_DB": str(config.build_db)}
 
 
+def dbt_vars(config: WatershopConfig, scope: dict[str, str]) -> dict[str, object]:
+    """The --vars of a build: the partition scope plus the config values dbt tests check against."""
+    return {**scope, "max_visit_hours": config.thresholds.max_visit_hours}
+
+
 def ensure_manifest(project: DbtProject) -> Path:
     """Parse the project when its manifest is missing or older than any model, macro or config."""
     manifest = project.manifest_path

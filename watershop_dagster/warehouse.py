@@ -60,13 +60,12 @@ def rebuild_marts(config: WatershopConfig, shop_id: str | None = None) -> None:
 
     from dbt.cli.main import dbtRunner
 
-    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_env
+    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_env, dbt_vars
 
     os.environ.update(dbt_env(config))
+    scope = {"shop_id": shop_id} if shop_id else {}
     args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
-            "--target-path", str(config.warehouse_dir / "dbt_target")]
-    if shop_id:
-        args += ["--vars", json.dumps({"shop_id": shop_id})]
+            "--target-path", str(config.warehouse_dir / "dbt_target"), "--vars", json.dumps(dbt_vars(config, scope))]
     with build_lock(config):
         result = dbtRunner().invoke(args)
         if not result.success:

@@ -1,10 +1,10 @@
 -- Every visit of the run's scope has its times, ends at or after it starts and lasts between 0
--- and `max_visit_hours` hours (default 6 = the identity pipeline's default
--- thresholds.max_visit_hours; longer stays are cut into pieces there), by duration_s and by its
--- UTC times. Order and span are checked in UTC: naive local times can step back an hour when
--- daylight saving time ends. Returns the bad visits.
+-- and `max_visit_hours` hours (the config's thresholds.max_visit_hours, passed as a dbt var by the
+-- pipeline; the identity pipeline cuts longer stays into pieces), by duration_s and by its UTC
+-- times. Order and span are checked in UTC: naive local times can step back an hour when daylight
+-- saving time ends. Returns the bad visits.
 {{ config(meta={'dagster': {'ref': {'name': 'visit_log'}}}) }}  -- dagster-dbt: an asset check on visit_log
-{%- set max_hours = var('max_visit_hours', 6) | float -%}
+{%- set max_hours = var('max_visit_hours') | float -%}
 {%- if max_hours <= 0 -%}
     {{ exceptions.raise_compiler_error("var max_visit_hours must be > 0") }}
 {%- endif %}
