@@ -13,6 +13,8 @@ Why the pieces are there:
   live track (`protect` boxes passed in by the tracker) are updated `protected_tau_s` slowly
   instead, so a person standing for minutes stays foreground and keeps one track, while
   everything else follows the scene within `background_tau_s`.
+* Relit background: a blob whose pixels correlate with the background's texture is the same
+  surface under other light (a lamp, a reflection) and is absorbed at once.
 * Ghosts: something that was part of the first frames' background and then left (a person
   present at start-up) leaves a "ghost" blob. A blob whose boundary shows the background's
   edges rather than the current frame's is such a ghost and is absorbed at once.
@@ -55,6 +57,10 @@ class ForegroundSettings:
     person_aspect: float = 2.2
     split_valley_share: float = 0.45  # a valley deeper than this share of the peak column splits
     min_fill: float = 0.25  # foreground share of a confident box
+    # a blob whose pixels correlate this well with the background's (which has texture: std at
+    # least relit_min_std) is the background relit, not a person, and is absorbed at once
+    relit_correlation: float = 0.85
+    relit_min_std: float = 8.0
     ghost_check_s: float = 1.0  # how often blobs under still tracks are checked for ghosts
     ghost_edge_ratio: float = 0.8  # current-frame edges / background edges below this: ghost
 
@@ -207,6 +213,18 @@ class ForegroundDetector:
                 pieces.append((x + a, y + int(rows[0]), b - a, int(rows[-1] - rows[0] + 1)))
         return pieces or [(x, y, w, h)]
 
+    def _is_relit(self, y_small: np.ndarray, labels: np.ndarray, index: int, box: tuple[int, int, int, int]) -> bool:
+        """The blob shows the background's own texture, only brighter or darker (light, reflections)."""
+        x, y, w, h = box
+        inside = labels[y : y + h, x : x + w] == index
+        cur = y_small[y : y + h, x : x + w][inside]
+        ref = self._bg[0][y : y + h, x : x + w][inside]
+        min_std = self.settings.relit_min_std
+        if cur.size < 20 or cur.std() < min_std or ref.std() < min_std:
+            return False
+        ncc = float(np.mean((cur - cur.mean()) * (ref - ref.mean())) / (cur.std() * ref.std()))
+        return ncc >= self.settings.relit_correlation
+
     def _is_ghost(self, y_small: np.ndarray, labels: np.ndarray, index: int, box: tuple[int, int, int, int]) -> bool:
         x, y, w, h = box
         pad = 2
@@ -244,8 +262,9 @@ class ForegroundDetector:
         bg = self._bg
         gain = self._gain(planes.y, bg[0], ~protected)
         fg = cv2.absdiff(planes.y, gain * bg[0]) > s.luma_threshold
-        fg |= cv2.absdiff(planes.u, bg[1]) > s.chroma_threshold
-        fg |= cv2.absdiff(planes.v, bg[2]) > s.chroma_threshold
+        # a brightness gain scales chroma's distance from grey (128) as well
+        fg |= cv2.absdiff(planes.u, gain * (bg[1] - 128.0) + 128.0) > s.chroma_threshold
+        fg |= cv2.absdiff(planes.v, gain * (bg[2] - 128.0) + 128.0) > s.chroma_threshold
         mask = fg.view(np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
@@ -277,7 +296,9 @@ class ForegroundDetector:
             x, y, bw, bh, area = (int(v) for v in stats[index])
             if area < s.min_area_px or bh < 0.6 * min_h:
                 continue
-            if check_ghosts and self._is_ghost(planes.y, labels, index, (x, y, bw, bh)):
+            if self._is_relit(planes.y, labels, index, (x, y, bw, bh)) or (
+                check_ghosts and self._is_ghost(planes.y, labels, index, (x, y, bw, bh))
+            ):
                 ghosts |= labels == index
                 continue
             inside = [b for b in protect if _ioa(b, (x, y, x + bw, y + bh)) >= 0.5]

@@ -84,6 +84,7 @@ class PeopleTracker:
         self._rows: dict[str, list] = {name: [] for name in PERSON_OBSERVATIONS.names()}
         self._id_prefix: str | None = None
         self._last_processed: float = -math.inf
+        self._first_seen: datetime | None = None
         self.frames_seen = 0
         self.frames_processed = 0
 
@@ -92,7 +93,9 @@ class PeopleTracker:
     def _due(self, ts: datetime) -> bool:
         self.frames_seen += 1
         max_fps = self.settings.max_fps
-        t = ts.timestamp()
+        if self._first_seen is None:
+            self._first_seen = ts
+        t = (ts - self._first_seen).total_seconds()  # the rule of evaluation.processed_times
         if max_fps and t - self._last_processed < 1.0 / max_fps - 1e-6:
             return False
         self._last_processed = t
