@@ -9,10 +9,11 @@ Why the pieces are there:
 
 * Lighting: luma is compared against `gain × background`, the gain being the median ratio over
   pixels no track covers, so lamps switching or clouds do not light up the whole frame.
-* Still people: a running background absorbs anybody who stops (within seconds). Pixels under a
-  live track (`protect` boxes passed in by the tracker) are updated `protected_tau_s` slowly
-  instead, so a person standing for minutes stays foreground and keeps one track, while
-  everything else follows the scene within `background_tau_s`.
+* Still people: a running background absorbs anybody who stops (within seconds). Foreground
+  pixels under a live track (`protect` boxes passed in by the tracker) are updated
+  `protected_tau_s` slowly instead, so a person standing for minutes stays foreground and keeps
+  one track, and leaves no ghost behind when walking on; everything else (the floor visible
+  around them included) follows the scene within `background_tau_s`.
 * Relit background: a blob whose pixels correlate with the background's texture is the same
   surface under other light (a lamp, a reflection) and is absorbed at once.
 * Ghosts: something that was part of the first frames' background and then left (a person
@@ -45,7 +46,7 @@ class ForegroundSettings:
     chroma_threshold: float = 9.0  # |U - background| or |V - background| that counts as foreground
     background_tau_s: float = 4.0  # time constant of the background outside tracks
     background_interval_s: float = 0.2  # the background is updated at most this often
-    protected_tau_s: float = 900.0  # ... and under live tracks (a still person stays foreground)
+    protected_tau_s: float = 3600.0  # ... and for foreground under live tracks (a still person stays foreground)
     warmup_s: float = 2.0  # the first seconds learn the background fast, without any protection
     open_px: int = 1  # opening radius (px of the small frame) that removes noise specks
     close_w_px: int = 2  # closing half-width / half-height joining a person's parts
@@ -261,7 +262,9 @@ class ForegroundDetector:
                 protected[max(0, int(y1) - 1) : min(h, int(math.ceil(y2)) + 1), max(0, int(x1) - 1) : min(w, int(math.ceil(x2)) + 1)] = True
         bg = self._bg
         gain = self._gain(planes.y, bg[0], ~protected)
-        fg = cv2.absdiff(planes.y, gain * bg[0]) > s.luma_threshold
+        # the expected luma saturates like the sensor does (at 235 in limited-range video, 255 in
+        # full range): a bright wall brightened stays at the frame's brightest value
+        fg = cv2.absdiff(planes.y, np.minimum(gain * bg[0], float(planes.y.max()))) > s.luma_threshold
         # a brightness gain scales chroma's distance from grey (128) as well
         fg |= cv2.absdiff(planes.u, gain * (bg[1] - 128.0) + 128.0) > s.chroma_threshold
         fg |= cv2.absdiff(planes.v, gain * (bg[2] - 128.0) + 128.0) > s.chroma_threshold
@@ -280,7 +283,7 @@ class ForegroundDetector:
         dt = t - self._last_t
         if warm or dt >= s.background_interval_s - 1e-9:
             self._last_t = t
-            self._update_background(planes, gain, protected, dt, warm)
+            self._update_background(planes, gain, protected & mask.view(bool), dt, warm)
         return detections
 
     def _blobs(self, mask, planes: YuvSmall, t: float, protect, ghosts: np.ndarray) -> list[Detection]:

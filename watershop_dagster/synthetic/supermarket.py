@@ -231,6 +231,28 @@ def _px_per_s(y: float, speed_m_s: float) -> float:
     return speed_m_s * person_height(y) / PERSON_HEIGHT_M
 
 
+def walk_legs(points: Sequence[tuple[tuple[float, float], float]], t0: float, speed_m_s: float = 1.2) -> tuple[Leg, ...]:
+    """Legs through (foot point in base px, pause s at it) from time t0, walking at `speed_m_s`."""
+    legs: list[Leg] = []
+    t = t0
+    for (a, _), (b, pause) in zip(points[:-1], points[1:]):
+        walk = math.dist(a, b) / _px_per_s((a[1] + b[1]) / 2, speed_m_s)
+        legs.append(Leg(t, t + walk, a, b))
+        t += walk
+        if pause > 0:
+            legs.append(Leg(t, t + pause, b, b))
+            t += pause
+    return tuple(legs)
+
+
+def scripted_shopper(person: str, points: Sequence[tuple[tuple[float, float], float]], t0: float, *, speed_m_s: float = 1.2,
+                     still: bool = False, seed: int = 0) -> Shopper:  # fmt: skip
+    """A shopper walking a given route (for tests): looks drawn from `seed`, pauses motionless when `still`."""
+    rng = np.random.default_rng(_derive_seed(seed, person, "look"))
+    shirt, pants, skin, hair = _palette(rng)
+    return Shopper(person, walk_legs(points, t0, speed_m_s), shirt, pants, skin, hair, 1.0, 0.28, still, 0.0)
+
+
 def plan_shoppers(
     view: CameraView,
     duration_s: float,
@@ -277,17 +299,8 @@ def plan_shoppers(
             spot = (float(rng.uniform(z0 + 0.25 * (z1 - z0), z0 + 0.75 * (z1 - z0))), float(rng.uniform(w0 + 0.3 * (w1 - w0), w0 + 0.7 * (w1 - w0))))
             stops.append((spot, float(rng.uniform(*still_s)) if still else float(rng.uniform(*pause_s))))
         points: list[tuple[tuple[float, float], float]] = [((outside_x, y_in), 0.0), (door, 0.0), *stops, (door, 0.0), ((outside_x, y_in), 0.0)]
-        legs: list[Leg] = []
-        t = float(arrival)
-        for (a, _), (b, pause) in zip(points[:-1], points[1:]):
-            mid_y = (a[1] + b[1]) / 2
-            walk = math.dist(a, b) / _px_per_s(mid_y, speed)
-            legs.append(Leg(t, t + walk, a, b))
-            t += walk
-            if pause > 0:
-                legs.append(Leg(t, t + pause, b, b))
-                t += pause
-        if t > duration_s - 1.0:
+        legs = walk_legs(points, float(arrival), speed)
+        if legs[-1].t1 > duration_s - 1.0:
             continue  # would still be in view at the end: leave the shopper out
         shoppers.append(
             Shopper(
