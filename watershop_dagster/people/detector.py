@@ -189,7 +189,10 @@ class ForegroundDetector:
         if abs(gain - 1.0) > 1e-3:
             # protected pixels follow the global brightness at the normal rate, so a lighting step
             # does not leave a stale patch where a person stands
-            self._bg[0][protected] *= np.float32(1.0 + alpha * (gain - 1.0))
+            step = np.float32(1.0 + alpha * (gain - 1.0))
+            self._bg[0][protected] *= step
+            for chroma in self._bg[1:]:
+                chroma[protected] = (chroma[protected] - 128.0) * step + 128.0
         for plane, current in zip(self._bg, planes[:3]):
             cv2.accumulateWeighted(current, plane, alpha, mask=outside)
             cv2.accumulateWeighted(current, plane, slow, mask=inside)

@@ -25,12 +25,23 @@ import polars as pl
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from watershop_dagster.people.detector import ForegroundDetector, ForegroundSettings, PersonDetector, YuvSmall, yuv_small_from_av, yuv_small_from_rgb
+from watershop_dagster.people.detector import (
+    MARGINAL_SCORE,
+    Detection,
+    ForegroundDetector,
+    ForegroundSettings,
+    PersonDetector,
+    YuvSmall,
+    yuv_small_from_av,
+    yuv_small_from_rgb,
+)
 from watershop_dagster.people.schema import PERSON_OBSERVATIONS, empty_observations
 from watershop_dagster.vision.decode import iter_frames
 
 #: ByteTrack expresses its lost-track buffer in frames at this reference rate
 _BYTETRACK_REFERENCE_FPS = 30.0
+#: weight of the newest box-to-box velocity in a track's running velocity (used to predict boxes)
+VELOCITY_SMOOTHING = 0.3
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,56 @@ class PeopleSettings:
 
 @dataclass
 class _LiveBox:
+    """A track's last box (small-frame px) and its velocity (px/s), to predict where it is now."""
+
     box: tuple[float, float, float, float]
     last_seen: float
+    velocity: tuple[float, float] = (0.0, 0.0)
+
+    def predict(self, t: float) -> tuple[float, float, float, float]:
+        dt = t - self.last_seen
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        x1, y1, x2, y2 = self.box
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+    def moved_to(self, box: tuple[float, float, float, float], t: float, smoothing: float) -> _LiveBox:
+        dt = t - self.last_seen
+        if dt <= 0:
+            return _LiveBox(box, t, self.velocity)
+        vx = ((box[0] + box[2]) - (self.box[0] + self.box[2])) / 2 / dt
+        vy = ((box[1] + box[3]) - (self.box[1] + self.box[3])) / 2 / dt
+        a = smoothing
+        return _LiveBox(box, t, (a * vx + (1 - a) * self.velocity[0], a * vy + (1 - a) * self.velocity[1]))
+
+
+def _ioa(inner, outer) -> float:
+    w = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    h = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return w * h / area if w > 0 and h > 0 and area > 0 else 0.0
+
+
+def _iou(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def demote_fragments(detections: list[Detection], tracked: list[tuple[float, float, float, float]], min_ioa: float = 0.5) -> list[Detection]:
+    """A detection lying mostly inside a tracked person's box while another detection fits that
+    box better is a piece of that person (an arm, a gap in the mask): it may extend tracks, not start one."""
+    out = list(detections)
+    for box in tracked:
+        if not out:
+            break
+        best = max(range(len(out)), key=lambda i: _iou(out[i][:4], box))
+        for i, det in enumerate(out):
+            if i != best and det.score > MARGINAL_SCORE and _ioa(det[:4], box) >= min_ioa:
+                out[i] = det._replace(score=MARGINAL_SCORE)
+    return out
 
 
 class PeopleTracker:
@@ -122,8 +181,8 @@ class PeopleTracker:
         t = (ts - self._t0).total_seconds()
         keep = self.settings.tracker.protect_lost_s
         self._live = {k: v for k, v in self._live.items() if t - v.last_seen <= keep}
-        protect = [v.box for v in self._live.values()]
-        detections = self.detector.detect(planes, t, protect)
+        protect = [v.predict(t) for v in self._live.values()]
+        detections = demote_fragments(self.detector.detect(planes, t, protect), protect)
         if detections:
             boxes = np.array([d[:4] for d in detections], np.float32)
             scores = np.array([d.score for d in detections], np.float32)
@@ -138,7 +197,9 @@ class PeopleTracker:
             if track < 0:
                 continue
             x1, y1, x2, y2 = (float(v) for v in box)
-            self._live[int(track)] = _LiveBox((x1, y1, x2, y2), t)
+            known = self._live.get(int(track))
+            box_now = (x1, y1, x2, y2)
+            self._live[int(track)] = known.moved_to(box_now, t, VELOCITY_SMOOTHING) if known else _LiveBox(box_now, t)
             r = self._rows
             r["camera"].append(self.camera)
             r["track_id"].append(f"{self._id_prefix}-{int(track)}")
