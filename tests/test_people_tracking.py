@@ -8,9 +8,10 @@ import polars as pl
 import pytest
 
 from watershop_dagster.fixtures import fixtures_dir
-from watershop_dagster.people import PERSON_OBSERVATIONS, PeopleSettings, track_people
+from watershop_dagster.people import PERSON_OBSERVATIONS, PeopleSettings, track_people, track_people_files
 from watershop_dagster.people.evaluation import box_iou, score_tracks
 from watershop_dagster.synthetic import supermarket as sm
+from watershop_dagster.synthetic.footage import EncodeOptions, _encode, frigate_path, frigate_segments
 
 START = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
 SIZE = (640, 360)
@@ -127,6 +128,22 @@ def test_tracks_from_h264_supermarket_clip(tmp_path):
     score = score_tracks(observations, truth.boxes, START, scene.fps, max_fps=7.5)
     assert score.recall >= 0.75 and score.precision >= 0.8, score
     assert score.tracks <= 2 * score.people, score
+
+
+@pytest.mark.slow
+def test_one_track_across_frigate_segments(tmp_path):
+    fps = 10.0
+    walker = sm.scripted_shopper("w", [((-60.0, 600.0), 0), ((500.0, 560.0), 8.0), ((1340.0, 620.0), 0)], 2.0)
+    scene = _scene([walker], fps)
+    files = []
+    for seg_start, first, count in frigate_segments(START, 20.0, fps, 10.0):
+        path = frigate_path(tmp_path, "cam", seg_start)
+        _encode(scene, path, first, count, EncodeOptions(keyframe_s=10.0))
+        files.append((path, seg_start))
+    observations = track_people_files(files, "cam", PeopleSettings(max_fps=None))
+    assert observations["track_id"].n_unique() == 1
+    seconds = (observations["ts"] - START).dt.total_microseconds() / 1e6
+    assert seconds.min() < 8.0 and seconds.max() > 12.0
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from watershop_dagster.people.detector import ForegroundDetector, ForegroundSettings, PersonDetector
 from watershop_dagster.people.schema import PERSON_OBSERVATIONS, empty_observations
-from watershop_dagster.people.tracking import PeopleSettings, PeopleTracker, TrackerSettings, track_people
+from watershop_dagster.people.tracking import PeopleSettings, PeopleTracker, TrackerSettings, track_people, track_people_files
 
 __all__ = [
     "PERSON_OBSERVATIONS",
@@ -14,4 +14,5 @@ __all__ = [
     "TrackerSettings",
     "empty_observations",
     "track_people",
+    "track_people_files",
 ]

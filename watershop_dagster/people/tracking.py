@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +254,21 @@ def track_people(
     return tracker.observations()
 
 
-def frame_times(start_ts: datetime, fps: float, count: int) -> list[datetime]:
-    """Timestamps of `count` frames at `fps` from `start_ts` (for frame iterators in tests and benches)."""
-    return [start_ts + timedelta(microseconds=round(i * 1e6 / fps)) for i in range(count)]
+def track_people_files(
+    files: Iterable[tuple[Path | str, datetime]],
+    camera: str,
+    settings: PeopleSettings = PeopleSettings(),
+) -> pl.DataFrame:
+    """PERSON_OBSERVATIONS of consecutive files of one camera (e.g. Frigate's 10 s segments), as
+    (path, time of its first frame) in time order: one tracker and one background model run
+    across them, so a person keeps one track over segment boundaries and no segment pays the
+    background warm-up again. A gap longer than the tracker's lost_track_s ends the tracks.
+    """
+    tracker = PeopleTracker(camera, settings)
+    for path, start_ts in files:
+        if start_ts.tzinfo is None:
+            raise ValueError(f"start time {start_ts} of {path} must be timezone-aware")
+        for ts, frame in _frames_from_video(Path(path), start_ts, settings.decode_threads):
+            tracker.update_av(frame, ts)
+    return tracker.observations()
+
