@@ -1,0 +1,99 @@
+"""Synthetic supermarket footage: deterministic scenes, consistent ground truth, both layouts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import numpy as np
+import polars as pl
+import pytest
+
+from watershop_dagster.config import ShopConfig
+from watershop_dagster.synthetic import supermarket as sm
+from watershop_dagster.synthetic.footage import frigate_path
+from watershop_dagster.vision.decode import video_info
+
+START = datetime(2024, 6, 3, 8, 0, tzinfo=UTC)
+
+
+def test_views_and_plans_are_deterministic_and_vary_by_camera():
+    assert sm.camera_view("a", 0, 5) == sm.camera_view("a", 0, 5)
+    assert sm.camera_view("a", 0, 5) != sm.camera_view("a", 0, 6)
+    left, right = sm.camera_view("a", 0, 5), sm.camera_view("b", 1, 5)
+    assert not left.mirrored and right.mirrored
+    assert left.zone("entrance").box[0] == 0.0 and right.zone("entrance").box[2] == 1280.0
+    view = sm.camera_view("a", 0, 5)
+    assert sm.plan_shoppers(view, 300, 7) == sm.plan_shoppers(view, 300, 7)
+    assert sm.plan_shoppers(view, 300, 7) != sm.plan_shoppers(view, 300, 8)
+
+
+def test_zone_config_is_frigate_shaped_with_every_kind():
+    zones = sm.camera_view("aisle_3", 2, 1).frigate_zones()
+    assert sorted(z["kind"] for z in zones.values()) == sorted(sm.ZONE_KINDS)
+    for zone in zones.values():
+        values = [float(v) for v in zone["coordinates"].split(",")]
+        assert len(values) == 8 and all(0.0 <= v <= 1.0 for v in values)
+        assert zone["inertia"] == 3 and zone["loitering_time"] > 0
+
+
+def test_plan_has_a_still_shopper_and_everyone_leaves_before_the_end():
+    shoppers = sm.plan_shoppers(sm.camera_view("a", 0, 3), 300, 3, still_shoppers=1)
+    stills = [s for s in shoppers if s.still]
+    assert len(stills) == 1
+    longest_pause = max(leg.t1 - leg.t0 for leg in stills[0].legs if leg.start == leg.end)
+    assert longest_pause >= 180.0
+    assert all(s.t_exit < 300 for s in shoppers) and len(shoppers) >= 4
+
+
+def test_ground_truth_is_consistent():
+    duration, fps, size = 300.0, 5.0, (640, 360)
+    scene = sm.scene_for("cam", 0, START, duration, seed=13, fps=fps, size=size)
+    truth = sm.scene_truth(scene, duration)
+    boxes = truth.boxes
+    assert boxes.schema == sm.BOX_SCHEMA
+    assert (boxes["x1"] >= 0).all() and (boxes["x2"] <= size[0]).all() and (boxes["y2"] <= size[1]).all()
+    assert boxes["visibility"].is_between(0, 1).all() and (boxes["visibility"] < 0.3).any()  # people occlude each other
+    life = boxes.group_by("person").agg(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
+    visits = truth.zone_visits.join(life, on="person")
+    assert (visits["exit_ts"] >= visits["enter_ts"]).all()
+    assert ((visits["enter_ts"] >= visits["first"]) & (visits["exit_ts"] <= visits["last"])).all()
+    for _, group in truth.zone_visits.sort("enter_ts").group_by(["person", "zone"]):
+        assert (group["enter_ts"].shift(-1).drop_nulls() > group["exit_ts"].head(group.height - 1)).all()
+    # every shopper comes in and goes out through the entrance once
+    footfall = truth.footfall.pivot(on="direction", index="person", values="ts")
+    assert footfall.height == len(scene.shoppers) and (footfall["out"] > footfall["in"]).all()
+    # the still shopper loiters in the zone it stands in, and loitering follows from the visits
+    still = next(s for s in scene.shoppers if s.still)
+    assert still.person in truth.loitering["person"].to_list()
+    joined = truth.loitering.join(truth.zone_visits, left_on=["person", "zone", "start_ts"], right_on=["person", "zone", "enter_ts"])
+    assert joined.height == truth.loitering.height and (joined["dwell_s"] >= 20.0).all()
+    assert set(truth.zone_config["cameras"]["cam"]["zones"]) == set(truth.zone_visits["zone"])
+
+
+def test_frames_are_a_pure_function_of_time_and_light_changes_them():
+    view = sm.camera_view("cam", 0, 2)
+    scene = sm.SupermarketScene(view, [], START, 5.0, (320, 180), lighting=sm.Lighting(((1.0, 0.3),), drift=0.0), sensor_noise=0.0)
+    assert np.array_equal(scene.render(3), scene.render(3))
+    assert scene.render(10).mean() > scene.render(0).mean() + 10
+
+
+@pytest.mark.slow
+def test_write_day_in_both_layouts(tmp_path):
+    shop = ShopConfig(id="market", timezone="Europe/Berlin", cameras=["entrance", "aisle"], opening_time=time(8, 0))
+    day = date(2024, 6, 3)
+    truth = sm.write_supermarket_day(tmp_path / "plain", shop, day, "plain", duration_s=12.0, size=(320, 180), fps=5.0, seed=4)
+    assert sorted(truth.zone_config["cameras"]) == ["aisle", "entrance"]
+    for camera in shop.cameras:
+        files = list((tmp_path / "plain" / camera / "2024-06-03").glob("*.mp4"))
+        assert [f.name for f in files] == ["08-00-00.mp4"]
+        info = video_info(files[0])
+        assert (info.width, info.height) == (320, 180) and abs(info.duration_s - 12.0) < 0.3
+    gt = tmp_path / "plain" / "ground_truth" / "supermarket" / "market" / "2024-06-03"
+    assert {p.name for p in gt.iterdir()} == {"boxes.parquet", "zone_visits.parquet", "loitering.parquet", "footfall.parquet", "zones.yaml"}
+
+    sm.write_supermarket_day(tmp_path / "frigate", shop, day, "frigate", duration_s=12.0, size=(320, 180), fps=5.0, seed=4)
+    start_utc = datetime(2024, 6, 3, 6, 0, tzinfo=UTC)  # 08:00 in Berlin (summer time)
+    assert frigate_path(tmp_path / "frigate", "aisle", start_utc).exists()
+    assert len(list((tmp_path / "frigate" / "recordings").rglob("*.mp4"))) == 4  # 2 cameras x 2 segments
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.name.startswith(".")]
+    assert leftovers == []

@@ -1,0 +1,274 @@
+"""Person tracks from footage: foreground blobs (detector.py) joined over time by ByteTrack.
+
+`track_people` is the entry point: a video file (decoded with vision.decode, so it reads the
+same frames with the same timestamps as the face pipeline) or an iterator of frames in, one
+`PERSON_OBSERVATIONS` row per confirmed track per processed frame out. `PeopleTracker` is the
+same thing frame by frame, for a runner that already decodes frames for faces and wants to feed
+them to both pipelines from one decode.
+
+ByteTrack (Roboflow `trackers`, Apache-2.0) does the association: confident blobs (a person's
+shape) start and extend tracks, marginal ones (too small, a fragment, a cut from a group) only
+extend them. The tracker's live boxes go back to the detector each frame, which keeps the
+background from absorbing people who stand still (see detector.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import supervision as sv
+from trackers import ByteTrackTracker
+
+from watershop_dagster.people.detector import (
+    MARGINAL_SCORE,
+    Detection,
+    ForegroundDetector,
+    ForegroundSettings,
+    PersonDetector,
+    YuvSmall,
+    yuv_small_from_av,
+    yuv_small_from_rgb,
+)
+from watershop_dagster.people.schema import PERSON_OBSERVATIONS, empty_observations
+from watershop_dagster.vision.decode import iter_frames
+
+#: ByteTrack expresses its lost-track buffer in frames at this reference rate
+_BYTETRACK_REFERENCE_FPS = 30.0
+#: weight of the newest box-to-box velocity in a track's running velocity (used to predict boxes)
+VELOCITY_SMOOTHING = 0.3
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    lost_track_s: float = 3.0  # a track not matched for this long ends
+    min_consecutive_frames: int = 3  # matched this many frames in a row before a track counts
+    activation_score: float = 0.7  # detections at least this confident may start a track
+    high_score: float = 0.5  # ByteTrack's first-stage (confident) threshold
+    min_iou: float = 0.1  # association threshold (blob boxes jitter, people move a lot per frame)
+    protect_lost_s: float = 1.5  # a lost track's last box stays protected from the background this long
+    min_track_s: float = 1.0  # tracks shorter than this (in time covered) are dropped as noise
+
+
+@dataclass(frozen=True)
+class PeopleSettings:
+    max_fps: float | None = 15.0  # frames processed per second at most (None: every frame)
+    foreground: ForegroundSettings = field(default_factory=ForegroundSettings)
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    decode_threads: int = 0  # FFmpeg decoder threads (0: FFmpeg decides)
+
+
+@dataclass
+class _LiveBox:
+    """A track's last box (small-frame px) and its velocity (px/s), to predict where it is now."""
+
+    box: tuple[float, float, float, float]
+    last_seen: float
+    velocity: tuple[float, float] = (0.0, 0.0)
+
+    def predict(self, t: float) -> tuple[float, float, float, float]:
+        dt = t - self.last_seen
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        x1, y1, x2, y2 = self.box
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+    def moved_to(self, box: tuple[float, float, float, float], t: float, smoothing: float) -> _LiveBox:
+        dt = t - self.last_seen
+        if dt <= 0:
+            return _LiveBox(box, t, self.velocity)
+        vx = ((box[0] + box[2]) - (self.box[0] + self.box[2])) / 2 / dt
+        vy = ((box[1] + box[3]) - (self.box[1] + self.box[3])) / 2 / dt
+        a = smoothing
+        return _LiveBox(box, t, (a * vx + (1 - a) * self.velocity[0], a * vy + (1 - a) * self.velocity[1]))
+
+
+def _ioa(inner, outer) -> float:
+    w = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    h = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return w * h / area if w > 0 and h > 0 and area > 0 else 0.0
+
+
+def _iou(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def demote_fragments(detections: list[Detection], tracked: list[tuple[float, float, float, float]], min_ioa: float = 0.5) -> list[Detection]:
+    """A detection lying mostly inside a tracked person's box while another detection fits that
+    box better is a piece of that person (an arm, a gap in the mask): it may extend tracks, not start one."""
+    out = list(detections)
+    for box in tracked:
+        if not out:
+            break
+        best = max(range(len(out)), key=lambda i: _iou(out[i][:4], box))
+        for i, det in enumerate(out):
+            if i != best and det.score > MARGINAL_SCORE and _ioa(det[:4], box) >= min_ioa:
+                out[i] = det._replace(score=MARGINAL_SCORE)
+    return out
+
+
+class PeopleTracker:
+    """Frame-by-frame people tracking for one camera stream (see module docstring).
+
+    Feed frames in time order with `update_av(frame, ts)` (a decoded PyAV frame) or
+    `update_rgb(rgb, ts)`; `observations()` returns the PERSON_OBSERVATIONS rows so far.
+    """
+
+    def __init__(self, camera: str, settings: PeopleSettings = PeopleSettings(), detector: PersonDetector | None = None):
+        self.camera = camera
+        self.settings = settings
+        self.detector = detector if detector is not None else ForegroundDetector(settings.foreground)
+        t = settings.tracker
+        self._make_tracker = lambda: ByteTrackTracker(
+            lost_track_buffer=max(1, round(t.lost_track_s * _BYTETRACK_REFERENCE_FPS)),
+            frame_rate=_BYTETRACK_REFERENCE_FPS,
+            track_activation_threshold=t.activation_score,
+            minimum_consecutive_frames=t.min_consecutive_frames,
+            minimum_iou_threshold=t.min_iou,
+            high_conf_det_threshold=t.high_score,
+        )
+        self._tracker = self._make_tracker()
+        self._live: dict[int, _LiveBox] = {}
+        self._t0: datetime | None = None
+        self._rows: dict[str, list] = {name: [] for name in PERSON_OBSERVATIONS.names()}
+        self._id_prefix: str | None = None
+        self._last_processed: float = -math.inf
+        self._first_seen: datetime | None = None
+        self.frames_seen = 0
+        self.frames_processed = 0
+
+    # -- input -----------------------------------------------------------------------------
+
+    def _due(self, ts: datetime) -> bool:
+        self.frames_seen += 1
+        max_fps = self.settings.max_fps
+        if self._first_seen is None:
+            self._first_seen = ts
+        t = (ts - self._first_seen).total_seconds()  # the rule of evaluation.processed_times
+        if max_fps and t - self._last_processed < 1.0 / max_fps - 1e-6:
+            return False
+        self._last_processed = t
+        return True
+
+    def update_av(self, frame, ts: datetime) -> None:
+        if self._due(ts):
+            self._update(yuv_small_from_av(frame, self.settings.foreground.width), ts)
+
+    def update_rgb(self, rgb: np.ndarray, ts: datetime) -> None:
+        if self._due(ts):
+            self._update(yuv_small_from_rgb(rgb, self.settings.foreground.width), ts)
+
+    # -- core ------------------------------------------------------------------------------
+
+    def _update(self, planes: YuvSmall, ts: datetime) -> None:
+        if ts.tzinfo is None:
+            raise ValueError(f"frame time {ts} must be timezone-aware")
+        if self._t0 is None:
+            self._t0 = ts
+            # track ids are unique within a camera-day as long as one stream does not start twice in the same microsecond
+            self._id_prefix = f"{self.camera}-{ts.astimezone(UTC):%Y%m%dT%H%M%S%f}"
+        self.frames_processed += 1
+        t = (ts - self._t0).total_seconds()
+        keep = self.settings.tracker.protect_lost_s
+        self._live = {k: v for k, v in self._live.items() if t - v.last_seen <= keep}
+        protect = [v.predict(t) for v in self._live.values()]
+        detections = demote_fragments(self.detector.detect(planes, t, protect), protect)
+        if detections:
+            boxes = np.array([d[:4] for d in detections], np.float32)
+            scores = np.array([d.score for d in detections], np.float32)
+            found = sv.Detections(xyxy=boxes, confidence=scores)
+        else:
+            found = sv.Detections.empty()
+            found.confidence = np.zeros(0, np.float32)
+        tracked = self._tracker.update(found, timestamp=t)
+        h, w = planes.y.shape
+        sx, sy = planes.frame_width / w, planes.frame_height / h
+        for box, track, score in zip(tracked.xyxy, tracked.tracker_id, tracked.confidence if tracked.confidence is not None else [1.0] * len(tracked)):
+            if track < 0:
+                continue
+            x1, y1, x2, y2 = (float(v) for v in box)
+            known = self._live.get(int(track))
+            box_now = (x1, y1, x2, y2)
+            self._live[int(track)] = known.moved_to(box_now, t, VELOCITY_SMOOTHING) if known else _LiveBox(box_now, t)
+            r = self._rows
+            r["camera"].append(self.camera)
+            r["track_id"].append(f"{self._id_prefix}-{int(track)}")
+            r["ts"].append(ts)
+            r["x1"].append(x1 * sx)
+            r["y1"].append(y1 * sy)
+            r["x2"].append(x2 * sx)
+            r["y2"].append(y2 * sy)
+            r["frame_width"].append(planes.frame_width)
+            r["frame_height"].append(planes.frame_height)
+            r["identity"].append(None)
+            r["score"].append(float(score))
+
+    def observations(self) -> pl.DataFrame:
+        if not self._rows["ts"]:
+            return empty_observations()
+        df = pl.DataFrame(self._rows, schema=PERSON_OBSERVATIONS)
+        min_s = self.settings.tracker.min_track_s
+        if min_s > 0:
+            span = df.group_by("track_id").agg((pl.col("ts").max() - pl.col("ts").min()).dt.total_microseconds().alias("span_us"))
+            keep = span.filter(pl.col("span_us") >= round(min_s * 1e6))["track_id"]
+            df = df.filter(pl.col("track_id").is_in(keep.implode()))
+        return df.sort("ts", "track_id")
+
+
+def _frames_from_video(path: Path, start_ts: datetime, threads: int) -> Iterator[tuple[datetime, object]]:
+    for decoded in iter_frames(path, start_ts, threads=threads):
+        yield decoded.ts_utc, decoded.frame
+
+
+def track_people(
+    source: Path | str | Iterable[tuple[datetime, np.ndarray]],
+    camera: str,
+    start_ts: datetime,
+    settings: PeopleSettings = PeopleSettings(),
+) -> pl.DataFrame:
+    """PERSON_OBSERVATIONS of one continuous stretch of one camera.
+
+    `source` is a video file (its first frame shows `start_ts`, timezone-aware) or an iterable of
+    (timestamp, RGB uint8 frame) pairs in time order (then `start_ts` only names the track ids
+    when the iterable is empty). Raises vision.decode.FootageDecodeError for a broken file.
+    """
+    if start_ts.tzinfo is None:
+        raise ValueError(f"start_ts {start_ts} must be timezone-aware")
+    tracker = PeopleTracker(camera, settings)
+    if isinstance(source, (str, Path)):
+        for ts, frame in _frames_from_video(Path(source), start_ts, settings.decode_threads):
+            tracker.update_av(frame, ts)
+    else:
+        for ts, rgb in source:
+            tracker.update_rgb(rgb, ts)
+    return tracker.observations()
+
+
+def track_people_files(
+    files: Iterable[tuple[Path | str, datetime]],
+    camera: str,
+    settings: PeopleSettings = PeopleSettings(),
+) -> pl.DataFrame:
+    """PERSON_OBSERVATIONS of consecutive files of one camera (e.g. Frigate's 10 s segments), as
+    (path, time of its first frame) in time order: one tracker and one background model run
+    across them, so a person keeps one track over segment boundaries and no segment pays the
+    background warm-up again. A gap longer than the tracker's lost_track_s ends the tracks.
+    """
+    tracker = PeopleTracker(camera, settings)
+    for path, start_ts in files:
+        if start_ts.tzinfo is None:
+            raise ValueError(f"start time {start_ts} of {path} must be timezone-aware")
+        for ts, frame in _frames_from_video(Path(path), start_ts, settings.decode_threads):
+            tracker.update_av(frame, ts)
+    return tracker.observations()
+
