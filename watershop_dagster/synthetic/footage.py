@@ -862,7 +862,8 @@ def write_clips(
     workers: int = 1,
     seed: int = 0,
 ) -> list[Path]:
-    """Film `plan` only during `clips` ((aware local start at a whole second, seconds)): one plain-layout file each.
+    """Film `plan` only during `clips` ((aware local start at a whole second, seconds)): one plain-layout file each,
+    returned in time order.
 
     A day of many short clips (one per visit or busy stretch) instead of hours of idle video. All
     clips are frames of one scene, so a person looks the same in every clip they appear in.
