@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from watershop_dagster.config import CONFIG_FILENAME
-from watershop_dagster.demo import build_demo, demo_cast_and_gallery, summary
+from watershop_dagster.demo import build_demo, demo_cast, summary
 from watershop_dagster.fixtures import FIXTURES_ENV_VAR
 from watershop_dagster.runner import run_range
 from watershop_dagster.synthetic.story import KIND_WALK_IN, plan_story
@@ -28,7 +28,7 @@ def demo(tmp_path_factory, fixtures_root, faces_dir):
         config = build_demo(root, START, END, SEED)
         runs = run_range(START, END, root / CONFIG_FILENAME)
         assert [r.failed_steps for r in runs if not r.success] == []
-        cast, _, _ = demo_cast_and_gallery(SEED)
+        cast, _, _ = demo_cast(SEED)
     story = plan_story(cast, config.shops[0], [START, END], SEED)
     return config, story
 

@@ -48,33 +48,40 @@ def demo_gallery() -> Path | None:
     return faces if faces.is_dir() else None
 
 
-def demo_cast_and_gallery(seed: int) -> tuple[Cast, Gallery, dict[str, list[Path]]]:
-    """The story's cast, the filmed gallery and each known person's reference photos.
+def demo_cast(seed: int) -> tuple[Cast, dict[str, list[Path]], dict[str, list[Path]]]:
+    """The story's cast, each fixture person's photos to film and each known person's reference photos.
 
     Fixture faces (when present) plus the two built-in sample faces make the cast; a VIP, blocked
     or staff member's first `REFERENCE_PHOTOS` photos go to known_people/, the others are filmed.
+    Reads no photo (cheap): `film_gallery` crops the faces when there is footage to film.
     """
-    builtin = default_gallery()
     folder = demo_gallery()
     photos = gallery_photos(folder) if folder is not None else {}
-    counts = {person: len(files) for person, files in photos.items()} | {p: len(c) for p, c in builtin.items() if p not in photos}
+    counts = {person: len(files) for person, files in photos.items()}
+    counts |= {person: 1 for person in ("eileen_collins", "grace_hopper") if person not in photos}
     cast = choose_cast(counts, seed)
-    gallery: Gallery = {}
+    filmed: dict[str, list[Path]] = {}
     references: dict[str, list[Path]] = {}
     for person in cast.people:
-        if person not in photos:
-            gallery[person] = builtin[person]
-            continue
-        files = photos[person]
+        files = photos.get(person, [])
         if person in cast.known:
             references[person], files = files[:REFERENCE_PHOTOS], files[REFERENCE_PHOTOS:]
-        crops = crops_of(files[:DEMO_PHOTOS_PER_PERSON])
+        filmed[person] = files[:DEMO_PHOTOS_PER_PERSON]
+    return cast, filmed, references
+
+
+def film_gallery(cast: Cast, filmed: dict[str, list[Path]]) -> Gallery:
+    """Face crops of the cast: their filmed fixture photos, or the built-in sample photo."""
+    builtin = default_gallery()
+    gallery: Gallery = {}
+    for person in cast.people:
+        crops = crops_of(filmed[person]) if filmed[person] else builtin.get(person, [])
         if crops:
             gallery[person] = crops
     missing = [p for p in cast.people if p not in gallery]
     if missing:
-        raise ValueError(f"no usable face photo of {missing} in {folder}")
-    return cast, gallery, references
+        raise ValueError(f"no usable face photo of {missing} in {demo_gallery()}")
+    return gallery
 
 
 def _write_known_people(config: WatershopConfig, cast: Cast, references: dict[str, list[Path]]) -> None:
@@ -112,7 +119,7 @@ def build_demo(workspace: Path, start: date, end: date, seed: int) -> WatershopC
                                 partitions_start=start - timedelta(days=365))
     shop = config.shops[0]
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
-    cast, gallery, references = demo_cast_and_gallery(seed)
+    cast, filmed, references = demo_cast(seed)
     _write_known_people(config, cast, references)
     story = plan_story(cast, shop, days, seed)
     landing = config.transactions_landing / shop.id
@@ -120,12 +127,16 @@ def build_demo(workspace: Path, start: date, end: date, seed: int) -> WatershopC
         (landing / f"visits_{day.isoformat()}.csv").unlink(missing_ok=True)  # an older demo's export
         write_pos_export(story.sales_frame(shop.id, day, shop.prices).select(POS_COLUMNS),
                          landing / f"transactions_{day.isoformat()}.csv")
+    gallery: Gallery | None = None
     for camera in shop.cameras:
         stale = [day for day in days if not _footage_is_current(config, camera, day, ground_truth_frame(story.day_visits(day)))]
         for day in stale:
             for old in (config.footage_root / camera / day.isoformat()).glob("*.mp4"):
                 old.unlink()
+        if not stale:
+            continue
         clips = [clip for day in stale for clip in story.clips[day]]
+        gallery = gallery or film_gallery(cast, filmed)
         write_clips(config.footage_root, camera, story.visits, clips, gallery, fps=DEMO_FPS, size=DEMO_SIZE,
                     workers=2, seed=seed)
         for day in stale:
