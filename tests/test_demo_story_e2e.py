@@ -14,7 +14,9 @@ from watershop_dagster.fixtures import FIXTURES_ENV_VAR
 from watershop_dagster.runner import run_range
 from watershop_dagster.synthetic.story import KIND_WALK_IN, plan_story
 
-pytestmark = pytest.mark.slow
+# About 3 min on an idle 2-core machine (two camera-days of vision, four Dagster runs, dbt); the
+# timeout leaves room for a busy one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 START, END = date(2026, 11, 27), date(2026, 11, 28)
 SEED = 7
