@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import av
 import numpy as np
@@ -22,6 +23,7 @@ from watershop_dagster.synthetic.footage import (
     plan_visits,
     read_ground_truth,
     render_footage,
+    write_clips,
     write_day,
 )
 from watershop_dagster.synthetic.gallery import crop_size, default_gallery, load_gallery
@@ -94,6 +96,28 @@ def test_parallel_chunks_join_into_one_stream(tmp_path, gallery):
     out = render_footage(plan, gallery, tmp_path / "joined.mp4", START, 8.0, size=SMALL, keyframe_s=2.0, workers=2)
     _, times, _ = _decode(out)
     assert len(times) == 120 and np.allclose(times, np.arange(120) / 15, atol=1e-3)
+    _no_temp_files(tmp_path)
+
+
+def test_write_clips_films_only_the_given_stretches_one_file_each(tmp_path, gallery):
+    tz = ZoneInfo("Asia/Kolkata")
+    morning = datetime(2024, 5, 1, 8, 0, 5, tzinfo=tz)
+    evening = datetime(2024, 5, 1, 18, 30, 0, tzinfo=tz)
+    plan = [
+        *plan_visits(["eileen_collins"], morning, 8, 450, seed=1, counter_s=(2, 2.5), walk_s=(1, 1.2)),
+        *plan_visits(["grace_hopper"], evening, 8, 450, seed=2, counter_s=(2, 2.5), walk_s=(1, 1.2)),
+    ]
+    assert len(plan) == 2
+    paths = write_clips(tmp_path, "counter", plan, [(evening, 8.0), (morning, 8.0)], gallery, fps=10, size=SMALL,
+                        workers=2, seed=3)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
+        "counter/2024-05-01/08-00-05.mp4", "counter/2024-05-01/18-30-00.mp4"]  # in time order
+    for path, start in zip(paths, (morning, evening), strict=True):
+        _, times, metadata = _decode(path)
+        assert len(times) == 80 and np.allclose(times, np.arange(80) / 10, atol=1e-3)
+        assert metadata["creation_time"].startswith(start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    with pytest.raises(ValueError, match="whole second"):
+        write_clips(tmp_path, "counter", plan, [(morning.replace(microsecond=5), 2.0)], gallery, size=SMALL)
     _no_temp_files(tmp_path)
 
 

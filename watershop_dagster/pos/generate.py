@@ -252,3 +252,8 @@ def write_visit_transactions(config: WatershopConfig, shop_id: str, day: date, t
     shop = config.shop(shop_id)
     return _atomic_write_csv(transactions_for_visits(shop, truth, seed),
                              config.transactions_landing / shop.id / f"visits_{day.isoformat()}.csv")
+
+
+def write_pos_export(df: pl.DataFrame, path: Path) -> Path:
+    """Land a POS export (rows with `POS_COLUMNS`) atomically, e.g. the demo story's sales of a day."""
+    return _atomic_write_csv(df.select(POS_COLUMNS), Path(path))

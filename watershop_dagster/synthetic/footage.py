@@ -843,6 +843,45 @@ def write_day(
     return truth
 
 
+def write_clips(
+    footage_root: Path,
+    camera: str,
+    plan: Sequence[Visit],
+    clips: Iterable[datetime],
+    gallery: Gallery,
+    *,
+    fps: float = DEFAULT_FPS,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    preset: str = "ultrafast",
+    crf: int = 23,
+    workers: int = 1,
+    seed: int = 0,
+) -> list[Path]:
+    """Film `plan` only during `clips` ((aware local start at a whole second, seconds)): one plain-layout file each,
+    returned in time order.
+
+    A day of many short clips (one per visit or busy stretch) instead of hours of idle video. All
+    clips are frames of one scene, so a person looks the same in every clip they appear in.
+    `workers` > 1 encodes clips in parallel processes ("spawn": callers need a main guard).
+    """
+    clips = sorted(clips)
+    if not clips:
+        return []
+    origin = _utc(clips[0][0])
+    jobs = []
+    for local_start, seconds in clips:
+        if local_start.tzinfo is None or local_start.microsecond:
+            raise ValueError(f"clip start {local_start} must be timezone-aware and on a whole second")
+        first = round((_utc(local_start) - origin).total_seconds() * fps)
+        jobs.append((plain_path(footage_root, camera, local_start), first, _frame_count(seconds, fps)))
+    options = EncodeOptions(preset=preset, crf=crf)
+    scene_kwargs = {"sensor_noise": 0.0, "osd_tz": None}
+    # Longest first, so the round-robin split gives both workers similar work.
+    ordered = sorted(jobs, key=lambda job: -job[2])
+    _run_jobs(list(plan), gallery, origin, fps, size, seed, scene_kwargs, ordered, options, workers)
+    return [path for path, _, _ in jobs]
+
+
 def make_demo_footage(
     config,
     days: Iterable[date],

@@ -149,6 +149,28 @@ def load_gallery(folder: Path | None = None, max_images_per_person: int | None =
     return gallery
 
 
+def gallery_photos(folder: Path) -> dict[str, list[Path]]:
+    """person -> photo files (sorted) of a `<folder>/<person>/*` gallery, without reading them."""
+    people = {person_dir.name: _image_files(person_dir) for person_dir in _person_folders(Path(folder))}
+    return {person: files for person, files in people.items() if files}
+
+
+def crops_of(paths: list[Path]) -> list[np.ndarray]:
+    """Gallery crops of the given photos; unreadable photos and photos without a face are skipped with a warning."""
+    crops = []
+    for path in paths:
+        try:
+            crop = crop_face(read_rgb(path))
+        except OSError as exc:
+            log.warning("cannot read %s: %s", path, exc)
+            continue
+        if crop is None:
+            log.warning("no face found in %s; skipped", path)
+            continue
+        crops.append(crop)
+    return crops
+
+
 def default_photos() -> dict[str, np.ndarray]:
     """The built-in sample photos (person -> full RGB photo) from installed packages."""
     import skimage.data
