@@ -56,7 +56,7 @@ def test_every_query_parameter_of_every_route_rejects_hostile_values_without_a_5
     assert checked > 200
 
 
-@pytest.mark.parametrize("value", ["\x00", "x" * 5000, "a\u202eb", "%00", "'; --"])
+@pytest.mark.parametrize("value", ["%00", "x" * 5000, "a\u202eb", "%2e%2e", "'; --"])
 def test_hostile_path_ids_are_a_404_not_a_500(client, value):
     for path in ("/v1/customers/{customer_id}", "/v1/customers/{customer_id}/visits"):
         response = client.get(path.replace("{customer_id}", value), headers=AUTH)

@@ -288,7 +288,11 @@ def _read_file(path: Path, rows: _FileRows, shop: ShopConfig) -> _FileRows:
     """Split a landing file into records; whole-file problems become a single line-less problem."""
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # "Unicode text" from Excel and Windows tools
-        data = data.decode("utf-16", errors="surrogateescape").encode("utf-8", errors="surrogateescape")
+        try:  # a file cut mid-character keeps its whole characters; its last line is then incomplete
+            data = data[: len(data) // 2 * 2].decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            rows.problems.append((None, _snippet(repr(data[:80])), f"not valid UTF-16 text: {exc.reason}"))
+            return rows
     text = data.decode("utf-8-sig", errors="surrogateescape")
     lines = io.StringIO(text, newline="").readlines()
     header_index = next((index for index, line in enumerate(lines) if line.strip()), None)

@@ -44,7 +44,7 @@ def require_sign_in(key: str | None, host: str | None) -> None:
                 del st.session_state[SESSION_KEY]
                 st.rerun()
         return
-    st.markdown("### :material/lock: Watershop sign-in")
+    st.markdown("### Watershop sign-in")
     st.caption(f"This dashboard listens on {where}. Enter the workspace API key to continue.")
     with st.form("sign_in"):
         supplied = st.text_input("API key", type="password")
