@@ -8,7 +8,7 @@ the other hostile rows) so the whole range builds and publishes with exactly the
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,7 +49,7 @@ def hostile_csv(day: date) -> str:
     return HEADER + "".join(good + bad)
 
 
-def test_one_absurd_row_no_longer_stops_the_range(dbt_build, tmp_path: Path, monkeypatch):
+def test_one_absurd_row_no_longer_stops_the_range(dbt_build, tmp_path: Path, monkeypatch):  # noqa: F811
     config = init_workspace(tmp_path, shop_id="shop1", timezone="Asia/Kolkata")
     assert config.lake_root == dbt_build.lake
     monkeypatch.setenv("WATERSHOP_BUILD_DB", str(config.build_db))
@@ -60,7 +60,7 @@ def test_one_absurd_row_no_longer_stops_the_range(dbt_build, tmp_path: Path, mon
         local = datetime.combine(day, time(12))
         return {
             "transaction_id": "X", "timestamp_local": local,
-            "timestamp_utc": (local - timedelta(hours=5, minutes=30)).replace(tzinfo=timezone.utc),
+            "timestamp_utc": (local - timedelta(hours=5, minutes=30)).replace(tzinfo=UTC),
             "customer_id": "C1", "payment_mode": "UPI", "can_size": "20L", "number_of_cans": 2, "amount": 1e300,
             "payment_status": "Paid", "source_file": f"pos_{day}.csv", "source_line": 2,
         }

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import tempfile
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path

@@ -30,7 +30,7 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -332,7 +332,7 @@ def _file_rows(path: Path, source_file: str, shop: ShopConfig, earliest: date | 
         rows = _FileRows(source_file, dated, True)
     else:
         # A modification time in the future (a wrong clock) counts as now: no row may wait for it.
-        written = min(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc), datetime.now(timezone.utc))
+        written = min(datetime.fromtimestamp(path.stat().st_mtime, UTC), datetime.now(UTC))
         rows = _FileRows(source_file, _home_date(written, shop, earliest), False, written)
     if _UNPRINTABLE_RE.search(source_file):
         rows.problems.append((None, "", "file name contains control or invisible characters; rename the file"))

@@ -17,8 +17,8 @@ import streamlit as st
 
 from watershop_dagster.config import ConfigError, WatershopConfig, config_path, load_config
 from watershop_dagster.serving import dashboard_pages as pages
-from watershop_dagster.serving.dashboard_auth import require_sign_in
 from watershop_dagster.serving import queries as q
+from watershop_dagster.serving.dashboard_auth import require_sign_in
 from watershop_dagster.serving.marts import MartsReader, MartsUnavailable
 from watershop_dagster.serving.settings import resolve_api_key
 
