@@ -192,6 +192,7 @@ def test_unpaid_top_customers_and_customer_pages(dashboard, browser, workspaces,
 
 def test_pos_only_workspace_says_visit_marts_are_missing(workspaces, monkeypatch):
     """Without a browser: Streamlit's AppTest runs the same script against a workspace with no visit marts."""
+    from streamlit import config as st_config
     from streamlit.testing.v1 import AppTest
 
     from watershop_dagster.serving.commands import DASHBOARD_SCRIPT
@@ -200,7 +201,12 @@ def test_pos_only_workspace_says_visit_marts_are_missing(workspaces, monkeypatch
     app = AppTest.from_file(str(DASHBOARD_SCRIPT), default_timeout=120)
     app.query_params["shop"] = "north"
     app.query_params["dates"] = [START, END]
-    app.run()
+    previous = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")  # as `watershop dashboard` binds it: no sign-in
+    try:
+        app.run()
+    finally:
+        st_config.set_option("server.address", previous)
     assert not app.exception
     assert any("no visit marts" in info.value for info in app.info)
     shown = {m.label: m.value for m in app.metric}
