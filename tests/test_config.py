@@ -73,3 +73,42 @@ def test_cli_reports_bad_config_without_traceback(tmp_path):
     result = CliRunner().invoke(main, ["info", "--config", str(config_file)])
     assert result.exit_code != 0
     assert "shops.0.colour: unknown key" in result.output
+
+
+@pytest.mark.parametrize("shop_id", ["007", "123", "yes", "on", "null", "1e3", "2024-01-01"])
+def test_init_quotes_ids_that_yaml_would_read_as_numbers_booleans_or_dates(tmp_path, shop_id):
+    config = init_workspace(tmp_path, shop_id=shop_id, cameras=["on", "no", "0"])
+    assert config.shop_ids == [shop_id] and config.shop(shop_id).name == shop_id
+    assert config.shop(shop_id).cameras == ["on", "no", "0"]
+    assert f'id: "{shop_id}"' in (tmp_path / "watershop.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "bad_key"),
+    [
+        ({"timezone": "Mars/Olympus"}, "shops.0.timezone"),
+        ({"shop_id": "a b"}, "shops.0.id"),
+        ({"shop_id": "a\n  - id: b"}, "shops.0.id"),
+        ({"cameras": ["door", "door"]}, "camera ids must be unique"),
+        ({"cameras": ["a.b"]}, "shops.0.cameras"),
+    ],
+)
+def test_init_validates_before_writing_so_a_corrected_retry_works(tmp_path, arguments, bad_key):
+    with pytest.raises(ConfigError) as error:
+        init_workspace(tmp_path / "ws", **arguments)
+    assert bad_key in str(error.value) and "refusing to write" in str(error.value)
+    assert not (tmp_path / "ws").exists()  # nothing written, not even the folder
+    config = init_workspace(tmp_path / "ws", shop_id="fixed", timezone="UTC")
+    assert config.shop_ids == ["fixed"]
+    assert [p.name for p in (tmp_path / "ws").glob(".*.tmp")] == []
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path):
+    init_workspace(tmp_path, shop_id="first")
+    with pytest.raises(ConfigError, match="already exists"):
+        init_workspace(tmp_path, shop_id="second")
+    assert load_config(tmp_path / "watershop.yaml").shop_ids == ["first"]
+    assert init_workspace(tmp_path, shop_id="second", overwrite=True).shop_ids == ["second"]
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "cli"), "--timezone", "Nowhere/Town"])
+    assert result.exit_code != 0 and "unknown timezone" in result.output
+    assert not (tmp_path / "cli" / "watershop.yaml").exists()

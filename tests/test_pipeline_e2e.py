@@ -119,7 +119,7 @@ def test_bad_input_is_quarantined_and_valid_rows_still_land(workspace):
         "transaction_id,timestamp,customer_id,payment_mode,can_size,number_of_cans,amount,payment_status\n"
         f"X-1,{day} 10:00:00,C1,Card,20L,1,35,Paid\n"
         f"X-2,{day} 10:05:00,C1,UPI,20L,1,35,Paid\n"
-        f"X-2,{day} 10:06:00,C1,UPI,20L,1,35,Paid\n"
+        f"X-2,{day} 10:05:00,C1,UPI,20L,1,35,Paid\n"  # the same sale listed twice: lands once
         f"X-3,{day} 10:07:00,C1,UPI,20L,lots,35,Paid\n"
     )
     valid_before = lake.read_partition(workspace.lake_root, "transactions", shop_id="north", date=day.isoformat()).height
@@ -128,7 +128,7 @@ def test_bad_input_is_quarantined_and_valid_rows_still_land(workspace):
     result = job.execute_in_process(instance=instance, partition_key=shop_day_key("north", day), raise_on_error=False)
     assert result.success
     valid = lake.read_partition(workspace.lake_root, "transactions", shop_id="north", date=day.isoformat())
-    assert valid.height == valid_before + 1  # only X-2 (first) is new and valid
+    assert valid.height == valid_before + 1  # only X-2 (once) is new and valid
     rejected = lake.read_partition(workspace.lake_root, "transactions_quarantine", shop_id="north", date=day.isoformat())
     assert rejected.height >= 5
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}

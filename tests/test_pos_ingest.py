@@ -179,10 +179,13 @@ def test_quoted_fields_and_multiline_records_keep_exact_line_numbers(config: Wat
          + 't2,2024-01-02 09:01:00,"two\nlines",Cash,10L,1,20,Paid\n'
          + "\n"
          + "t3,2024-01-02 09:02:00,,Cash,10L,1,20,Paid\r\n")
-    valid = ingest_partition(config, "shop1", DAY).valid
-    assert valid.select("transaction_id", "customer_id", "source_line").rows() == [
-        ("t1", 'C1, "north"', 2), ("t2", "two\nlines", 3), ("t3", None, 6)
+    result = ingest_partition(config, "shop1", DAY)
+    assert result.valid.select("transaction_id", "customer_id", "source_line").rows() == [
+        ("t1", 'C1, "north"', 2), ("t3", None, 6)
     ]
+    # A line break is a control character: never part of an id (shown escaped in the quarantine).
+    assert reasons(result) == {3: "customer_id 'two\\nlines' contains control or invisible characters"}
+    assert result.rejected["raw"].item() == 't2,2024-01-02 09:01:00,"two\\nlines",Cash,10L,1,20,Paid'
 
 
 # --- bad rows -----------------------------------------------------------------------------------
@@ -224,6 +227,74 @@ def test_malformed_rows_are_quarantined_and_valid_rows_kept(config: WatershopCon
     assert result.rejected.schema == pl.Schema(QUARANTINE_SCHEMA)
 
 
+def test_numbers_are_bounded_to_what_the_marts_hold_and_to_the_price(config: WatershopConfig):
+    """Prices are 10L: 20, 20L: 35 (init's template): an amount above 10 x price x cans is a typo."""
+    amounts = {
+        2: ("1e300", "amount '1e300' is above the largest sale 10000000"),
+        3: ("1e16", "amount '1e16' is above the largest sale 10000000"),
+        4: ("1e400", "amount '1e400' is not a number"),
+        5: ("-inf", "amount '-inf' is not a number"),
+        6: ("NaN", "amount 'NaN' is not a number"),
+        7: ("701", "amount '701' is more than 10 x price x cans (10 x 35.0 x 2)"),
+        8: ("-0.0", None),
+        9: ("700", None),
+        10: ("0", None),
+    }
+    lines = [f"t{line},2024-01-02 10:00:00,C1,UPI,20L,2,{amount},Paid\n" for line, (amount, _) in amounts.items()]
+    land(config, "t_2024-01-02.csv", HEADER + "".join(lines) + "c1,2024-01-02 10:00:00,C1,UPI,20L,nan,70,Paid\n")
+    result = ingest_partition(config, "shop1", DAY)
+    expected = {line: reason for line, (_, reason) in amounts.items() if reason}
+    assert reasons(result) == {**expected, 11: "number_of_cans 'nan' is not a whole number from 1 to 1000"}
+    valid = dict(zip(result.valid["transaction_id"], result.valid["amount"]))
+    assert valid == {"t8": 0.0, "t9": 700.0, "t10": 0.0}
+    assert str(valid["t8"]) == "0.0"  # negative zero is stored as zero
+
+
+def test_without_a_price_only_the_absolute_bound_applies(config: WatershopConfig):
+    config = with_shop_settings(config, prices={})
+    land(config, "t_2024-01-02.csv", HEADER + GOOD.replace(",70,", ",9999999.99,")
+         + GOOD.replace("t1", "t2").replace(",70,", ",10000000.01,"))
+    result = ingest_partition(config, "shop1", DAY)
+    assert result.valid["amount"].to_list() == [9999999.99]
+    assert reasons(result) == {3: "amount '10000000.01' is above the largest sale 10000000"}
+
+
+def test_control_and_invisible_characters_never_reach_the_lake(config: WatershopConfig):
+    land(config, "t_2024-01-02.csv", HEADER
+         + "t\x001,2024-01-02 10:00:00,C1,UPI,20L,2,70,Paid\n"
+         + "t2,2024-01-02 10:00:00,C\u202e1,UPI,20L,2,70,Paid\n"
+         + "t3,2024-01-02 10:00:00,C\u200b1,UPI,20L,2,70,Paid\n"
+         + "t4,2024-01-02 10:00:00,C1,UP\x00I,20L,2,70,Paid\n"
+         + "t5,2024-01-02 10:00:00,C1,UPI,20L,2,70,Paid\x0b\n"  # whitespace around a value is trimmed
+         + "t" + "9" * 200 + ",2024-01-02 10:00:00,C1,UPI,20L,2,70,Paid\n")
+    result = ingest_partition(config, "shop1", DAY)
+    assert result.valid["transaction_id"].to_list() == ["t5"]
+    got = reasons(result)
+    assert got[2] == "transaction_id 't\\x001' contains control or invisible characters"
+    assert got[3] == "customer_id 'C\\u202e1' contains control or invisible characters"
+    assert got[4] == "customer_id 'C\\u200b1' contains control or invisible characters"
+    assert got[5] == "unknown payment_mode 'UP\\x00I'"
+    assert got[7] == f"transaction_id 't{'9' * 59}…' is longer than 128 characters"
+    for dataset in ("transactions", "transactions_quarantine"):
+        text = lake.read_partition(config.lake_root, dataset, **KEYS).select(pl.col(pl.Utf8)).rows()
+        assert not any(ch in value for row in text for value in row if value for ch in "\x00\u202e\u200b")
+    assert result.rejected.filter(pl.col("source_line") == 2)["raw"].item().startswith("t\\x001,")
+
+
+def test_utf16_export_is_decoded(config: WatershopConfig):
+    land(config, "t_2024-01-02.csv", (HEADER + GOOD).encode("utf-16"))
+    assert ingest_partition(config, "shop1", DAY).valid["transaction_id"].to_list() == ["t1"]
+
+
+def test_file_name_with_a_control_character_is_quarantined_whole(config: WatershopConfig):
+    land(config, "bad\nname_2024-01-02.csv", HEADER + GOOD)
+    result = ingest_partition(config, "shop1", DAY)
+    assert result.valid_count == 0
+    assert result.rejected.select("source_file", "reason").rows() == [
+        ("shop1/bad\\nname_2024-01-02.csv", "file name contains control or invisible characters; rename the file")
+    ]
+
+
 def test_unterminated_quote_costs_one_line(config: WatershopConfig):
     land(config, "t_2024-01-02.csv", HEADER + GOOD
          + 't2,"2024-01-02 10:00:00,C1,UPI,20L,2,70,Paid\n'
@@ -243,15 +314,45 @@ def test_invalid_utf8_line_is_quarantined_alone(config: WatershopConfig):
     assert result.rejected["raw"].item() == "t2,2024-01-02 10:00:00,C\\xff,UPI,20L,2,70,Paid"
 
 
-def test_duplicate_ids_keep_the_first_by_file_then_line(config: WatershopConfig):
+def test_duplicate_ids_that_disagree_are_all_quarantined_whatever_the_file_order(config: WatershopConfig):
     land(config, "a_2024-01-02.csv", HEADER + GOOD + GOOD.replace("10:00", "11:00"))
     land(config, "b_2024-01-02.csv", HEADER + GOOD.replace("10:00", "12:00"))
     result = ingest_partition(config, "shop1", DAY)
-    assert result.valid.select("source_file", "source_line").rows() == [("shop1/a_2024-01-02.csv", 2)]
+    assert result.valid_count == 0
+    reason = ("conflicting duplicate transaction_id 't1': 3 rows disagree (shop1/a_2024-01-02.csv:2, "
+              "shop1/a_2024-01-02.csv:3, shop1/b_2024-01-02.csv:2); none landed")
     assert result.rejected.select("source_file", "source_line", "reason").rows() == [
-        ("shop1/a_2024-01-02.csv", 3, "duplicate transaction_id 't1' first seen in shop1/a_2024-01-02.csv:2"),
-        ("shop1/b_2024-01-02.csv", 2, "duplicate transaction_id 't1' first seen in shop1/a_2024-01-02.csv:2"),
+        ("shop1/a_2024-01-02.csv", 2, reason), ("shop1/a_2024-01-02.csv", 3, reason),
+        ("shop1/b_2024-01-02.csv", 2, reason),
     ]
+
+
+def test_identical_duplicates_land_once_and_the_copies_are_quarantined(config: WatershopConfig):
+    # The same sale exported twice (once with an explicit offset, once with '20 l' and 70.00) is one sale.
+    land(config, "b_2024-01-02.csv", HEADER + GOOD)
+    land(config, "a_2024-01-02.csv", HEADER + "t1,2024-01-02T04:30:00Z,C0001,upi,20 l,2.0,70.00,PAID\n")
+    result = ingest_partition(config, "shop1", DAY)
+    assert result.valid.select("transaction_id", "source_file", "amount").rows() == [
+        ("t1", "shop1/a_2024-01-02.csv", 70.0)
+    ]
+    assert result.rejected.select("source_file", "reason").rows() == [
+        ("shop1/b_2024-01-02.csv", "exact duplicate of transaction_id 't1' landed from shop1/a_2024-01-02.csv:2")
+    ]
+
+
+def test_duplicate_outcome_does_not_depend_on_file_names(tmp_path: Path):
+    """The same rows under swapped file names land the same sales (only lineage columns may differ)."""
+    rows = [GOOD, GOOD, GOOD.replace("t1", "t2"), GOOD.replace("t1", "t2").replace(",2,70,", ",1,35,"),
+            GOOD.replace("t1", "t3")]
+    outcomes = []
+    for names in (("a", "b"), ("b", "a")):
+        config = init_workspace(tmp_path / "".join(names), shop_id="shop1", timezone="Asia/Kolkata")
+        land(config, f"{names[0]}_2024-01-02.csv", HEADER + "".join(rows[:3]))
+        land(config, f"{names[1]}_2024-01-02.csv", HEADER + "".join(rows[3:]))
+        result = ingest_partition(config, "shop1", DAY)
+        outcomes.append((result.valid.drop("source_file", "source_line"), result.rejected_count))
+    assert_frame_equal(outcomes[0][0], outcomes[1][0])
+    assert outcomes[0][0]["transaction_id"].to_list() == ["t1", "t3"] and outcomes[0][1] == outcomes[1][1] == 3
 
 
 def test_a_rejected_row_does_not_block_a_later_valid_row_with_its_id(config: WatershopConfig):
@@ -333,6 +434,46 @@ def test_undated_file_rows_go_to_their_own_day_and_undatable_lines_to_the_file_d
     assert results[date(2024, 1, 4)].valid_count == results[date(2024, 1, 4)].rejected_count == 0
     assert set(reasons(results[date(2024, 1, 5)])) == {5, 6}
     assert all(result.files == ["shop1/all_sales.csv"] for result in results.values())
+
+
+def test_undated_rows_that_no_partition_would_run_go_to_the_files_day(config: WatershopConfig):
+    """Rows later than the file was written (a date in the future) or before partitions_start would sit in a
+    partition that never runs: they are quarantined on the file's home day instead, with the reason."""
+    path = land(config, "all_sales.csv", HEADER + GOOD
+                + "t2,2024-01-05 12:30:00,,UPI,20L,2,70,Paid\n"   # 30 min after the write: clock skew, kept
+                + "t3,2024-01-05 14:00:00,,UPI,20L,2,70,Paid\n"   # 2 h after: not a sale yet
+                + "t4,2099-01-01 10:00:00,,UPI,20L,2,70,Paid\n"
+                + "t5,2023-12-31 10:00:00,,UPI,20L,2,70,Paid\n")
+    written = datetime(2024, 1, 5, 12, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    os.utime(path, (written.timestamp(), written.timestamp()))
+    days = rows_dates(path, config.shop("shop1"), config.partitions_start)
+    assert days == {DAY, date(2024, 1, 5)}
+    results = ingest_partitions(config, "shop1", days)
+    assert results[DAY].valid["transaction_id"].to_list() == ["t1"]
+    assert results[date(2024, 1, 5)].valid["transaction_id"].to_list() == ["t2"]
+    assert reasons(results[date(2024, 1, 5)]) == {
+        4: "timestamp '2024-01-05 14:00:00' is after the file was last written (2024-01-05 06:30:00 UTC): "
+           "a future date or a wrong clock",
+        5: "timestamp '2099-01-01 10:00:00' is after the file was last written (2024-01-05 06:30:00 UTC): "
+           "a future date or a wrong clock",
+        6: "timestamp '2023-12-31 10:00:00' is before partitions_start 2024-01-01: no partition covers it",
+    }
+
+
+def test_undated_file_with_a_clock_in_the_future_or_at_1970_still_reports_every_row(config: WatershopConfig):
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    path = land(config, "all_sales.csv", HEADER + "t1,2099-01-01 10:00:00,,UPI,20L,2,70,Paid\n" + "t2,soon\n")
+    future = datetime(2100, 1, 1, tzinfo=ZoneInfo("UTC")).timestamp()
+    os.utime(path, (future, future))
+    shop = config.shop("shop1")
+    assert rows_dates(path, shop, config.partitions_start) == {today}
+    result = ingest_partition(config, "shop1", today)
+    assert result.valid_count == 0 and set(reasons(result)) == {2, 3}
+    assert reasons(result)[2].startswith("timestamp '2099-01-01 10:00:00' is after the file was last written")
+
+    os.utime(path, (0, 0))  # 1970: before partitions_start, whose partition does run
+    assert rows_dates(path, shop, config.partitions_start) == {config.partitions_start}
+    assert set(reasons(ingest_partition(config, "shop1", config.partitions_start))) == {2, 3}
 
 
 # --- idempotency and the batch path -------------------------------------------------------------

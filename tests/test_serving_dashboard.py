@@ -192,6 +192,7 @@ def test_unpaid_top_customers_and_customer_pages(dashboard, browser, workspaces,
 
 def test_pos_only_workspace_says_visit_marts_are_missing(workspaces, monkeypatch):
     """Without a browser: Streamlit's AppTest runs the same script against a workspace with no visit marts."""
+    from streamlit import config as st_config
     from streamlit.testing.v1 import AppTest
 
     from watershop_dagster.serving.commands import DASHBOARD_SCRIPT
@@ -200,7 +201,12 @@ def test_pos_only_workspace_says_visit_marts_are_missing(workspaces, monkeypatch
     app = AppTest.from_file(str(DASHBOARD_SCRIPT), default_timeout=120)
     app.query_params["shop"] = "north"
     app.query_params["dates"] = [START, END]
-    app.run()
+    previous = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")  # as `watershop dashboard` binds it: no sign-in
+    try:
+        app.run()
+    finally:
+        st_config.set_option("server.address", previous)
     assert not app.exception
     assert any("no visit marts" in info.value for info in app.info)
     shown = {m.label: m.value for m in app.metric}
@@ -208,3 +214,66 @@ def test_pos_only_workspace_says_visit_marts_are_missing(workspaces, monkeypatch
     revenue, = sql(workspaces.pos_only, "select sum(revenue)::double from daily_revenue where shop_id = 'north' "
                                         "and date between ? and ?", [START, END])
     assert number(shown["Revenue"]) == pytest.approx(revenue)
+
+
+@pytest.fixture(scope="module")
+def exposed_dashboard(workspaces, tmp_path_factory):
+    """`watershop dashboard --host 0.0.0.0` (every interface) with an API key: sessions must sign in."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("exposed") / "streamlit.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "watershop_dagster.serving.commands", "dashboard", "--port", str(port),
+             "--host", "0.0.0.0", "--config", str(ServingWorkspaces.config_file(workspaces.full))],
+            stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "WATERSHOP_API_KEY": EXPOSED_KEY},
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/_stcore/health", timeout=2).text == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"dashboard did not start:\n{log.read_text()}"
+            time.sleep(0.3)
+        assert "every session must sign in" in log.read_text()
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+EXPOSED_KEY = "exposed-key-91c2"
+
+
+def test_dashboard_beyond_loopback_shows_nothing_before_sign_in(exposed_dashboard, browser, workspaces, tmp_path):
+    page = open_page(browser, f"{exposed_dashboard}/?{RANGE}", "Watershop sign-in")
+    assert page.locator('[data-testid="stMetric"]').count() == 0
+    assert "Revenue" not in page.inner_text("body")
+    page.screenshot(path=str(tmp_path / "sign_in.png"))
+
+    page.get_by_label("API key").fill("guess")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Wrong API key.").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stMetric"]').count() == 0
+
+    page.get_by_label("API key").fill(EXPOSED_KEY)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Cans by size", exact=True).first.wait_for(timeout=90_000)
+    revenue, = sql(workspaces.full, "select sum(revenue)::double from daily_revenue where shop_id = 'north' "
+                                    "and date between ? and ?", [START, END])
+    deadline = time.monotonic() + 60
+    while "Revenue" not in metrics(page) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert number(metrics(page)["Revenue"]) == pytest.approx(revenue)
+    page.screenshot(path=str(tmp_path / "signed_in.png"))
+
+    fresh = open_page(browser, f"{exposed_dashboard}/unpaid?{RANGE}", "Watershop sign-in")  # a new session
+    assert fresh.locator('[data-testid="stMetric"]').count() == 0

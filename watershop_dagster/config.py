@@ -6,7 +6,9 @@ moved or mounted anywhere. Unknown keys are errors: a typo must not silently fal
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from datetime import date, time
 from pathlib import Path
 from typing import Literal
@@ -361,14 +363,49 @@ SHOP_TEMPLATE = """\
 """
 
 
+def _yaml_string(value: str) -> str:
+    """`value` as a double-quoted YAML scalar (a JSON string is one), so ids like 007, yes or on stay strings."""
+    return json.dumps(str(value))
+
+
 def render_config(
     shop_id: str = "shop1",
     timezone: str = "Asia/Kolkata",
     cameras: list[str] | None = None,
     partitions_start: date = date(2024, 1, 1),
 ) -> str:
-    shop = SHOP_TEMPLATE.format(shop_id=shop_id, timezone=timezone, cameras=", ".join(cameras or ["counter"]))
+    shop = SHOP_TEMPLATE.format(
+        shop_id=_yaml_string(shop_id),
+        timezone=_yaml_string(timezone),
+        cameras=", ".join(_yaml_string(camera) for camera in (cameras or ["counter"])),
+    )
     return CONFIG_TEMPLATE.format(shops=shop, partitions_start=partitions_start.isoformat())
+
+
+def _validated(text: str, target: Path, shop_id: str) -> WatershopConfig:
+    """The config `text` would load as from `target`, checked in memory before anything is written."""
+    try:
+        raw = yaml.safe_load(text)
+        config = WatershopConfig.model_validate({**raw, "workspace_dir": target.parent})
+    except yaml.YAMLError as exc:  # only if the template itself is broken
+        raise ConfigError(f"invalid config {target}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(_format_error(target, exc).replace("invalid config", "refusing to write", 1)) from exc
+    if config.shop_ids != [shop_id]:
+        raise ConfigError(f"refusing to write {target}: shop id {shop_id!r} reads back as {config.shop_ids}")
+    return config
+
+
+def _write_atomically(text: str, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def init_workspace(
@@ -379,13 +416,19 @@ def init_workspace(
     partitions_start: date = date(2024, 1, 1),
     overwrite: bool = False,
 ) -> WatershopConfig:
-    """Create a workspace folder with a commented config and its landing folders."""
+    """Create a workspace folder with a commented config and its landing folders.
+
+    The config is rendered and validated in memory first and written atomically: a bad argument
+    leaves nothing behind, so a corrected retry does not find an invalid file "already" there.
+    """
     directory = Path(directory).expanduser().resolve()
     target = directory / CONFIG_FILENAME
     if target.exists() and not overwrite:
-        raise ConfigError(f"{target} already exists")
+        raise ConfigError(f"{target} already exists (pass --force to overwrite it)")
+    text = render_config(shop_id, timezone, cameras, partitions_start)
+    _validated(text, target, shop_id)
     directory.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_config(shop_id, timezone, cameras, partitions_start))
+    _write_atomically(text, target)
     config = load_config(target)
     for folder in (
         config.transactions_landing / shop_id,

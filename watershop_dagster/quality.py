@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 import polars as pl
 
 from watershop_dagster.config import CAN_SIZES, PAYMENT_MODES, PAYMENT_STATUSES, ShopConfig
+from watershop_dagster.pos.ingest import MAX_AMOUNT, MAX_CANS
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,11 @@ def transactions_integrity(df: pl.DataFrame, day: date) -> SuiteOutcome:
             column="payment_status", value_set=list(PAYMENT_STATUSES)
         ),
         "number_of_cans positive": gx.expectations.ExpectColumnValuesToBeBetween(
-            column="number_of_cans", min_value=1, max_value=1000
+            column="number_of_cans", min_value=1, max_value=MAX_CANS
         ),
-        "amount non-negative": gx.expectations.ExpectColumnValuesToBeBetween(column="amount", min_value=0),
+        "amount non-negative and bounded": gx.expectations.ExpectColumnValuesToBeBetween(
+            column="amount", min_value=0, max_value=MAX_AMOUNT
+        ),
         "timestamp inside the local day": gx.expectations.ExpectColumnValuesToBeBetween(
             column="timestamp_local", min_value=low, max_value=high
         ),

@@ -5,6 +5,21 @@ polars validates all rows at once. Every input line ends up in exactly one place
 quarantine record, in exactly one day's partition. Both datasets are rewritten whole on every run,
 so re-running a partition is idempotent. `ingest_partitions` does many days in one pass (backfills):
 per-partition overhead, not per-row work, dominates at a few hundred rows per shop-day.
+
+Rules a reader of the quarantine should know (each rejected row carries its reason):
+- Numbers are bounded to what the marts hold (decimal(18,2) sums) and to plausibility: `amount` is finite,
+  non-negative, at most MAX_AMOUNT and, when the shop configures a price for the can size, at most
+  AMOUNT_PRICE_FACTOR x price x cans; `number_of_cans` is a whole number from 1 to MAX_CANS.
+- Ids (`transaction_id`, `customer_id`) holding control or invisible formatting characters (NUL, bidi
+  overrides, zero-width) are rejected, not cleaned: an id is compared byte for byte downstream. Other
+  fields with such characters fail their own parsing. Quarantined text shows them as \\xNN escapes.
+- Undated files place rows by their own timestamps. A row that cannot be placed on a day that runs -
+  its timestamp is later than the file's last modification (+ CLOCK_SKEW), or before
+  `partitions_start` - is quarantined on the file's home day: the local day the file was last modified,
+  clamped to [partitions_start, today]. Lines that cannot be dated go there too.
+- Duplicate transaction_ids within a shop-day, independent of file names and order: identical rows
+  (same values after normalising) land once and the other copies are quarantined as exact duplicates;
+  rows that disagree are all quarantined ("conflicting duplicate"), since nothing says which is right.
 """
 
 from __future__ import annotations
@@ -15,7 +30,7 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -40,10 +55,27 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = dict(catalog.TRANSACTIONS_QUARANTINE
 
 OPTIONAL_COLUMNS = frozenset({"customer_id"})  # walk-in only shops may not export it at all
 MAX_CANS = 1000
+# Largest amount of one sale. The marts sum amounts into decimal(18, 2) (< 1e16): with this bound a
+# sum overflows only past a billion sales. A water-can sale is at most MAX_CANS x a few hundred.
+MAX_AMOUNT = 10_000_000
+# When the shop configures a price for the can size, an amount above this many times price x cans is
+# a typo (an extra digit or two), not a sale. Discounts (lower amounts) pass; the warning check
+# `amount_matches_price` reports every mismatch.
+AMOUNT_PRICE_FACTOR = 10
+# A row of an undated file may be this much later than the file's modification time (POS and file
+# server clocks differ a little); later than that it is not a sale that happened yet.
+CLOCK_SKEW = timedelta(hours=1)
+_SHOWN_LIMIT = 60  # characters of a bad value quoted in a reason
+MAX_ID_LENGTH = 128  # transaction and customer ids: longer is a broken export, not an id
 _RAW_LIMIT = 500  # characters of a bad line kept in quarantine
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _BAD_BYTES = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters that must never be part of an id: C0/C1 controls (incl. tab and newlines), and invisible
+# formatting (zero-width, bidi embeddings/overrides/isolates, word joiner, BOM) that make two ids that
+# print the same compare different.
+_UNPRINTABLE = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_UNPRINTABLE_RE = re.compile(f"[{_UNPRINTABLE}]")
 _TIMESTAMP = (
     r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<hm>\d{2}:\d{2})(?P<sec>:\d{2}(?:\.\d+)?)?"
     r"\s*(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?$"
@@ -132,6 +164,7 @@ class _FileRows:
     source_file: str
     home_date: date  # file-name date, or for undated files the local date of its modification time
     dated: bool
+    written: datetime | None = None  # modification time (UTC) of an undated file
     columns: dict[str, list[str]] = field(default_factory=lambda: {column: [] for column in POS_COLUMNS})
     lines: list[int] = field(default_factory=list)
     raws: list[str] = field(default_factory=list)
@@ -143,6 +176,14 @@ def _snippet(text: str) -> str:
     text = text.rstrip("\r\n")
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return text if len(text) <= _RAW_LIMIT else text[:_RAW_LIMIT] + "…"
+
+
+def _printable(text: str | None) -> str | None:
+    """`text` with control and invisible formatting characters escaped (\\x00, \\u202e), so nothing
+    unprintable reaches the quarantine or the marts."""
+    if text is None or not _UNPRINTABLE_RE.search(text):
+        return text
+    return _UNPRINTABLE_RE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _normalise_header(name: str) -> str:
@@ -228,7 +269,14 @@ def _drop_undecodable(records: list[list[str]], rows: _FileRows) -> list[list[st
 
 def _read_file(path: Path, rows: _FileRows, shop: ShopConfig) -> _FileRows:
     """Split a landing file into records; whole-file problems become a single line-less problem."""
-    text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # "Unicode text" from Excel and Windows tools
+        try:  # a file cut mid-character keeps its whole characters; its last line is then incomplete
+            data = data[: len(data) // 2 * 2].decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            rows.problems.append((None, _snippet(repr(data[:80])), f"not valid UTF-16 text: {exc.reason}"))
+            return rows
+    text = data.decode("utf-8-sig", errors="surrogateescape")
     lines = io.StringIO(text, newline="").readlines()
     header_index = next((index for index, line in enumerate(lines) if line.strip()), None)
     if header_index is None:
@@ -254,10 +302,25 @@ def _read_file(path: Path, rows: _FileRows, shop: ShopConfig) -> _FileRows:
     return rows
 
 
-def _file_rows(path: Path, source_file: str, shop: ShopConfig) -> _FileRows:
+def _home_date(written: datetime, shop: ShopConfig, earliest: date | None) -> date:
+    """The day an undated file reports what cannot go elsewhere: the local day it was last modified,
+    clamped to the days that have partitions (a clock in the future or at 1970 must not hide rows)."""
+    day = min(written.astimezone(shop.tz).date(), datetime.now(shop.tz).date())
+    return max(day, earliest) if earliest else day
+
+
+def _file_rows(path: Path, source_file: str, shop: ShopConfig, earliest: date | None = None) -> _FileRows:
     dated = parse_date_from_name(source_file)
-    home = dated or datetime.fromtimestamp(path.stat().st_mtime, shop.tz).date()
-    return _read_file(path, _FileRows(source_file, home, dated is not None), shop)
+    if dated:
+        rows = _FileRows(source_file, dated, True)
+    else:
+        # A modification time in the future (a wrong clock) counts as now: no row may wait for it.
+        written = min(datetime.fromtimestamp(path.stat().st_mtime, UTC), datetime.now(UTC))
+        rows = _FileRows(source_file, _home_date(written, shop, earliest), False, written)
+    if _UNPRINTABLE_RE.search(source_file):
+        rows.problems.append((None, "", "file name contains control or invisible characters; rename the file"))
+        return rows
+    return _read_file(path, rows, shop)
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -266,6 +329,7 @@ def _file_rows(path: Path, source_file: str, shop: ShopConfig) -> _FileRows:
 _ROWS_SCHEMA = {
     **dict.fromkeys(POS_COLUMNS, pl.Utf8),
     "source_line": pl.Int32, "raw": pl.Utf8, "source_file": pl.Utf8, "home_date": pl.Int32, "dated": pl.Boolean,
+    "written": pl.Datetime("us", "UTC"),
 }
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -287,6 +351,7 @@ def _rows_frame(files: list[_FileRows]) -> pl.DataFrame:
             "source_file": per_row(lambda rows: rows.source_file),
             "home_date": per_row(lambda rows: rows.home_date.toordinal() - _EPOCH_ORDINAL),  # ints convert fast
             "dated": per_row(lambda rows: rows.dated),
+            "written": per_row(lambda rows: rows.written),
         },
         schema=_ROWS_SCHEMA,
     ).with_columns(pl.col("home_date").cast(pl.Date))
@@ -340,13 +405,37 @@ def _parse_stages(timezone: str) -> tuple[tuple[pl.Expr, ...], ...]:
             )
             .otherwise((naive - pl.duration(minutes=offset_minutes)).dt.replace_time_zone("UTC"))
             .alias("timestamp_utc"),
+            pl.when(pl.col("amount_value") == 0).then(0.0).otherwise("amount_value").alias("amount_value"),  # -0
         ),
         (pl.col("timestamp_utc").dt.convert_time_zone(timezone).dt.replace_time_zone(None).alias("timestamp_local"),),
         (pl.coalesce(pl.col("timestamp_local").dt.date(), naive.dt.date()).alias("row_date"),),
-        # A dated file's rows belong to its day; an undated file's rows to their own date or, when that
-        # cannot be read, to the day the file was last modified, so each is reported exactly once.
-        (pl.when("dated").then("home_date").otherwise(pl.coalesce("row_date", "home_date")).alias("partition_date"),),
     )
+
+
+def _placement(earliest: date | None) -> tuple[pl.Expr, ...]:
+    """`partition_date`: a dated file's rows belong to its day; an undated file's rows to their own date,
+    unless that date is unreadable, later than the file was written, or before `earliest` (no partition
+    would ever run for it): then to the file's home day, so each row is reported exactly once."""
+    row_date, undated = pl.col("row_date"), ~pl.col("dated")
+    after_written = undated & (pl.col("timestamp_utc") > pl.col("written") + CLOCK_SKEW).fill_null(False)
+    before_start = undated & (row_date < earliest).fill_null(False) if earliest else pl.lit(False)
+    return (
+        after_written.alias("after_written"),
+        before_start.alias("before_start"),
+        pl.lit(earliest, pl.Date).alias("earliest"),
+        pl.when(pl.col("dated") | row_date.is_null() | after_written | before_start)
+        .then("home_date")
+        .otherwise(row_date)
+        .alias("partition_date"),
+    )
+
+
+def _shown(column: str) -> pl.Expr:
+    """The field as quoted in a reason, cut short: a reason is a group key in quarantine_summary."""
+    value = pl.col(column)
+    return pl.when(value.str.len_chars() > _SHOWN_LIMIT).then(
+        pl.concat_str(value.str.slice(0, _SHOWN_LIMIT), pl.lit("…"))
+    ).otherwise(value)
 
 
 def _check(condition: pl.Expr, template: str, *values: pl.Expr) -> pl.Expr:
@@ -356,16 +445,29 @@ def _check(condition: pl.Expr, template: str, *values: pl.Expr) -> pl.Expr:
 
 def _value_check(column: str, bad: pl.Expr, template: str) -> pl.Expr:
     """`template` filled with the field where `bad` holds, or "empty <column>" when the field is empty."""
-    raw = pl.col(column)
-    return pl.when(raw == "").then(pl.lit(f"empty {column}")).when(bad).then(pl.format(template, raw))
+    return pl.when(pl.col(column) == "").then(pl.lit(f"empty {column}")).when(bad).then(
+        pl.format(template, _shown(column))
+    )
+
+
+def _id_checks(column: str) -> tuple[pl.Expr, ...]:
+    value = pl.col(column)
+    return (
+        _check(value.str.contains(f"[{_UNPRINTABLE}]"), f"{column} '{{}}' contains control or invisible characters",
+               _shown(column)),
+        _check(value.str.len_chars() > MAX_ID_LENGTH, f"{column} '{{}}' is longer than {MAX_ID_LENGTH} characters",
+               _shown(column)),
+    )
 
 
 @lru_cache(maxsize=32)
-def _reason(timezone: str) -> pl.Expr:
-    """Every problem of a row joined with "; ", or "" for a valid row."""
-    ts, cans, amount = pl.col("timestamp"), pl.col("cans_value"), pl.col("amount_value")
-    checks = [
+def _checks(timezone: str) -> tuple[pl.Expr, ...]:
+    """One expression per problem a row can have: its reason text, or null."""
+    ts, cans, amount = _shown("timestamp"), pl.col("cans_value"), pl.col("amount_value")
+    return (
         _check(pl.col("transaction_id") == "", "empty transaction_id"),
+        *_id_checks("transaction_id"),
+        *_id_checks("customer_id"),
         _value_check(
             "timestamp", pl.col("naive").is_null(), "unparseable timestamp '{}' (expected YYYY-MM-DD HH:MM:SS)"
         ),
@@ -377,6 +479,13 @@ def _reason(timezone: str) -> pl.Expr:
             pl.col("dated") & (pl.col("row_date") != pl.col("home_date")),
             "timestamp '{}' is on {} but the file is dated {}", ts, pl.col("row_date"), pl.col("home_date"),
         ),
+        _check(
+            pl.col("after_written"),
+            "timestamp '{}' is after the file was last written ({} UTC): a future date or a wrong clock",
+            ts, pl.col("written").dt.strftime("%Y-%m-%d %H:%M:%S"),
+        ),
+        _check(pl.col("before_start"), "timestamp '{}' is before partitions_start {}: no partition covers it",
+               ts, pl.col("earliest")),
         *(
             _value_check(column, pl.col(parsed).is_null(), f"unknown {column} '{{}}'")
             for column, parsed in (("payment_mode", "mode"), ("can_size", "size"), ("payment_status", "status"))
@@ -387,44 +496,81 @@ def _reason(timezone: str) -> pl.Expr:
             f"number_of_cans '{{}}' is not a whole number from 1 to {MAX_CANS}",
         ),
         _value_check("amount", ~amount.is_finite().fill_null(False), "amount '{}' is not a number"),
-        _check(amount < 0, "amount '{}' is negative", pl.col("amount")),
-    ]
+        _check(amount.is_finite() & (amount < 0), "amount '{}' is negative", _shown("amount")),
+        _check(amount.is_finite() & (amount > MAX_AMOUNT), f"amount '{{}}' is above the largest sale {MAX_AMOUNT}",
+               _shown("amount")),
+    )
+
+
+@lru_cache(maxsize=32)
+def _price_check(prices: tuple[tuple[str, float], ...]) -> pl.Expr:
+    """Amount above AMOUNT_PRICE_FACTOR x price x cans, for can sizes with a configured price."""
+    price = pl.col("size").replace_strict(dict(prices), default=None, return_dtype=pl.Float64)
+    ceiling = price * pl.col("cans_value") * AMOUNT_PRICE_FACTOR
+    amount = pl.col("amount_value")
+    return _check(
+        (amount.is_finite() & (amount <= MAX_AMOUNT) & pl.col("cans_value").is_between(1, MAX_CANS)
+         & (amount > ceiling)).fill_null(False),
+        f"amount '{{}}' is more than {AMOUNT_PRICE_FACTOR} x price x cans ({AMOUNT_PRICE_FACTOR} x {{}} x {{}})",
+        _shown("amount"), price, pl.col("cans_value").cast(pl.Int64, strict=False),
+    )
+
+
+def _reason(shop: ShopConfig) -> pl.Expr:
+    """Every problem of a row joined with "; ", or "" for a valid row."""
+    checks = [*_checks(shop.timezone)]
+    if shop.prices:
+        checks.append(_price_check(tuple(sorted(shop.prices.items()))))
     return pl.concat_str(checks, separator="; ", ignore_nulls=True).alias("reason")
 
 
-def _parsed(rows: pl.DataFrame, timezone: str) -> pl.DataFrame:
+def _parsed(rows: pl.DataFrame, timezone: str, earliest: date | None) -> pl.DataFrame:
     """The rows with their typed columns and `partition_date` added."""
-    for stage in _parse_stages(timezone):
+    for stage in (*_parse_stages(timezone), _placement(earliest)):
         rows = rows.with_columns(*stage)
     return rows
 
 
-def _validate(rows: pl.DataFrame, timezone: str, days: set[date]) -> pl.DataFrame:
+def _validate(rows: pl.DataFrame, shop: ShopConfig, days: set[date], earliest: date | None) -> pl.DataFrame:
     """Typed columns, `partition_date` and `reason` ("" when valid) for the rows belonging to `days`."""
-    mine = _parsed(rows, timezone).filter(pl.col("partition_date").is_in(sorted(days)))
-    return mine.with_columns(_reason(timezone))
+    mine = _parsed(rows, shop.timezone, earliest).filter(pl.col("partition_date").is_in(sorted(days)))
+    return mine.with_columns(_reason(shop))
 
 
 _KEY = ["partition_date", "transaction_id"]
-_DUPLICATE = (
-    pl.when(pl.int_range(pl.len()).over(_KEY) > 0)
-    .then(
-        pl.format(
-            "duplicate transaction_id '{}' first seen in {}:{}",
-            "transaction_id", pl.col("source_file").first().over(_KEY), pl.col("source_line").first().over(_KEY),
-        )
+_CONTENT = ["timestamp_utc", "customer_id", "mode", "size", "cans_value", "amount_value", "status"]
+_MAX_LISTED = 5  # locations named in a conflicting-duplicate reason
+
+
+def _duplicate_reason() -> pl.Expr:
+    """Per valid row: "" to keep it, else why not. Identical copies land once (the first by file and
+    line keeps its lineage); when the copies disagree, none lands."""
+    copies, versions = pl.len().over(_KEY), pl.struct(_CONTENT).n_unique().over(_KEY)
+    first = pl.int_range(pl.len()).over(_KEY) == 0
+    where = pl.format("{}:{}", "source_file", "source_line")
+    return (
+        pl.when((copies == 1) | ((versions == 1) & first))
+        .then(pl.lit(""))
+        .when(versions == 1)
+        .then(pl.format(
+            "exact duplicate of transaction_id '{}' landed from {}", _shown("transaction_id"),
+            where.first().over(_KEY),
+        ))
+        .otherwise(pl.format(
+            "conflicting duplicate transaction_id '{}': {} rows disagree ({}); none landed",
+            _shown("transaction_id"), copies, where.head(_MAX_LISTED).str.join(", ").over(_KEY),
+        ))
+        .alias("reason")
     )
-    .otherwise(pl.lit(""))
-    .alias("reason")
-)
 
 
 def _mark_duplicates(checked: pl.DataFrame) -> pl.DataFrame:
-    """Keep the first valid row per day and transaction_id (by file, then line); rejected rows block nothing."""
+    """Resolve repeated transaction_ids per day without regard to file names or order (see the module
+    docstring); rejected rows block nothing."""
     valid = checked.filter(pl.col("reason") == "")
     if not valid.select(_KEY).is_duplicated().any():  # the usual case: skip the sort and window functions
         return checked
-    valid = valid.sort("source_file", "source_line").with_columns(_DUPLICATE)
+    valid = valid.sort("source_file", "source_line").with_columns(_duplicate_reason())
     return pl.concat([valid, checked.filter(pl.col("reason") != "")])
 
 
@@ -455,11 +601,11 @@ def _rejected_rows(checked: pl.DataFrame, files: list[_FileRows], days: set[date
         "partition_date", "source_file", "source_line",
         pl.col("raw").str.strip_chars_end("\r\n").str.slice(0, _RAW_LIMIT), "reason",
     )
-    return (
-        pl.concat([rejected, pl.DataFrame(problems, schema=schema, orient="row")])
-        .cast(schema)
-        .sort("partition_date", "source_file", "source_line", "reason", nulls_last=False)
-    )
+    rejected = pl.concat([rejected, pl.DataFrame(problems, schema=schema, orient="row")]).cast(schema)
+    text = ("source_file", "raw", "reason")
+    if rejected.select(pl.any_horizontal(pl.col(text).str.contains(f"[{_UNPRINTABLE}]").any())).item():
+        rejected = rejected.with_columns(pl.col(column).map_elements(_printable, pl.Utf8) for column in text)
+    return rejected.sort("partition_date", "source_file", "source_line", "reason", nulls_last=False)
 
 
 def _by_day(df: pl.DataFrame, days: list[date], schema: dict[str, pl.DataType]) -> dict[date, pl.DataFrame]:
@@ -471,15 +617,15 @@ def _by_day(df: pl.DataFrame, days: list[date], schema: dict[str, pl.DataType]) 
 # --- the entry points ---------------------------------------------------------------------------
 
 
-def rows_dates(path: Path, shop: ShopConfig) -> set[date]:
+def rows_dates(path: Path, shop: ShopConfig, partitions_start: date | None = None) -> set[date]:
     """The days whose partitions a landing file feeds, as ingestion will assign them (for sensors):
-    the date in its name, or for an undated file its rows' local dates plus, when some lines cannot
-    be dated, the local date it was last modified."""
+    the date in its name, or for an undated file its rows' local dates plus its home day when some
+    lines cannot be placed (pass the config's `partitions_start` to agree with ingestion exactly)."""
     named = parse_date_from_name(path)
     if named:
         return {named}
-    rows = _file_rows(path, path.name, shop)
-    days = set(_parsed(_rows_frame([rows]), shop.timezone)["partition_date"])
+    rows = _file_rows(path, path.name, shop, partitions_start)
+    days = set(_parsed(_rows_frame([rows]), shop.timezone, partitions_start)["partition_date"])
     return days | {rows.home_date} if rows.problems else days
 
 
@@ -491,8 +637,9 @@ def ingest_partitions(config: WatershopConfig, shop_id: str, days: Iterable[date
     """
     shop, wanted = config.shop(shop_id), set(days)
     root = config.transactions_landing
-    files = [_file_rows(root / name, name, shop) for name in _names_for_days(config, shop_id, wanted)]
-    checked = _mark_duplicates(_validate(_rows_frame(files), shop.timezone, wanted))
+    start = config.partitions_start
+    files = [_file_rows(root / name, name, shop, start) for name in _names_for_days(config, shop_id, wanted)]
+    checked = _mark_duplicates(_validate(_rows_frame(files), shop, wanted, start))
     ordered = sorted(wanted)
     valid = _by_day(_valid_rows(checked), ordered, TRANSACTIONS_SCHEMA)
     rejected = _by_day(_rejected_rows(checked, files, wanted), ordered, QUARANTINE_SCHEMA)

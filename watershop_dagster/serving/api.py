@@ -25,6 +25,10 @@ from watershop_dagster.vocabulary import PAYMENT_MODES, PAYMENT_STATUSES
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
+# Bounds of integer query parameters: far beyond any mart, and inside DuckDB's BIGINT (a larger offset
+# used to fail in DuckDB: a 500 instead of a 422).
+MAX_OFFSET = 1_000_000_000
+MAX_COUNT = 1_000_000_000
 
 
 class MissingApiKey(RuntimeError):
@@ -208,8 +212,9 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     Shop_ = Annotated[str | None, Depends(shop_param)]
     Dates = Annotated[q.Filter, Depends(date_filter)]
     Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
-    MinVisits = Annotated[int | None, Query(ge=0, description="Only customers with this many visits or more.")]
-    Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+    MinVisits = Annotated[int | None, Query(ge=0, le=MAX_COUNT,
+                                            description="Only customers with this many visits or more.")]
+    Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Rows to skip (at most {MAX_OFFSET}).")]
 
     app = FastAPI(
         title="Watershop API",

@@ -15,7 +15,7 @@ import click
 
 from watershop_dagster.cli_common import _date, _load, config_option
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path
-from watershop_dagster.serving.settings import API_KEY_ENV_VAR, serving_settings
+from watershop_dagster.serving.settings import API_KEY_ENV_VAR, is_loopback, resolve_api_key, serving_settings
 
 DASHBOARD_SCRIPT = Path(__file__).with_name("dashboard.py")
 
@@ -55,9 +55,17 @@ def dashboard(config_file, port, host) -> None:
     config = _load(config_file)
     settings = serving_settings(config)
     resolved = config_path(config_file)
-    command = streamlit_command(resolved, host or settings.host, port or settings.dashboard_port)
-    click.echo(f"dashboard on http://{host or settings.host}:{port or settings.dashboard_port} "
-               f"over {config.marts_db}", err=True)
+    host, port = host or settings.host, port or settings.dashboard_port
+    if not is_loopback(host):
+        if not resolve_api_key(config):
+            raise click.ClickException(
+                f"refusing to serve the dashboard on {host} without a sign-in: set {API_KEY_ENV_VAR} "
+                f"(or serving.api_key), or listen on 127.0.0.1"
+            )
+        click.echo(f"dashboard listens beyond loopback ({host}): every session must sign in with the API key",
+                   err=True)
+    command = streamlit_command(resolved, host, port)
+    click.echo(f"dashboard on http://{host}:{port} over {config.marts_db}", err=True)
     os.environ[CONFIG_ENV_VAR] = str(resolved)
     os.execv(sys.executable, command)  # streamlit takes over this process (signals, exit code)
 

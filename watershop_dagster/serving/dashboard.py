@@ -4,6 +4,7 @@ Run directly with `streamlit run watershop_dagster/serving/dashboard.py -- --con
 The filters (shop, date range, customer) live in the sidebar and in the URL, e.g.
 `/?shop=north&dates=2025-03-01&dates=2025-03-03`, so a view can be bookmarked or shared.
 Every page render reads one snapshot of the served marts, read-only (see `serving.marts`).
+Bound beyond loopback, each session must first sign in with the API key (see `dashboard_auth`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import streamlit as st
 from watershop_dagster.config import ConfigError, WatershopConfig, config_path, load_config
 from watershop_dagster.serving import dashboard_pages as pages
 from watershop_dagster.serving import queries as q
+from watershop_dagster.serving.dashboard_auth import require_sign_in
 from watershop_dagster.serving.marts import MartsReader, MartsUnavailable
+from watershop_dagster.serving.settings import resolve_api_key
 
 DEFAULT_DAYS = 7
 
@@ -57,6 +60,7 @@ def main() -> None:
     except ConfigError as exc:
         st.error(str(exc))
         st.stop()
+    require_sign_in(resolve_api_key(config), st.get_option("server.address"))  # beyond loopback only
     reader = _reader(str(config.marts_db))
     default_start, default_end = _default_range(reader)
 

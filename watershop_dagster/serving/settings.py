@@ -7,6 +7,7 @@ The API key is taken, in order, from an explicit argument, `$WATERSHOP_API_KEY`,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,3 +55,17 @@ def reports_dir(config: WatershopConfig) -> Path:
     if configured is not None:
         return config._resolve(Path(configured))
     return config.workspace_dir / "reports"
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a server bound to `host` is reachable from this machine only. No address means every
+    interface (Streamlit's default), and a host name other than localhost may resolve anywhere."""
+    if not host:
+        return False
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
