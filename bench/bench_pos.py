@@ -86,7 +86,7 @@ def phase_dbt(config_file: str, shop_id: str | None, day: str | None, day_to: st
 
 
 def phase_dagster_run(config_file: str, shop_id: str, day: str) -> dict:
-    from watershop_dagster.runner import run_range
+    from watershop_dagster.orchestration.runner import run_range
 
     runs = run_range(date.fromisoformat(day), date.fromisoformat(day), config_file, [shop_id])
     if not runs[0].success:

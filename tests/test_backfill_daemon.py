@@ -19,9 +19,9 @@ import polars as pl
 import pytest
 
 from assets.partitions import shop_day_key
-from watershop_dagster.code_location import build_definitions
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_ENV_VAR, CONFIG_FILENAME, load_config
-from watershop_dagster.instance import workspace_instance
+from watershop_dagster.orchestration.instance import workspace_instance
 from watershop_dagster.pos.generate import write_transaction_csvs
 
 pytestmark = pytest.mark.slow

@@ -92,7 +92,7 @@ def run(config_file, start, end, shop_ids) -> None:
 
 
 def _run_and_report(config_file, start, end, shop_ids) -> None:
-    from watershop_dagster.runner import run_range
+    from watershop_dagster.orchestration.runner import run_range
 
     _load(config_file)
     runs = run_range(start, end, config_file, shop_ids)

@@ -14,7 +14,6 @@ from assets.pos import build_pos_definitions
 from assets.reports import build_reports_definitions
 from assets.vision import build_vision_definitions
 from resources import build_resources
-from watershop_dagster.distributed import distributed_definitions
 from watershop_dagster.config import config_path, load_config
 
 
@@ -31,6 +30,5 @@ def build_definitions(config_file: Path | None = None) -> dg.Definitions:
         build_reports_definitions(partitions),
         build_daily_definitions(config),
         dg.Definitions(resources=build_resources(config_file)),
-        distributed_definitions(cameras is not None),  # empty unless WATERSHOP_CELERY_BROKER is set
     )
 

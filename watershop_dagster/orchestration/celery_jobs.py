@@ -7,7 +7,8 @@ instance (Postgres, see deploy/dagster.postgres.yaml) and the same workspace pat
 landing and lake on shared storage; the DuckDB warehouse stays on the one machine whose worker runs
 the dbt step).
 
-The job joins the code location only when $WATERSHOP_CELERY_BROKER is set, so the default embedded
+This module is imported only by the code location's entry (watershop_dagster.definitions) and by
+workers through the pointer below, never by the rest of the package. The job joins the code location only when $WATERSHOP_CELERY_BROKER is set, so the default embedded
 setup is unchanged. Settings, all read from the environment:
 
     WATERSHOP_CELERY_BROKER   broker URL, e.g. pyamqp://guest:guest@127.0.0.1:5672//
@@ -28,6 +29,8 @@ import dagster as dg
 from dagster_celery import celery_executor
 
 from assets.daily import CAMERA_DAY_ASSETS, SHOP_DAY_ASSETS
+from assets.vision import VISION_JOB
+from watershop_dagster.orchestration.assemble import build_definitions
 
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
@@ -84,7 +87,7 @@ def build_vision_celery_job() -> UnresolvedAssetJobDefinition:
 
 
 def distributed_definitions(with_cameras: bool = True) -> dg.Definitions:
-    """What code_location.build_definitions merges in: the Celery jobs if a broker is configured."""
+    """What the code location (watershop_dagster.definitions) merges in: the Celery jobs if a broker is configured."""
     if not celery_enabled():
         return dg.Definitions()
     return dg.Definitions(jobs=[build_celery_job(), *([build_vision_celery_job()] if with_cameras else [])])
@@ -92,8 +95,6 @@ def distributed_definitions(with_cameras: bool = True) -> dg.Definitions:
 
 def celery_job(config_file: str) -> dg.JobDefinition:
     """The Celery job of the workspace at `config_file`; the reconstructor workers call."""
-    from watershop_dagster.code_location import build_definitions  # code_location imports this module
-
     defs = build_definitions(Path(config_file))
     if not any(getattr(job, "name", None) == CELERY_JOB for job in defs.jobs or ()):
         defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[build_celery_job()]))
@@ -110,3 +111,9 @@ def reconstructable_celery_job(config_file: str | os.PathLike) -> Reconstructabl
     return dg.build_reconstructable_job(
         __name__, celery_job.__name__, reconstructable_args=(str(Path(config_file).resolve()),)
     )
+
+
+def with_celery_jobs(defs: dg.Definitions) -> dg.Definitions:
+    """`defs` plus the Celery jobs when a broker is configured (the vision one only with cameras)."""
+    with_cameras = any(getattr(job, "name", None) == VISION_JOB for job in defs.jobs or ())
+    return dg.Definitions.merge(defs, distributed_definitions(with_cameras))
