@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from assets.partitions import parse_shop_day
+from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.dbt import dbt_env, dbt_project, ensure_manifest
@@ -34,34 +34,35 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
         return "marts"
 
 
-def build_marts_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition) -> dg.Definitions:
+def watershop_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, watershop: WatershopResource):
+    """Incremental dbt build of the run's shop-days, then an atomic publish of the served marts file."""
+    cfg = watershop.config
+    os.environ.update(dbt_env(cfg))
+    with build_lock(cfg):
+        scope = dbt_scope(context.partition_keys)
+        invocation = dbt.cli(["build", "--vars", json.dumps(scope)], context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            _stop(invocation.process)  # never release the lock while dbt still writes
+        served = publish_marts(cfg)
+    context.log.info(f"published marts to {served}")
+
+
+def build_marts_definitions(partitions: WorkspacePartitions, config: WatershopConfig) -> dg.Definitions:
+    """The dbt models as assets on the shop-day partitions; `config` is where dbt parses the project
+    against (its sources name the workspace's lake)."""
     project = dbt_project()
     os.environ.update(dbt_env(config))
     ensure_manifest(project)
-
-    @dbt_assets(
+    return dg.Definitions(assets=[dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        partitions_def=partitions,
+        partitions_def=partitions.shop_day,
         dagster_dbt_translator=WatershopDbtTranslator(),
         pool="duckdb_build",
         backfill_policy=dg.BackfillPolicy.single_run(),
-    )
-    def watershop_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, watershop: WatershopResource):
-        """Incremental dbt build of the run's shop-days, then an atomic publish of the served marts file."""
-        cfg = watershop.config
-        os.environ.update(dbt_env(cfg))
-        with build_lock(cfg):
-            scope = dbt_scope(context.partition_keys)
-            invocation = dbt.cli(["build", "--vars", json.dumps(scope)], context=context)
-            try:
-                yield from invocation.stream()
-            finally:
-                _stop(invocation.process)  # never release the lock while dbt still writes
-            served = publish_marts(cfg)
-        context.log.info(f"published marts to {served}")
-
-    return dg.Definitions(assets=[watershop_marts])
+    )(watershop_marts)])
 
 
 def dbt_scope(partition_keys: list[str]) -> dict[str, str]:

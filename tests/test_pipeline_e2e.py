@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.daily import DAILY_JOB
+from assets.jobs import DAILY_JOB
 from assets.partitions import shop_day_key
 from watershop_dagster import lake
 from watershop_dagster.orchestration.assemble import build_definitions

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.daily import DAILY_JOB
+from assets.jobs import DAILY_JOB
 from assets.partitions import shop_day_key
 from assets.pos import TRANSACTIONS
 from watershop_dagster import lake

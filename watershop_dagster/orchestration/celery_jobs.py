@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from dagster_celery import celery_executor
 
-from assets.daily import CAMERA_DAY_ASSETS, SHOP_DAY_ASSETS
-from assets.vision import VISION_JOB
+from assets.jobs import CAMERA_DAY_ASSETS, SHOP_DAY_ASSETS, VISION_JOB
 from watershop_dagster.orchestration.assemble import build_definitions
 
 if TYPE_CHECKING:

@@ -18,11 +18,10 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.daily import DAILY_JOB
+from assets.jobs import DAILY_JOB, VISION_JOB
 from assets.partitions import camera_day_key, shop_day_key
-from assets.vision import VISION_JOB
-from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
 
 RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
