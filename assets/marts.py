@@ -5,7 +5,6 @@ backfill policy): one incremental dbt build over the days costs about what one d
 run per shop-day would pay dbt's fixed start-up for every day."""
 
 import json
-import os
 import subprocess
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.dbt import dbt_env, dbt_project, ensure_manifest
+from watershop_dagster.dbt import dbt_environment, dbt_project, ensure_manifest
 from watershop_dagster.warehouse import build_lock, publish_marts
 
 
@@ -37,10 +36,10 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
 def watershop_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, watershop: WatershopResource):
     """Incremental dbt build of the run's shop-days, then an atomic publish of the served marts file."""
     cfg = watershop.config
-    os.environ.update(dbt_env(cfg))
     with build_lock(cfg):
         scope = dbt_scope(context.partition_keys)
-        invocation = dbt.cli(["build", "--vars", json.dumps(scope)], context=context)
+        with dbt_environment(cfg):  # the dbt subprocess starts here and keeps this environment
+            invocation = dbt.cli(["build", "--vars", json.dumps(scope)], context=context)
         try:
             yield from invocation.stream()
         finally:
@@ -53,8 +52,8 @@ def build_marts_definitions(partitions: WorkspacePartitions, config: WatershopCo
     """The dbt models as assets on the shop-day partitions; `config` is where dbt parses the project
     against (its sources name the workspace's lake)."""
     project = dbt_project()
-    os.environ.update(dbt_env(config))
-    ensure_manifest(project)
+    with dbt_environment(config):
+        ensure_manifest(project)
     return dg.Definitions(assets=[dbt_assets(
         manifest=project.manifest_path,
         project=project,

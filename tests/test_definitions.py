@@ -3,6 +3,7 @@ per domain; the code location loads (empty, with a warning) before any workspace
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -79,3 +80,45 @@ def test_a_workspace_without_cameras_has_no_vision_definitions(config_file):
     partitions = WorkspacePartitions.from_config(load_config(config_file))
     assert partitions.camera_day is None and partitions.camera_to_shop is None
     assert not vision.build_vision_definitions(partitions).assets
+
+
+def test_a_run_reads_the_workspace_config_once(config_file, monkeypatch):
+    import resources
+
+    reads = []
+    monkeypatch.setattr(resources, "load_config", lambda path: reads.append(path) or load_config(path))
+
+    @dg.asset
+    def first(watershop: WatershopResource):
+        for _ in range(3):
+            assert watershop.config.shop_ids == ["north"]
+
+    @dg.asset(deps=[first])
+    def second(watershop: WatershopResource):
+        assert watershop.config.shop_ids == ["north"]
+
+    resource = WatershopResource(config_path=str(config_file))
+    assert dg.materialize([first, second], resources={"watershop": resource}).success
+    assert reads == [str(config_file)]
+    assert dg.materialize([first, second], resources={"watershop": resource}).success
+    assert len(reads) == 2  # the next run reads it afresh (an edited config applies from the next run)
+
+
+def test_building_definitions_and_instances_leaves_the_process_environment_alone(tmp_path, monkeypatch):
+    from watershop_dagster.dbt import dbt_environment
+    from watershop_dagster.orchestration.assemble import build_definitions
+    from watershop_dagster.orchestration.instance import workspace_instance
+
+    for name in ("DAGSTER_HOME", CONFIG_ENV_VAR, "WATERSHOP_LAKE_ROOT", "WATERSHOP_BUILD_DB"):
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    configs = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / CONFIG_FILENAME).write_text(CONFIG + "    cameras: []\n")
+        configs.append(load_config(tmp_path / name / CONFIG_FILENAME))
+        build_definitions(tmp_path / name / CONFIG_FILENAME)
+        workspace_instance(configs[-1]).dispose()
+    with dbt_environment(configs[0]) as env:
+        assert os.environ["WATERSHOP_LAKE_ROOT"] == env["WATERSHOP_LAKE_ROOT"] == str(configs[0].lake_root)
+    assert dict(os.environ) == before

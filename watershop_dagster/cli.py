@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 
 from watershop_dagster.cli_common import _date, _load, config_option
-from watershop_dagster.config import CONFIG_ENV_VAR, ConfigError, WatershopConfig, config_path, init_workspace
+from watershop_dagster.config import ConfigError, WatershopConfig, config_path, init_workspace
 
 
 @click.group()
@@ -154,7 +153,6 @@ def demo(workspace, days, seed) -> None:
     end = date.today() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
     config = build_demo(Path(workspace), start, end, seed)
-    os.environ[CONFIG_ENV_VAR] = str(config_file.resolve())
     try:
         _run_and_report(str(config_file), start, end, None)
     finally:

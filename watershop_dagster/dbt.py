@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -19,6 +23,31 @@ def dbt_project() -> DbtProject:
 def dbt_env(config: WatershopConfig) -> dict[str, str]:
     """Variables the dbt profile and sources read: where the lake and the build file are."""
     return {"WATERSHOP_LAKE_ROOT": str(config.lake_root), "WATERSHOP_BUILD_DB": str(config.build_db)}
+
+
+_ENVIRONMENT_LOCK = threading.RLock()
+
+
+@contextmanager
+def dbt_environment(config: WatershopConfig) -> Iterator[dict[str, str]]:
+    """`dbt_env(config)` in the environment only while dbt starts or runs, then the previous values back.
+
+    dbt reads these paths with env_var() from its own process environment, and neither an in-process
+    dbtRunner nor dagster-dbt 0.29's DbtCliResource.cli (which copies os.environ into the dbt
+    subprocess) takes an env argument. Scoping the change keeps one workspace's paths from leaking
+    into the next call in the same process (the last config loaded no longer wins)."""
+    env = dbt_env(config)
+    with _ENVIRONMENT_LOCK:
+        previous = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def ensure_manifest(project: DbtProject) -> Path:

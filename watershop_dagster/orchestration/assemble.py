@@ -19,7 +19,6 @@ from resources import build_resources
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
 
 
-
 class MissingWorkspaceConfig(UserWarning):
     """The code location was loaded before any workspace config exists."""
 

@@ -9,7 +9,6 @@ A range runs in two passes, as a backfill from the UI would:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import groupby
@@ -20,7 +19,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.jobs import DAILY_JOB, VISION_JOB
 from assets.partitions import camera_day_key, shop_day_key
-from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
+from watershop_dagster.config import config_path, load_config
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
 
@@ -71,7 +70,6 @@ def run_range(
     data still land, and the shop-day reports the failure."""
     config_file = config_path(config_file)
     config = load_config(config_file)
-    os.environ[CONFIG_ENV_VAR] = str(config_file)
     instance = workspace_instance(config)
     definitions = build_definitions(config_file)
     per_day, per_stretch = _split_daily_job(definitions.resolve_job_def(DAILY_JOB))

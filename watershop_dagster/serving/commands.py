@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from watershop_dagster.cli_common import _date, _load, config_option
-from watershop_dagster.config import CONFIG_ENV_VAR, config_path
+from watershop_dagster.config import config_path
 from watershop_dagster.serving.settings import API_KEY_ENV_VAR, serving_settings
 
 DASHBOARD_SCRIPT = Path(__file__).with_name("dashboard.py")
@@ -58,7 +58,6 @@ def dashboard(config_file, port, host) -> None:
     command = streamlit_command(resolved, host or settings.host, port or settings.dashboard_port)
     click.echo(f"dashboard on http://{host or settings.host}:{port or settings.dashboard_port} "
                f"over {config.marts_db}", err=True)
-    os.environ[CONFIG_ENV_VAR] = str(resolved)
     os.execv(sys.executable, command)  # streamlit takes over this process (signals, exit code)
 
 
