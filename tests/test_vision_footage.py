@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.vision_helpers import footage_day_keys
 from watershop_dagster.config import ShopConfig
 from watershop_dagster.vision.footage import (
     FootageFile,
     discover_footage,
-    footage_day_keys,
     local_day_bounds_utc,
     parse_frigate_path,
     parse_plain_path,

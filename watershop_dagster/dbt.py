@@ -13,7 +13,15 @@ from dagster_dbt import DbtProject
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.fixtures import REPO_ROOT
 
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+PACKAGED_DBT_PROJECT = Path(__file__).resolve().parent / "dbt_project"  # where the wheel ships it
+
+
+def _project_dir() -> Path:
+    """The project inside an installed wheel, else the checkout's top-level dbt_project/."""
+    return PACKAGED_DBT_PROJECT if (PACKAGED_DBT_PROJECT / "dbt_project.yml").is_file() else REPO_ROOT / "dbt_project"
+
+
+DBT_PROJECT_DIR = _project_dir()
 
 
 def dbt_project() -> DbtProject:
