@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_duckdb import DuckDBResource
 
 from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
@@ -48,6 +49,30 @@ def watershop_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, wate
     context.log.info(f"published marts to {served}")
 
 
+# The marts the reports and BI dashboards read: the served file must always hold every one of them.
+SERVED_MARTS = (
+    "daily_revenue", "payment_summary", "cans_per_day", "repeat_defaulters", "total_spent",
+    "daily_visits", "traffic_per_hour", "first_last_customer", "peak_hours", "new_customers",
+    "returning_customers", "customer_visit_counts",
+)
+DAILY_REVENUE = dg.AssetKey(["marts", "daily_revenue"])
+
+
+def served_marts_complete(context: dg.AssetCheckExecutionContext, served_marts: DuckDBResource) -> dg.AssetCheckResult:
+    """Reads the published file as a BI tool would (read-only): every served mart is there and readable."""
+    rows, missing = {}, []
+    with served_marts.get_connection() as db:
+        tables = {name for (name,) in db.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        for name in SERVED_MARTS:
+            if name in tables:
+                rows[name] = db.execute(f'select count(*) from "{name}"').fetchone()[0]
+            else:
+                missing.append(name)
+    return dg.AssetCheckResult(passed=not missing, metadata={
+        "missing": dg.MetadataValue.json(missing), "rows": dg.MetadataValue.json(rows)})
+
+
 def build_marts_definitions(partitions: WorkspacePartitions, config: WatershopConfig) -> dg.Definitions:
     """The dbt models as assets on the shop-day partitions; `config` is where dbt parses the project
     against (its sources name the workspace's lake)."""
@@ -61,7 +86,10 @@ def build_marts_definitions(partitions: WorkspacePartitions, config: WatershopCo
         dagster_dbt_translator=WatershopDbtTranslator(),
         pool="duckdb_build",
         backfill_policy=dg.BackfillPolicy.single_run(),
-    )(watershop_marts)])
+    )(watershop_marts)], asset_checks=[dg.asset_check(
+        asset=DAILY_REVENUE, partitions_def=partitions.shop_day,
+        description="The published marts file (what BI tools read) holds every served mart, readable read-only.",
+    )(served_marts_complete)])
 
 
 def dbt_scope(partition_keys: list[str]) -> dict[str, str]:

@@ -2,15 +2,12 @@
 
 import dagster as dg
 
+from assets.marts import SERVED_MARTS
 from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
 from watershop_dagster.reports.report import write_daily_report, write_monthly_report
 
-REPORT_INPUTS = [dg.AssetKey(["marts", name]) for name in (
-    "daily_revenue", "payment_summary", "cans_per_day", "repeat_defaulters", "total_spent",
-    "daily_visits", "traffic_per_hour", "first_last_customer", "peak_hours", "new_customers",
-    "returning_customers", "customer_visit_counts",
-)]
+REPORT_INPUTS = [dg.AssetKey(["marts", name]) for name in SERVED_MARTS]
 
 
 def shop_reports(context: dg.AssetExecutionContext, watershop: WatershopResource) -> dg.MaterializeResult:

@@ -122,3 +122,25 @@ def test_building_definitions_and_instances_leaves_the_process_environment_alone
     with dbt_environment(configs[0]) as env:
         assert os.environ["WATERSHOP_LAKE_ROOT"] == env["WATERSHOP_LAKE_ROOT"] == str(configs[0].lake_root)
     assert dict(os.environ) == before
+
+
+def test_the_served_marts_check_reads_the_published_file_read_only(config_file):
+    import duckdb
+
+    from assets.marts import SERVED_MARTS, served_marts_complete
+    from resources import served_marts
+
+    config = load_config(config_file)
+    config.marts_db.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(config.marts_db)) as db:
+        for name in SERVED_MARTS[1:]:
+            db.execute(f"create table {name} as select 1 as x")
+    resource = served_marts(config)
+    result = served_marts_complete(dg.build_asset_check_context(), resource)
+    assert not result.passed and result.metadata["missing"].value == [SERVED_MARTS[0]]
+    with duckdb.connect(str(config.marts_db)) as db:
+        db.execute(f"create table {SERVED_MARTS[0]} as select 1 as x")
+    result = served_marts_complete(dg.build_asset_check_context(), resource)
+    assert result.passed and result.metadata["rows"].value[SERVED_MARTS[0]] == 1
+    with resource.get_connection() as db, pytest.raises(duckdb.Error):
+        db.execute("create table written as select 1")  # the served file is never written through it

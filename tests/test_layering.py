@@ -78,3 +78,12 @@ def test_every_module_belongs_to_a_layer():
     assert app == set(forbidden["forbidden_modules"]) - {"assets", "resources"}
     top_level = {f"watershop_dagster.{info.name}" for info in pkgutil.iter_modules(watershop_dagster.__path__)}
     assert top_level == app | domain
+
+
+def test_only_public_dagster_api():
+    """`dagster._core` and other private modules change without notice between releases."""
+    private = [f"{path.relative_to(ROOT)}:{number}" for package in PACKAGES
+               for path in (ROOT / package).rglob("*.py")
+               for number, line in enumerate(path.read_text().splitlines(), 1)
+               if ("import dagster._" in line or "from dagster._" in line or "from dagster_dbt._" in line)]
+    assert private == []

@@ -36,7 +36,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
         build_marts_definitions(partitions, config),
         build_reports_definitions(partitions),
         build_jobs_definitions(partitions),
-        dg.Definitions(resources=build_resources(config_file)),
+        dg.Definitions(resources=build_resources(config_file, config)),
     )
 
 

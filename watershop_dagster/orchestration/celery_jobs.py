@@ -23,17 +23,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster_celery import celery_executor
 
 from assets.jobs import CAMERA_DAY_ASSETS, SHOP_DAY_ASSETS, VISION_JOB
 from watershop_dagster.orchestration.assemble import build_definitions
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.reconstruct import ReconstructableJob
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 CELERY_JOB = "watershop_daily_celery"
 VISION_CELERY_JOB = "watershop_vision_celery"
@@ -69,17 +64,17 @@ def celery_run_config() -> dict:
     }
 
 
-def _celery_job(name: str, selection: dg.AssetSelection, description: str) -> UnresolvedAssetJobDefinition:
+def _celery_job(name: str, selection: dg.AssetSelection, description: str):
     return dg.define_asset_job(name, selection=selection, executor_def=celery_executor,
                                config=celery_run_config(), description=description)
 
 
-def build_celery_job() -> UnresolvedAssetJobDefinition:
+def build_celery_job():
     """The same selection as `watershop_daily`, on the Celery executor (config editable per run)."""
     return _celery_job(CELERY_JOB, SHOP_DAY_ASSETS, "Everything for one shop-day, each step run by a Celery worker.")
 
 
-def build_vision_celery_job() -> UnresolvedAssetJobDefinition:
+def build_vision_celery_job():
     """The same selection as `watershop_vision`: camera-day runs launched together (a backfill, the
     footage sensor) spread over the workers, one camera-day per worker."""
     return _celery_job(VISION_CELERY_JOB, CAMERA_DAY_ASSETS, "One camera-day of vision, its steps run by a Celery worker.")
@@ -100,7 +95,7 @@ def celery_job(config_file: str) -> dg.JobDefinition:
     return defs.resolve_job_def(CELERY_JOB)
 
 
-def reconstructable_celery_job(config_file: str | os.PathLike) -> ReconstructableJob:
+def reconstructable_celery_job(config_file: str | os.PathLike):
     """A pointer workers can rebuild the job from: this module's `celery_job(config_file)`.
 
     Runs launched from the UI or a schedule use the code location's pointer instead

@@ -15,7 +15,6 @@ from itertools import groupby
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.jobs import DAILY_JOB, VISION_JOB
 from assets.partitions import camera_day_key, shop_day_key
@@ -24,6 +23,10 @@ from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
 
 RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
+# Dagster's documented run tags of a single-run backfill over a partition range (not exported as
+# constants by the public API): a run with them materializes the whole range in one go.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,8 @@ def run_range(
     for shop_id in shops:
         for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
             result, failed = execute(per_stretch, tags={
-                ASSET_PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
-                ASSET_PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
+                PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
+                PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
             })
             for day in stretch:
                 run = first_pass[(shop_id, day)]
