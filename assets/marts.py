@@ -5,19 +5,19 @@ backfill policy): one incremental dbt build over the days costs about what one d
 run per shop-day would pay dbt's fixed start-up for every day."""
 
 import json
-import os
 import subprocess
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_duckdb import DuckDBResource
 
-from assets.partitions import parse_shop_day
+from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
 from watershop_dagster import catalog
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.dbt import dbt_env, dbt_project, dbt_vars, ensure_manifest
+from watershop_dagster.dbt import dbt_environment, dbt_project, dbt_vars, ensure_manifest
 from watershop_dagster.warehouse import build_lock, publish_marts
 
 
@@ -35,34 +35,62 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
         return "marts"
 
 
-def build_marts_definitions(config: WatershopConfig, partitions: dg.PartitionsDefinition) -> dg.Definitions:
-    project = dbt_project()
-    os.environ.update(dbt_env(config))
-    ensure_manifest(project)
+def watershop_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, watershop: WatershopResource):
+    """Incremental dbt build of the run's shop-days, then an atomic publish of the served marts file."""
+    cfg = watershop.config
+    with build_lock(cfg):
+        scope = dbt_scope(context.partition_keys)
+        with dbt_environment(cfg):  # the dbt subprocess starts here and keeps this environment
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(cfg, scope))], context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            _stop(invocation.process)  # never release the lock while dbt still writes
+        served = publish_marts(cfg)
+    context.log.info(f"published marts to {served}")
 
-    @dbt_assets(
+
+# The marts the reports and BI dashboards read: the served file must always hold every one of them.
+SERVED_MARTS = (
+    "daily_revenue", "payment_summary", "cans_per_day", "repeat_defaulters", "total_spent",
+    "daily_visits", "traffic_per_hour", "first_last_customer", "peak_hours", "new_customers",
+    "returning_customers", "customer_visit_counts",
+)
+DAILY_REVENUE = dg.AssetKey(["marts", "daily_revenue"])
+
+
+def served_marts_complete(context: dg.AssetCheckExecutionContext, served_marts: DuckDBResource) -> dg.AssetCheckResult:
+    """Reads the published file as a BI tool would (read-only): every served mart is there and readable."""
+    rows, missing = {}, []
+    with served_marts.get_connection() as db:
+        tables = {name for (name,) in db.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        for name in SERVED_MARTS:
+            if name in tables:
+                rows[name] = db.execute(f'select count(*) from "{name}"').fetchone()[0]
+            else:
+                missing.append(name)
+    return dg.AssetCheckResult(passed=not missing, metadata={
+        "missing": dg.MetadataValue.json(missing), "rows": dg.MetadataValue.json(rows)})
+
+
+def build_marts_definitions(partitions: WorkspacePartitions, config: WatershopConfig) -> dg.Definitions:
+    """The dbt models as assets on the shop-day partitions; `config` is where dbt parses the project
+    against (its sources name the workspace's lake)."""
+    project = dbt_project()
+    with dbt_environment(config):
+        ensure_manifest(project)
+    return dg.Definitions(assets=[dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        partitions_def=partitions,
+        partitions_def=partitions.shop_day,
         dagster_dbt_translator=WatershopDbtTranslator(),
         pool="duckdb_build",
         backfill_policy=dg.BackfillPolicy.single_run(),
-    )
-    def watershop_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, watershop: WatershopResource):
-        """Incremental dbt build of the run's shop-days, then an atomic publish of the served marts file."""
-        cfg = watershop.config
-        os.environ.update(dbt_env(cfg))
-        with build_lock(cfg):
-            scope = dbt_scope(context.partition_keys)
-            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(cfg, scope))], context=context)
-            try:
-                yield from invocation.stream()
-            finally:
-                _stop(invocation.process)  # never release the lock while dbt still writes
-            served = publish_marts(cfg)
-        context.log.info(f"published marts to {served}")
-
-    return dg.Definitions(assets=[watershop_marts])
+    )(watershop_marts)], asset_checks=[dg.asset_check(
+        asset=DAILY_REVENUE, partitions_def=partitions.shop_day,
+        description="The published marts file (what BI tools read) holds every served mart, readable read-only.",
+    )(served_marts_complete)])
 
 
 def dbt_scope(partition_keys: list[str]) -> dict[str, str]:

@@ -4,15 +4,19 @@ Shop-day: one partition per shop and local calendar day (POS, identity, marts, r
 Camera-day: one partition per camera stream ("<shop>.<camera>") and day (vision). Camera-days are
 independent, so each camera's footage is processed, retried and backfilled on its own; the shop-day
 assets read all of the shop's camera-days through CAMERA_TO_SHOP mappings.
+
+Partitions are configuration (shops, cameras, time zones) that Dagster needs at definition time:
+`WorkspacePartitions.from_config` builds them once and each domain's factory takes that one object.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
 
-from watershop_dagster.config import WatershopConfig
+from watershop_dagster.config import ShopConfig, WatershopConfig
 
 DATE_DIM = "date"
 SHOP_DIM = "shop"
@@ -54,6 +58,23 @@ def camera_to_shop(config: WatershopConfig) -> dg.MultiPartitionMapping:
         DATE_DIM: dg.DimensionPartitionMapping(DATE_DIM, dg.IdentityPartitionMapping()),
         CAMERA_DIM: dg.DimensionPartitionMapping(SHOP_DIM, dg.StaticPartitionMapping(camera_streams(config))),
     })
+
+
+@dataclass(frozen=True)
+class WorkspacePartitions:
+    """What the definitions take from the workspace config: partitions, the camera -> shop mapping
+    and the shops (for their after-closing schedules)."""
+
+    shop_day: dg.MultiPartitionsDefinition
+    camera_day: dg.MultiPartitionsDefinition | None  # None: no shop has a camera
+    camera_to_shop: dg.MultiPartitionMapping | None
+    shops: tuple[ShopConfig, ...]
+
+    @classmethod
+    def from_config(cls, config: WatershopConfig) -> WorkspacePartitions:
+        cameras = camera_day_partitions(config)
+        return cls(shop_day=shop_day_partitions(config), camera_day=cameras,
+                   camera_to_shop=camera_to_shop(config) if cameras else None, shops=tuple(config.shops))
 
 
 def shop_day_key(shop_id: str, day: date) -> dg.MultiPartitionKey:

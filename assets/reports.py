@@ -2,38 +2,35 @@
 
 import dagster as dg
 
-from assets.partitions import parse_shop_day
+from assets.marts import SERVED_MARTS
+from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
 from watershop_dagster.reports.report import write_daily_report, write_monthly_report
 
-REPORT_INPUTS = [dg.AssetKey(["marts", name]) for name in (
-    "daily_revenue", "payment_summary", "cans_per_day", "repeat_defaulters", "total_spent",
-    "daily_visits", "traffic_per_hour", "first_last_customer", "peak_hours", "new_customers",
-    "returning_customers", "customer_visit_counts",
-)]
+REPORT_INPUTS = [dg.AssetKey(["marts", name]) for name in SERVED_MARTS]
 
 
-def build_reports_definitions(partitions: dg.PartitionsDefinition) -> dg.Definitions:
-    @dg.asset(
+def shop_reports(context: dg.AssetExecutionContext, watershop: WatershopResource) -> dg.MaterializeResult:
+    """Each day's report; each month's report once, as of the run's last day in that month."""
+    cfg = watershop.config
+    shop_days = sorted(parse_shop_day(key) for key in context.partition_keys)
+    daily = [write_daily_report(cfg, shop_id, day) for shop_id, day in shop_days]
+    month_ends = {(shop_id, day.year, day.month): (shop_id, day) for shop_id, day in shop_days}
+    monthly = [write_monthly_report(cfg, shop_id, day) for shop_id, day in month_ends.values()]
+    return dg.MaterializeResult(metadata={
+        "daily_reports": len(daily),
+        "daily_report": dg.MetadataValue.path(str(daily[-1].html)),
+        "monthly_report": dg.MetadataValue.path(str(monthly[-1].html)),
+    })
+
+
+def build_reports_definitions(partitions: WorkspacePartitions) -> dg.Definitions:
+    return dg.Definitions(assets=[dg.asset(
         key=["reports", "shop_reports"],
         deps=REPORT_INPUTS,
-        partitions_def=partitions,
+        partitions_def=partitions.shop_day,
         group_name="reports",
         kinds={"html"},
         backfill_policy=dg.BackfillPolicy.single_run(),
         description="The day's report and the month-to-date report of the shop, under <workspace>/reports/.",
-    )
-    def shop_reports(context: dg.AssetExecutionContext, watershop: WatershopResource) -> dg.MaterializeResult:
-        """Each day's report; each month's report once, as of the run's last day in that month."""
-        cfg = watershop.config
-        shop_days = sorted(parse_shop_day(key) for key in context.partition_keys)
-        daily = [write_daily_report(cfg, shop_id, day) for shop_id, day in shop_days]
-        month_ends = {(shop_id, day.year, day.month): (shop_id, day) for shop_id, day in shop_days}
-        monthly = [write_monthly_report(cfg, shop_id, day) for shop_id, day in month_ends.values()]
-        return dg.MaterializeResult(metadata={
-            "daily_reports": len(daily),
-            "daily_report": dg.MetadataValue.path(str(daily[-1].html)),
-            "monthly_report": dg.MetadataValue.path(str(monthly[-1].html)),
-        })
-
-    return dg.Definitions(assets=[shop_reports])
+    )(shop_reports)])

@@ -68,17 +68,17 @@ def phase_ingest(config_file: str, start: date, end: date, workers: int) -> dict
 def phase_dbt(config_file: str, shop_id: str | None, day: str | None, day_to: str | None = None) -> dict:
     from dbt.cli.main import dbtRunner
 
-    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_env
+    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_environment
     from watershop_dagster.warehouse import build_lock, publish_marts
 
     config = load_config(config_file)
-    os.environ.update(dbt_env(config))
     args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
             "--target-path", str(config.warehouse_dir / "dbt_target")]
     if shop_id:
         args += ["--vars", json.dumps({"shop_id": shop_id, "date": day, "date_to": day_to or day})]
     with build_lock(config):
-        result = dbtRunner().invoke(args)
+        with dbt_environment(config):
+            result = dbtRunner().invoke(args)
         if not result.success:
             raise SystemExit(f"dbt build failed: {result.exception}")
         publish_marts(config)
@@ -86,7 +86,7 @@ def phase_dbt(config_file: str, shop_id: str | None, day: str | None, day_to: st
 
 
 def phase_dagster_run(config_file: str, shop_id: str, day: str) -> dict:
-    from watershop_dagster.runner import run_range
+    from watershop_dagster.orchestration.runner import run_range
 
     runs = run_range(date.fromisoformat(day), date.fromisoformat(day), config_file, [shop_id])
     if not runs[0].success:

@@ -83,7 +83,7 @@ def visit_recall(truth: pl.DataFrame, stamps: list, vectors: np.ndarray, keep: n
 
 
 def _naive(footage):
-    from watershop_dagster.vision.pipeline import naive_process_video
+    from naive_vision import naive_process_video  # bench/ is this script's folder
 
     return naive_process_video(footage, interval_s=1.0)
 

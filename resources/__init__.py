@@ -1,4 +1,4 @@
-"""Dagster resources: the workspace config and the dbt CLI."""
+"""Dagster resources: the workspace config, the dbt CLI and the served marts file (read-only DuckDB)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,28 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from watershop_dagster.config import WatershopConfig, load_config
 from watershop_dagster.dbt import dbt_project
 
 
 class WatershopResource(dg.ConfigurableResource):
-    """The workspace config (shops, cameras, paths, thresholds) read from `config_path`."""
+    """The workspace config (shops, cameras, paths, thresholds) read from `config_path`: parsed once
+    when a run (or sensor tick) sets the resource up, not on every access."""
 
     config_path: str
+    _config: WatershopConfig | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._config = load_config(self.config_path)  # a run sees one config, read at its start
 
     @property
     def config(self) -> WatershopConfig:
-        return load_config(self.config_path)
+        if self._config is None:  # used outside a run (tests, scripts): parse on first access
+            self._config = load_config(self.config_path)
+        return self._config
 
 
 def dbt_executable() -> str:
@@ -28,8 +37,16 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def build_resources(config_file: Path) -> dict[str, object]:
+def served_marts(config: WatershopConfig) -> DuckDBResource:
+    """The published marts file, opened read-only: the Dagster layer's one way into DuckDB (dbt
+    writes the private build file itself; warehouse.publish_marts swaps the served copy)."""
+    return DuckDBResource(database=str(config.marts_db), connection_config={"access_mode": "READ_ONLY"})
+
+
+def build_resources(config_file: str | Path, config: WatershopConfig) -> dict[str, object]:
+    """The resources every definition uses, for the workspace config at `config_file` (parsed as `config`)."""
     return {
         "watershop": WatershopResource(config_path=str(config_file)),
         "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+        "served_marts": served_marts(config),
     }

@@ -19,9 +19,9 @@ import polars as pl
 import pytest
 
 from assets.partitions import shop_day_key
-from watershop_dagster.code_location import build_definitions
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_ENV_VAR, CONFIG_FILENAME, load_config
-from watershop_dagster.instance import workspace_instance
+from watershop_dagster.orchestration.instance import ensure_dagster_home, workspace_instance
 from watershop_dagster.pos.generate import write_transaction_csvs
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ def served_workspace(tmp_path):
     (tmp_path / CONFIG_FILENAME).write_text(CONFIG)
     config = load_config(tmp_path / CONFIG_FILENAME)
     write_transaction_csvs(config, DAYS[0], DAYS[-1], seed=5, transactions_per_day=25)
-    workspace_instance(config)  # DAGSTER_HOME with the workspace's dagster.yaml
+    ensure_dagster_home(config)  # the workspace's dagster.yaml, which the webserver and daemon below use
     workspace_yaml = tmp_path / "workspace.yaml"
     workspace_yaml.write_text("load_from:\n  - python_module:\n      module_name: watershop_dagster.definitions\n"
                               "      location_name: watershop\n")
@@ -154,7 +154,7 @@ def test_a_ui_backfill_of_a_date_range_is_one_run(served_workspace):
     daemon_log = (tmp_path / "daemon.log").read_text()[-4000:]
     assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (status, daemon_log)
 
-    instance = dg.DagsterInstance.get()  # the fixture pointed DAGSTER_HOME at the workspace
+    instance = workspace_instance(config)
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     # one run over the whole range: ingest, identity, one dbt build and the reports
     assert len(runs) == 1, [(run.tags, sorted(k.to_user_string() for k in run.asset_selection or ())) for run in runs]

@@ -22,13 +22,14 @@ import yaml
 
 from assets.partitions import shop_day_key
 from assets.pos import TRANSACTIONS
-from watershop_dagster import distributed, lake
+from watershop_dagster import lake
+from watershop_dagster.orchestration import celery_jobs
 from watershop_dagster.config import CONFIG_FILENAME, load_config
-from watershop_dagster.instance import DAGSTER_YAML
+from watershop_dagster.orchestration.instance import DAGSTER_YAML
 from watershop_dagster.pos.generate import write_transaction_csvs
 
 CELERY_YAML = Path(__file__).resolve().parents[1] / "deploy" / "celery.yaml"
-BROKER = os.environ.get(distributed.BROKER_ENV) or distributed.DEFAULT_BROKER
+BROKER = os.environ.get(celery_jobs.BROKER_ENV) or celery_jobs.DEFAULT_BROKER
 DAY = date(2025, 3, 1)
 CONFIG = """\
 partitions_start: "2025-01-01"
@@ -40,17 +41,17 @@ shops:
 
 
 def test_the_celery_job_joins_the_code_location_only_with_a_broker(monkeypatch):
-    monkeypatch.delenv(distributed.BROKER_ENV, raising=False)
-    assert not distributed.distributed_definitions().jobs
-    monkeypatch.setenv(distributed.BROKER_ENV, "pyamqp://user:secret@broker:5672//")
-    monkeypatch.setenv(distributed.QUEUE_ENV, "shops")
-    job, vision = distributed.distributed_definitions().jobs
-    assert (job.name, vision.name) == (distributed.CELERY_JOB, distributed.VISION_CELERY_JOB)
+    monkeypatch.delenv(celery_jobs.BROKER_ENV, raising=False)
+    assert not celery_jobs.distributed_definitions().jobs
+    monkeypatch.setenv(celery_jobs.BROKER_ENV, "pyamqp://user:secret@broker:5672//")
+    monkeypatch.setenv(celery_jobs.QUEUE_ENV, "shops")
+    job, vision = celery_jobs.distributed_definitions().jobs
+    assert (job.name, vision.name) == (celery_jobs.CELERY_JOB, celery_jobs.VISION_CELERY_JOB)
     assert job.executor_def.name == vision.executor_def.name == "celery"
     execution = job.config["execution"]["config"]
     # The URL (maybe with a password) is read from the environment by the run, never shown in the UI.
-    assert execution["broker"] == {"env": distributed.BROKER_ENV}
-    assert execution["backend"] == distributed.DEFAULT_BACKEND
+    assert execution["broker"] == {"env": celery_jobs.BROKER_ENV}
+    assert execution["backend"] == celery_jobs.DEFAULT_BACKEND
     assert execution["config_source"] == {"task_default_queue": "shops"}
 
 
@@ -111,9 +112,9 @@ def celery_worker(tmp_path, monkeypatch):
     home.mkdir()
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv(distributed.BROKER_ENV, BROKER)
-    monkeypatch.setenv(distributed.BACKEND_ENV, "rpc://")
-    monkeypatch.setenv(distributed.QUEUE_ENV, queue)
+    monkeypatch.setenv(celery_jobs.BROKER_ENV, BROKER)
+    monkeypatch.setenv(celery_jobs.BACKEND_ENV, "rpc://")
+    monkeypatch.setenv(celery_jobs.QUEUE_ENV, queue)
     settings = yaml.safe_load(CELERY_YAML.read_text())
     settings["execution"]["config"]["config_source"]["task_default_queue"] = queue
     worker_yaml = tmp_path / "celery.yaml"
@@ -153,7 +154,7 @@ def test_a_shop_day_runs_its_steps_in_a_celery_worker(celery_worker, tmp_path):
     write_transaction_csvs(config, DAY, DAY, seed=5, transactions_per_day=30)
     key = shop_day_key("north", DAY)
 
-    recon_job = distributed.reconstructable_celery_job(workspace / CONFIG_FILENAME)
+    recon_job = celery_jobs.reconstructable_celery_job(workspace / CONFIG_FILENAME)
     job = recon_job.get_definition()
     with dg.DagsterInstance.get() as instance:
         # As a schedule, sensor or the UI launch a partition: its run config is the job's default

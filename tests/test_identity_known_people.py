@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 
 from tests.test_identity_registry import make_config
+from tests.vision_helpers import face_distance
 from watershop_dagster.identity.known_people import KNOWN_PEOPLE_SCHEMA, load_known_people, scan_known_people
-from watershop_dagster.vision.faces import face_distance
 
 
 def test_load_known_people(faces_dir, tmp_path):

@@ -19,7 +19,7 @@ from assets.partitions import (
     shop_day_partitions,
 )
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.runner import contiguous_stretches
+from watershop_dagster.orchestration.runner import contiguous_stretches
 
 CONFIG = WatershopConfig.model_validate({
     "partitions_start": "2025-01-01",

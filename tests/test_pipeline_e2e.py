@@ -14,14 +14,14 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.daily import DAILY_JOB
+from assets.jobs import DAILY_JOB
 from assets.partitions import shop_day_key
 from watershop_dagster import lake
-from watershop_dagster.code_location import build_definitions
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
-from watershop_dagster.instance import workspace_instance
+from watershop_dagster.orchestration.instance import workspace_instance
 from watershop_dagster.pos.generate import write_transaction_csvs
-from watershop_dagster.runner import run_range
+from watershop_dagster.orchestration.runner import run_range
 
 pytestmark = pytest.mark.slow
 

@@ -173,10 +173,10 @@ def serving_workspaces(tmp_path_factory: pytest.TempPathFactory) -> ServingWorks
     key = tmp_path_factory.getbasetemp()
     if key in _BUILT:
         return _BUILT[key]
-    from assets.daily import DAILY_JOB
+    from assets.jobs import DAILY_JOB
     from assets.partitions import shop_day_key
-    from watershop_dagster.code_location import build_definitions
-    from watershop_dagster.instance import workspace_instance
+    from watershop_dagster.orchestration.assemble import build_definitions
+    from watershop_dagster.orchestration.instance import workspace_instance
     from watershop_dagster.pos.generate import write_transaction_csvs
 
     base = tmp_path_factory.mktemp("serving")

@@ -10,11 +10,12 @@ import polars as pl
 import pytest
 
 from assets.partitions import camera_day_key, shop_day_key
-from assets.vision import VISION_JOB, footage_changes
+from assets.jobs import VISION_JOB
+from assets.vision import footage_changes
 from watershop_dagster import lake
-from watershop_dagster.code_location import build_definitions
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
-from watershop_dagster.instance import workspace_instance
+from watershop_dagster.orchestration.instance import workspace_instance
 from watershop_dagster.synthetic.footage import write_day
 
 pytestmark = pytest.mark.slow

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.vision_helpers import face_distance
 from watershop_dagster.vision.faces import (
     Detection,
     detect_faces,
     embed_faces,
-    face_distance,
     face_jpeg,
     face_patch,
     face_quality,

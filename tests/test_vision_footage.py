@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.vision_helpers import footage_day_keys
 from watershop_dagster.config import ShopConfig
 from watershop_dagster.vision.footage import (
     FootageFile,
     discover_footage,
-    footage_day_keys,
     local_day_bounds_utc,
     parse_plain_path,
     probe_footage,

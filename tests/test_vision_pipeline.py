@@ -9,9 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from bench.naive_vision import naive_process_video
 from tests.test_vision_decode import write_video
+from tests.vision_helpers import face_distance
 from watershop_dagster.config import VisionConfig
-from watershop_dagster.vision.faces import detect_faces, embed_faces, face_distance
+from watershop_dagster.vision.decode import FootageDecodeError
+from watershop_dagster.vision.faces import detect_faces, embed_faces
 from watershop_dagster.vision.footage import FootageFile
 from watershop_dagster.vision.pipeline import (
     FACE_DETECTIONS_SCHEMA,
@@ -20,13 +23,11 @@ from watershop_dagster.vision.pipeline import (
     FRAMES_SCHEMA,
     PipelineTuning,
     VisionResult,
-    naive_process_video,
     plan_slices,
     process_footage,
     process_segment,
     process_video,
 )
-from watershop_dagster.vision.decode import FootageDecodeError
 
 START = datetime(2024, 5, 1, 4, 30, tzinfo=UTC)
 

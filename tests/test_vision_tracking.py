@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.vision_helpers import link_tracks, select_embeddings
 from watershop_dagster.vision.motion import Box
 from watershop_dagster.vision.tracking import (
     EmbeddingPolicy,
@@ -10,8 +11,6 @@ from watershop_dagster.vision.tracking import (
     TrackEnd,
     TrackParams,
     link_cost,
-    link_tracks,
-    select_embeddings,
     stitch_pairs,
 )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,9 +10,9 @@ from pathlib import Path
 import click
 
 from watershop_dagster.cli_common import _date, _load, config_option
-from watershop_dagster.config import CONFIG_ENV_VAR, ConfigError, WatershopConfig, config_path, init_workspace
-from watershop_dagster.frigate.cli import frigate
+from watershop_dagster.config import ConfigError, WatershopConfig, config_path, init_workspace
 from watershop_dagster.experiment.cli import experiment
+from watershop_dagster.frigate.cli import frigate
 
 
 @click.group()
@@ -94,7 +93,7 @@ def run(config_file, start, end, shop_ids) -> None:
 
 
 def _run_and_report(config_file, start, end, shop_ids) -> None:
-    from watershop_dagster.runner import run_range
+    from watershop_dagster.orchestration.runner import run_range
 
     _load(config_file)
     runs = run_range(start, end, config_file, shop_ids)
@@ -156,7 +155,6 @@ def demo(workspace, days, seed) -> None:
     end = date.today() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
     config = build_demo(Path(workspace), start, end, seed)
-    os.environ[CONFIG_ENV_VAR] = str(config_file.resolve())
     try:
         _run_and_report(str(config_file), start, end, None)
     finally:

@@ -60,14 +60,14 @@ def rebuild_marts(config: WatershopConfig, shop_id: str | None = None) -> None:
 
     from dbt.cli.main import dbtRunner
 
-    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_env, dbt_vars
+    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_environment, dbt_vars
 
-    os.environ.update(dbt_env(config))
     scope = {"shop_id": shop_id} if shop_id else {}
     args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
             "--target-path", str(config.warehouse_dir / "dbt_target"), "--vars", json.dumps(dbt_vars(config, scope))]
     with build_lock(config):
-        result = dbtRunner().invoke(args)
+        with dbt_environment(config):
+            result = dbtRunner().invoke(args)
         if not result.success:
             raise RuntimeError(f"dbt build failed: {result.exception or 'see the dbt log'}")
         publish_marts(config)

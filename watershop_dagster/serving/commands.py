@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from watershop_dagster.cli_common import _date, _load, config_option
-from watershop_dagster.config import CONFIG_ENV_VAR, config_path
+from watershop_dagster.config import config_path
 from watershop_dagster.serving.settings import API_KEY_ENV_VAR, is_loopback, resolve_api_key, serving_settings
 
 DASHBOARD_SCRIPT = Path(__file__).with_name("dashboard.py")
@@ -66,7 +66,6 @@ def dashboard(config_file, port, host) -> None:
                    err=True)
     command = streamlit_command(resolved, host, port)
     click.echo(f"dashboard on http://{host}:{port} over {config.marts_db}", err=True)
-    os.environ[CONFIG_ENV_VAR] = str(resolved)
     os.execv(sys.executable, command)  # streamlit takes over this process (signals, exit code)
 
 

@@ -295,10 +295,3 @@ def face_jpeg(rgb: np.ndarray, det: Detection, margin: float = 0.25, quality: in
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
-
-
-def face_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between embeddings (the metric face_recognition's 0.6 tolerance uses)."""
-    a = np.atleast_2d(np.asarray(a, np.float32))
-    b = np.atleast_2d(np.asarray(b, np.float32))
-    return np.linalg.norm(a[:, None, :] - b[None, :, :], axis=-1)

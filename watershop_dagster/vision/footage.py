@@ -278,13 +278,6 @@ def _bad_belongs_to_day(path: Path, start: datetime, end: datetime) -> bool:
     return day_start < end and day_start + timedelta(days=1) > start
 
 
-def footage_day_keys(root: Path, shop: ShopConfig) -> set[date]:
-    """Local dates (shop timezone) that have at least one valid footage file: partition keys."""
-    tz = shop.tz
-    good, _ = scan_footage(root, shop)
-    return {f.start_utc.astimezone(tz).date() for f in good}
-
-
 # --------------------------------------------------------------------------------------------
 # probing
 

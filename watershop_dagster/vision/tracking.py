@@ -124,16 +124,6 @@ class FaceTracker:
         return [self.tracks[i].last_box for i in sorted(self._open) if t - self.tracks[i].last_t <= keep_s]
 
 
-def link_tracks(frames: Sequence[tuple[float, Sequence[Box]]], params: TrackParams = TrackParams()) -> list[list[int]]:
-    """Batch linking: for each (t, boxes) frame in time order, the track index of each box."""
-    tracker = FaceTracker(params)
-    out = []
-    for t, boxes in frames:
-        tracker.expire(t)
-        out.append(tracker.update(t, boxes))
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # which detections to embed
 
@@ -221,16 +211,6 @@ class EmbeddingSelector:
         self.best_quality = max(self.best_quality, p.quality)
         self.last_embed_t = p.t
         return [p.key]
-
-
-def select_embeddings(times: Sequence[float], qualities: Sequence[float], policy: EmbeddingPolicy = EmbeddingPolicy()) -> list[int]:
-    """Indices of one track's detections (in time order) to embed under `policy`."""
-    selector = EmbeddingSelector(policy)
-    chosen: list[int] = []
-    for i, (t, q) in enumerate(zip(times, qualities)):
-        chosen.extend(selector.offer(i, t, q))
-    chosen.extend(selector.close())
-    return sorted(chosen)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ instance (Postgres, see deploy/dagster.postgres.yaml) and the same workspace pat
 landing and lake on shared storage; the DuckDB warehouse stays on the one machine whose worker runs
 the dbt step).
 
-The job joins the code location only when $WATERSHOP_CELERY_BROKER is set, so the default embedded
+This module is imported only by the code location's entry (watershop_dagster.definitions) and by
+workers through the pointer below, never by the rest of the package. The job joins the code location only when $WATERSHOP_CELERY_BROKER is set, so the default embedded
 setup is unchanged. Settings, all read from the environment:
 
     WATERSHOP_CELERY_BROKER   broker URL, e.g. pyamqp://guest:guest@127.0.0.1:5672//
@@ -22,16 +23,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster_celery import celery_executor
 
-from assets.daily import CAMERA_DAY_ASSETS, SHOP_DAY_ASSETS
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.reconstruct import ReconstructableJob
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from assets.jobs import CAMERA_DAY_ASSETS, SHOP_DAY_ASSETS, VISION_JOB
+from watershop_dagster.orchestration.assemble import build_definitions
 
 CELERY_JOB = "watershop_daily_celery"
 VISION_CELERY_JOB = "watershop_vision_celery"
@@ -67,24 +64,24 @@ def celery_run_config() -> dict:
     }
 
 
-def _celery_job(name: str, selection: dg.AssetSelection, description: str) -> UnresolvedAssetJobDefinition:
+def _celery_job(name: str, selection: dg.AssetSelection, description: str):
     return dg.define_asset_job(name, selection=selection, executor_def=celery_executor,
                                config=celery_run_config(), description=description)
 
 
-def build_celery_job() -> UnresolvedAssetJobDefinition:
+def build_celery_job():
     """The same selection as `watershop_daily`, on the Celery executor (config editable per run)."""
     return _celery_job(CELERY_JOB, SHOP_DAY_ASSETS, "Everything for one shop-day, each step run by a Celery worker.")
 
 
-def build_vision_celery_job() -> UnresolvedAssetJobDefinition:
+def build_vision_celery_job():
     """The same selection as `watershop_vision`: camera-day runs launched together (a backfill, the
     footage sensor) spread over the workers, one camera-day per worker."""
     return _celery_job(VISION_CELERY_JOB, CAMERA_DAY_ASSETS, "One camera-day of vision, its steps run by a Celery worker.")
 
 
 def distributed_definitions(with_cameras: bool = True) -> dg.Definitions:
-    """What code_location.build_definitions merges in: the Celery jobs if a broker is configured."""
+    """What the code location (watershop_dagster.definitions) merges in: the Celery jobs if a broker is configured."""
     if not celery_enabled():
         return dg.Definitions()
     return dg.Definitions(jobs=[build_celery_job(), *([build_vision_celery_job()] if with_cameras else [])])
@@ -92,15 +89,13 @@ def distributed_definitions(with_cameras: bool = True) -> dg.Definitions:
 
 def celery_job(config_file: str) -> dg.JobDefinition:
     """The Celery job of the workspace at `config_file`; the reconstructor workers call."""
-    from watershop_dagster.code_location import build_definitions  # code_location imports this module
-
     defs = build_definitions(Path(config_file))
     if not any(getattr(job, "name", None) == CELERY_JOB for job in defs.jobs or ()):
         defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[build_celery_job()]))
     return defs.resolve_job_def(CELERY_JOB)
 
 
-def reconstructable_celery_job(config_file: str | os.PathLike) -> ReconstructableJob:
+def reconstructable_celery_job(config_file: str | os.PathLike):
     """A pointer workers can rebuild the job from: this module's `celery_job(config_file)`.
 
     Runs launched from the UI or a schedule use the code location's pointer instead
@@ -110,3 +105,9 @@ def reconstructable_celery_job(config_file: str | os.PathLike) -> Reconstructabl
     return dg.build_reconstructable_job(
         __name__, celery_job.__name__, reconstructable_args=(str(Path(config_file).resolve()),)
     )
+
+
+def with_celery_jobs(defs: dg.Definitions) -> dg.Definitions:
+    """`defs` plus the Celery jobs when a broker is configured (the vision one only with cameras)."""
+    with_cameras = any(getattr(job, "name", None) == VISION_JOB for job in defs.jobs or ())
+    return dg.Definitions.merge(defs, distributed_definitions(with_cameras))

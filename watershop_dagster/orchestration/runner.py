@@ -9,23 +9,24 @@ A range runs in two passes, as a backfill from the UI would:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import groupby
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.daily import DAILY_JOB
+from assets.jobs import DAILY_JOB, VISION_JOB
 from assets.partitions import camera_day_key, shop_day_key
-from assets.vision import VISION_JOB
-from watershop_dagster.code_location import build_definitions
-from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
-from watershop_dagster.instance import workspace_instance
+from watershop_dagster.config import config_path, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
+from watershop_dagster.orchestration.instance import workspace_instance
 
 RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
+# Dagster's documented run tags of a single-run backfill over a partition range (not exported as
+# constants by the public API): a run with them materializes the whole range in one go.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,6 @@ def run_range(
     data still land, and the shop-day reports the failure."""
     config_file = config_path(config_file)
     config = load_config(config_file)
-    os.environ[CONFIG_ENV_VAR] = str(config_file)
     instance = workspace_instance(config)
     definitions = build_definitions(config_file)
     per_day, per_stretch = _split_daily_job(definitions.resolve_job_def(DAILY_JOB))
@@ -106,8 +106,8 @@ def run_range(
     for shop_id in shops:
         for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
             result, failed = execute(per_stretch, tags={
-                ASSET_PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
-                ASSET_PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
+                PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
+                PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
             })
             for day in stretch:
                 run = first_pass[(shop_id, day)]

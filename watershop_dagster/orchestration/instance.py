@@ -1,8 +1,12 @@
-"""The Dagster instance a workspace uses: a persistent DAGSTER_HOME with a dagster.yaml."""
+"""The Dagster instance a workspace uses: a persistent DAGSTER_HOME with a dagster.yaml.
+
+The instance is built from the workspace's home folder explicitly; nothing sets $DAGSTER_HOME for
+the process (`dagster dev` and the daemon get it on their command line, see README).
+"""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from dagster import DagsterInstance
 
@@ -21,17 +25,17 @@ concurrency:
 """
 
 
-def ensure_dagster_home(config: WatershopConfig) -> str:
-    """Create DAGSTER_HOME (with dagster.yaml if absent) and point this process at it."""
+def ensure_dagster_home(config: WatershopConfig) -> Path:
+    """Create the workspace's DAGSTER_HOME folder, with a dagster.yaml if it has none."""
     home = config.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():
         settings.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return str(home)
+    return home
 
 
 def workspace_instance(config: WatershopConfig) -> DagsterInstance:
-    ensure_dagster_home(config)
-    return DagsterInstance.get()
+    """The persistent instance of the workspace's DAGSTER_HOME (SQLite by default, or what its
+    dagster.yaml configures, e.g. Postgres)."""
+    return DagsterInstance.from_config(str(ensure_dagster_home(config)))
