@@ -16,14 +16,11 @@ def dbt_project() -> DbtProject:
     return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
-def dbt_env(config: WatershopConfig) -> dict[str, str]:
-    """Variables the dbt profile and sources read: where the lake and the build file are."""
-    return {"WATERSHOP_LAKE_ROOT": str(config.lake_root), "WATERSHOP_BUILD_DB": str(config.build_db)}
-
-
-def dbt_vars(config: WatershopConfig, scope: dict[str, str]) -> dict[str, object]:
-    """The --vars of a build: the partition scope plus the config values dbt tests check against."""
-    return {**scope, "max_visit_hours": config.thresholds.max_visit_hours}
+def dbt_vars(config: WatershopConfig, scope: dict[str, str] | None = None) -> dict[str, object]:
+    """The --vars of a build: where the workspace's lake and build file are (the profile and the
+    sources read them), the config values dbt tests check against, and the partition scope."""
+    return {"watershop_lake_root": str(config.lake_root), "watershop_build_db": str(config.build_db),
+            "max_visit_hours": config.thresholds.max_visit_hours, **(scope or {})}
 
 
 def ensure_manifest(project: DbtProject) -> Path:
