@@ -11,6 +11,7 @@ dbt as vars too, so nothing is passed through the process environment.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -88,9 +89,7 @@ class DbtWorkspaceRunner:
         from dbt.cli.main import dbtRunner
         from dbt_common.events.functions import msg_to_dict
 
-        # dbt marks nodes compiled (and ephemeral CTEs injected) in the manifest it runs: every build
-        # gets its own copy, or the next build would skip the injection its SQL still needs.
-        manifest = copy.deepcopy(self.manifest(config))
+        manifest = _pristine_copy(self.manifest(config))
         events: list[RawEvent] = []
 
         def collect(message) -> None:
@@ -107,6 +106,19 @@ class DbtWorkspaceRunner:
                     if str(r.status) not in ("success", "pass", "warn", "skipped")]
         error = str(result.exception) if result.exception else None
         return DbtBuildResult(success=result.success, events=events, failures=failures, error=error)
+
+
+def _pristine_copy(manifest):
+    """A copy of the parsed manifest for one build.
+
+    dbt marks the nodes it runs as compiled (ephemeral CTEs injected), so a second build on the same
+    nodes would skip the injection its SQL still needs. Only the nodes (and the graph built from
+    them) change; the lookups are rebuilt lazily from the copied nodes. `copy.deepcopy` is no option:
+    Manifest.__reduce_ex__ passes its fields out of order, shifting any lookup already built.
+    """
+    lookups = {field.name: None for field in dataclasses.fields(manifest) if field.name.endswith("_lookup")}
+    return dataclasses.replace(manifest, nodes=copy.deepcopy(manifest.nodes),
+                               flat_graph=copy.deepcopy(manifest.flat_graph), **lookups)
 
 
 @functools.cache
