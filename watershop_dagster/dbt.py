@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -23,6 +24,10 @@ def dbt_vars(config: WatershopConfig, scope: dict[str, str] | None = None) -> di
             "max_visit_hours": config.thresholds.max_visit_hours, **(scope or {})}
 
 
+# The code location's manifest describes the project's graph, which no workspace path changes.
+DEFINITIONS_VARS = {"watershop_lake_root": "/workspace-independent/lake", "watershop_build_db": ":memory:"}
+
+
 def ensure_manifest(project: DbtProject) -> Path:
     """Parse the project when its manifest is missing or older than any model, macro or config."""
     manifest = project.manifest_path
@@ -32,7 +37,8 @@ def ensure_manifest(project: DbtProject) -> Path:
         from dbt.cli.main import dbtRunner
 
         result = dbtRunner().invoke(
-            ["parse", "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir), "--quiet"]
+            ["parse", "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir), "--quiet",
+             "--vars", json.dumps(DEFINITIONS_VARS)]
         )
         if not result.success:
             raise RuntimeError(f"dbt parse failed: {result.exception}")

@@ -63,7 +63,7 @@ class DbtWorkspaceRunner:
     def _base_args(self, config: WatershopConfig) -> list[str]:
         return ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.project_dir),
                 "--target-path", str(target_dir(config)), "--log-path", str(target_dir(config)),
-                "--quiet", "--no-send-anonymous-usage-stats"]
+                "--no-send-anonymous-usage-stats"]
 
     def manifest(self, config: WatershopConfig):
         """The parsed project for this workspace; parsed again only when a model, macro or yml changed."""
