@@ -4,20 +4,20 @@ A daily run builds one shop-day. A backfill builds each shop's whole range in on
 backfill policy): one incremental dbt build over the days costs about what one day costs, where a
 run per shop-day would pay dbt's fixed start-up for every day."""
 
-import json
-import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets, get_subset_selection_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_duckdb import DuckDBResource
 
 from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
 from watershop_dagster import catalog
-from watershop_dagster.config import WatershopConfig
-from watershop_dagster.dbt import dbt_environment, dbt_project, dbt_vars, ensure_manifest
+from watershop_dagster.dbt import dbt_project, ensure_manifest
+from watershop_dagster.dbt_runner import DbtBuildResult, project_runner
 from watershop_dagster.warehouse import build_lock, publish_marts
 
 
@@ -35,17 +35,16 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
         return "marts"
 
 
-def watershop_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, watershop: WatershopResource):
-    """Incremental dbt build of the run's shop-days, then an atomic publish of the served marts file."""
+def watershop_marts(context: dg.AssetExecutionContext, watershop: WatershopResource):
+    """Incremental dbt build of the run's shop-days (in-process, the project parsed once), then an
+    atomic publish of the served marts file."""
     cfg = watershop.config
     with build_lock(cfg):
-        scope = dbt_scope(context.partition_keys)
-        with dbt_environment(cfg):  # the dbt subprocess starts here and keeps this environment
-            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(cfg, scope))], context=context)
-        try:
-            yield from invocation.stream()
-        finally:
-            _stop(invocation.process)  # never release the lock while dbt still writes
+        result = project_runner().build(cfg, dbt_scope(context.partition_keys), extra_args=_selection_args(context))
+        yield from _dagster_events(context, result)
+        if not result.success:
+            raise dg.Failure(description="dbt build failed; nothing was published",
+                             metadata={"error": result.error or "", "failures": dg.MetadataValue.json(result.failures)})
         served = publish_marts(cfg)
     context.log.info(f"published marts to {served}")
 
@@ -74,12 +73,10 @@ def served_marts_complete(context: dg.AssetCheckExecutionContext, served_marts: 
         "missing": dg.MetadataValue.json(missing), "rows": dg.MetadataValue.json(rows)})
 
 
-def build_marts_definitions(partitions: WorkspacePartitions, config: WatershopConfig) -> dg.Definitions:
-    """The dbt models as assets on the shop-day partitions; `config` is where dbt parses the project
-    against (its sources name the workspace's lake)."""
+def build_marts_definitions(partitions: WorkspacePartitions) -> dg.Definitions:
+    """The dbt models as assets on the shop-day partitions (the project's graph is the same for every workspace)."""
     project = dbt_project()
-    with dbt_environment(config):
-        ensure_manifest(project)
+    ensure_manifest(project)
     return dg.Definitions(assets=[dbt_assets(
         manifest=project.manifest_path,
         project=project,
@@ -104,11 +101,19 @@ def dbt_scope(partition_keys: list[str]) -> dict[str, str]:
     return {"shop_id": shops.pop(), **scope} if len(shops) == 1 else scope
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _selection_args(context: dg.AssetExecutionContext) -> list[str]:
+    """dbt's --select (and --indirect-selection) for the models and tests this run selected."""
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    args, indirect_selection = get_subset_selection_for_context(
+        context=context, manifest=manifest, select="fqn:*", exclude=None, selector=None,
+        dagster_dbt_translator=translator, current_dbt_indirect_selection_env=None)
+    return [*args, *(["--indirect-selection", indirect_selection] if indirect_selection else [])]
+
+
+def _dagster_events(context: dg.AssetExecutionContext, result: DbtBuildResult) -> Iterator[Any]:
+    """Each model's Output and each test's check result, from dbt's own events."""
+    manifest, translator, project = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    for raw_event in result.events:
+        event = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
+        yield from event.to_default_asset_events(manifest=manifest, dagster_dbt_translator=translator,
+                                                 context=context, project=project)

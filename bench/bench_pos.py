@@ -66,21 +66,16 @@ def phase_ingest(config_file: str, start: date, end: date, workers: int) -> dict
 
 
 def phase_dbt(config_file: str, shop_id: str | None, day: str | None, day_to: str | None = None) -> dict:
-    from dbt.cli.main import dbtRunner
-
-    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_environment
+    """One dbt build (in-process, as the marts asset runs it) and the publish."""
+    from watershop_dagster.dbt_runner import project_runner
     from watershop_dagster.warehouse import build_lock, publish_marts
 
     config = load_config(config_file)
-    args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
-            "--target-path", str(config.warehouse_dir / "dbt_target")]
-    if shop_id:
-        args += ["--vars", json.dumps({"shop_id": shop_id, "date": day, "date_to": day_to or day})]
+    scope = {"shop_id": shop_id, "date": day, "date_to": day_to or day} if shop_id else None
     with build_lock(config):
-        with dbt_environment(config):
-            result = dbtRunner().invoke(args)
+        result = project_runner().build(config, scope)
         if not result.success:
-            raise SystemExit(f"dbt build failed: {result.exception}")
+            raise SystemExit(f"dbt build failed: {result.error or result.failures}")
         publish_marts(config)
     return {}
 

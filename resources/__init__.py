@@ -1,17 +1,15 @@
-"""Dagster resources: the workspace config, the dbt CLI and the served marts file (read-only DuckDB)."""
+"""Dagster resources: the workspace config and the served marts file (read-only DuckDB). dbt runs in-process
+(watershop_dagster.dbt_runner), so it needs no resource."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from watershop_dagster.config import WatershopConfig, load_config
-from watershop_dagster.dbt import dbt_project
 
 
 class WatershopResource(dg.ConfigurableResource):
@@ -31,12 +29,6 @@ class WatershopResource(dg.ConfigurableResource):
         return self._config
 
 
-def dbt_executable() -> str:
-    """The dbt installed beside this Python (a venv's bin/ need not be on PATH), else dbt on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
-
-
 def served_marts(config: WatershopConfig) -> DuckDBResource:
     """The published marts file, opened read-only: the Dagster layer's one way into DuckDB (dbt
     writes the private build file itself; warehouse.publish_marts swaps the served copy)."""
@@ -47,6 +39,5 @@ def build_resources(config_file: str | Path, config: WatershopConfig) -> dict[st
     """The resources every definition uses, for the workspace config at `config_file` (parsed as `config`)."""
     return {
         "watershop": WatershopResource(config_path=str(config_file)),
-        "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         "served_marts": served_marts(config),
     }

@@ -421,4 +421,4 @@ def test_max_visit_hours_reaches_dbt_from_the_config():
     project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
     assert project["vars"]["max_visit_hours"] == Thresholds().max_visit_hours
     config = WatershopConfig(shops=[ShopConfig(id="s1")], thresholds=Thresholds(max_visit_hours=2.5))
-    assert dbt_vars(config, {"shop_id": "s1", "date": D1}) == {"shop_id": "s1", "date": D1, "max_visit_hours": 2.5}
+    assert dbt_vars(config, {"shop_id": "s1", "date": D1}).items() >= {"shop_id": "s1", "date": D1, "max_visit_hours": 2.5}.items()

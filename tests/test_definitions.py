@@ -105,7 +105,7 @@ def test_a_run_reads_the_workspace_config_once(config_file, monkeypatch):
 
 
 def test_building_definitions_and_instances_leaves_the_process_environment_alone(tmp_path, monkeypatch):
-    from watershop_dagster.dbt import dbt_environment
+    from watershop_dagster.dbt import dbt_vars
     from watershop_dagster.orchestration.assemble import build_definitions
     from watershop_dagster.orchestration.instance import workspace_instance
 
@@ -119,9 +119,10 @@ def test_building_definitions_and_instances_leaves_the_process_environment_alone
         configs.append(load_config(tmp_path / name / CONFIG_FILENAME))
         build_definitions(tmp_path / name / CONFIG_FILENAME)
         workspace_instance(configs[-1]).dispose()
-    with dbt_environment(configs[0]) as env:
-        assert os.environ["WATERSHOP_LAKE_ROOT"] == env["WATERSHOP_LAKE_ROOT"] == str(configs[0].lake_root)
     assert dict(os.environ) == before
+    # dbt learns a workspace's paths from its vars, never from the environment
+    assert dbt_vars(configs[0])["watershop_lake_root"] == str(configs[0].lake_root)
+    assert dbt_vars(configs[1])["watershop_build_db"] == str(configs[1].build_db)
 
 
 def test_the_served_marts_check_reads_the_published_file_read_only(config_file):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from datetime import date, timedelta
+from datetime import date
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg

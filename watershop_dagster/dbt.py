@@ -1,11 +1,8 @@
-"""The dbt project that builds the DuckDB marts, and the environment it reads."""
+"""The dbt project that builds the DuckDB marts, and the vars it reads (no environment variables)."""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -28,39 +25,15 @@ def dbt_project() -> DbtProject:
     return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
-def dbt_env(config: WatershopConfig) -> dict[str, str]:
-    """Variables the dbt profile and sources read: where the lake and the build file are."""
-    return {"WATERSHOP_LAKE_ROOT": str(config.lake_root), "WATERSHOP_BUILD_DB": str(config.build_db)}
+def dbt_vars(config: WatershopConfig, scope: dict[str, str] | None = None) -> dict[str, object]:
+    """The --vars of a build: where the workspace's lake and build file are (the profile and the
+    sources read them), the config values dbt tests check against, and the partition scope."""
+    return {"watershop_lake_root": str(config.lake_root), "watershop_build_db": str(config.build_db),
+            "max_visit_hours": config.thresholds.max_visit_hours, **(scope or {})}
 
 
-def dbt_vars(config: WatershopConfig, scope: dict[str, str]) -> dict[str, object]:
-    """The --vars of a build: the partition scope plus the config values dbt tests check against."""
-    return {**scope, "max_visit_hours": config.thresholds.max_visit_hours}
-
-
-_ENVIRONMENT_LOCK = threading.RLock()
-
-
-@contextmanager
-def dbt_environment(config: WatershopConfig) -> Iterator[dict[str, str]]:
-    """`dbt_env(config)` in the environment only while dbt starts or runs, then the previous values back.
-
-    dbt reads these paths with env_var() from its own process environment, and neither an in-process
-    dbtRunner nor dagster-dbt 0.29's DbtCliResource.cli (which copies os.environ into the dbt
-    subprocess) takes an env argument. Scoping the change keeps one workspace's paths from leaking
-    into the next call in the same process (the last config loaded no longer wins)."""
-    env = dbt_env(config)
-    with _ENVIRONMENT_LOCK:
-        previous = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
-        try:
-            yield env
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+# The code location's manifest describes the project's graph, which no workspace path changes.
+DEFINITIONS_VARS = {"watershop_lake_root": "/workspace-independent/lake", "watershop_build_db": ":memory:"}
 
 
 def ensure_manifest(project: DbtProject) -> Path:
@@ -72,7 +45,8 @@ def ensure_manifest(project: DbtProject) -> Path:
         from dbt.cli.main import dbtRunner
 
         result = dbtRunner().invoke(
-            ["parse", "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir), "--quiet"]
+            ["parse", "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir), "--quiet",
+             "--vars", json.dumps(DEFINITIONS_VARS)]
         )
         if not result.success:
             raise RuntimeError(f"dbt parse failed: {result.exception}")

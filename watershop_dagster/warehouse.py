@@ -56,18 +56,10 @@ def connect_marts(config: WatershopConfig) -> duckdb.DuckDBPyConnection:
 
 def rebuild_marts(config: WatershopConfig, shop_id: str | None = None) -> None:
     """Rebuild every mart of one shop (or all) from the lake and publish; e.g. after an erasure."""
-    import json
+    from watershop_dagster.dbt_runner import project_runner
 
-    from dbt.cli.main import dbtRunner
-
-    from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_environment, dbt_vars
-
-    scope = {"shop_id": shop_id} if shop_id else {}
-    args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
-            "--target-path", str(config.warehouse_dir / "dbt_target"), "--vars", json.dumps(dbt_vars(config, scope))]
     with build_lock(config):
-        with dbt_environment(config):
-            result = dbtRunner().invoke(args)
+        result = project_runner().build(config, {"shop_id": shop_id} if shop_id else None)
         if not result.success:
-            raise RuntimeError(f"dbt build failed: {result.exception or 'see the dbt log'}")
+            raise RuntimeError(f"dbt build failed: {result.error or result.failures or 'see the dbt log'}")
         publish_marts(config)

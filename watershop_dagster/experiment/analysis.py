@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from watershop_dagster.experiment.design import TREATMENT, ExperimentError, ExperimentSpec, cell_periods, draw_arms
+from watershop_dagster.experiment.design import TREATMENT, ExperimentError, ExperimentSpec, draw_arms
 
 ALPHA = 0.05
 POWER = 0.80

@@ -33,7 +33,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
         build_pos_definitions(partitions),
         build_vision_definitions(partitions),
         build_identity_definitions(partitions),
-        build_marts_definitions(partitions, config),
+        build_marts_definitions(partitions),
         build_reports_definitions(partitions),
         build_jobs_definitions(partitions),
         dg.Definitions(resources=build_resources(config_file, config)),

@@ -5,6 +5,7 @@ A range runs in two passes, as a backfill from the UI would:
      identity run (the customer registry grows day by day);
   2. per shop: one run of the marts and reports over each stretch of days whose first pass
      succeeded. One incremental dbt build over a stretch costs about what one day costs.
+A single day (the daily case) needs no second pass: its shop-day runs the whole daily job at once.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def run_range(
     config = load_config(config_file)
     instance = workspace_instance(config)
     definitions = build_definitions(config_file)
-    per_day, per_stretch = _split_daily_job(definitions.resolve_job_def(DAILY_JOB))
+    daily = definitions.resolve_job_def(DAILY_JOB)
+    per_day, per_stretch = _split_daily_job(daily)
+    one_day = start == end
     vision = definitions.resolve_job_def(VISION_JOB) if any(s.cameras for s in config.shops) else None
     shops = shop_ids or config.shop_ids
     for shop_id in shops:
@@ -97,11 +100,12 @@ def run_range(
                 vision_runs.append(result.run_id)
                 vision_failed += [f"{camera}:{step}" for step in failed]
                 vision_ok &= result.success
-            result, failed = execute(per_day, shop_day_key(shop_id, day))
-            if result.success:
+            result, failed = execute(daily if one_day else per_day, shop_day_key(shop_id, day))
+            if result.success and not one_day:
                 landed.add((shop_id, day))
-            first_pass[(shop_id, day)] = PartitionRun(shop_id, day, result.run_id, result.success and vision_ok,
-                                                      (*vision_failed, *failed), tuple(vision_runs))
+            first_pass[(shop_id, day)] = PartitionRun(
+                shop_id, day, result.run_id, result.success and vision_ok, (*vision_failed, *failed),
+                tuple(vision_runs), result.run_id if one_day and result.success else None)
 
     for shop_id in shops:
         for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):

@@ -1,0 +1,127 @@
+"""dbt builds in-process, with the project parsed once per workspace and process.
+
+A dbt subprocess pays Python start-up, adapter loading and a full parse of the project on every
+build: the run's scope travels in `--vars`, and dbt re-parses everything whenever the vars change.
+Here the project is parsed once (with only the workspace's constant vars, so dbt's partial parsing
+also survives across processes in the workspace's own target folder) and every build reuses that
+manifest; the scope vars are only read when the models are compiled. The workspace's paths reach
+dbt as vars too, so nothing is passed through the process environment.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watershop_dagster.config import WatershopConfig
+from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_vars
+
+PROJECT_SUFFIXES = {".sql", ".yml", ".yaml"}
+MAX_CACHED_MANIFESTS = 4  # a process rarely serves more workspaces than this (tests do)
+
+RawEvent = dict[str, Any]  # one dbt event as dbt's JSON log would print it ({"info": ..., "data": ...})
+
+
+@dataclass(frozen=True)
+class DbtBuildResult:
+    success: bool
+    events: list[RawEvent]
+    failures: list[str]  # "<node>: <status> <message>" for every node that neither passed nor was skipped
+    error: str | None = None
+
+
+def target_dir(config: WatershopConfig) -> Path:
+    """The workspace's own dbt target folder (its partial-parse file belongs to this workspace's vars)."""
+    return config.warehouse_dir / "dbt_target"
+
+
+def _project_fingerprint(project_dir: Path) -> str:
+    digest = hashlib.sha1()
+    for path in sorted(project_dir.rglob("*")):
+        if path.suffix in PROJECT_SUFFIXES and not {"target", "logs", "dbt_packages"} & set(path.parts):
+            stat = path.stat()
+            digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}".encode())
+    return digest.hexdigest()
+
+
+class DbtWorkspaceRunner:
+    """Parses the dbt project once per (project files, workspace vars) and runs builds against it."""
+
+    def __init__(self, project_dir: Path):
+        self.project_dir = Path(project_dir)
+        self._manifests: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _base_args(self, config: WatershopConfig) -> list[str]:
+        return ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.project_dir),
+                "--target-path", str(target_dir(config)), "--log-path", str(target_dir(config)),
+                "--no-send-anonymous-usage-stats"]
+
+    def manifest(self, config: WatershopConfig):
+        """The parsed project for this workspace; parsed again only when a model, macro or yml changed."""
+        from dbt.cli.main import dbtRunner
+
+        constant_vars = json.dumps(dbt_vars(config), sort_keys=True)
+        key = (_project_fingerprint(self.project_dir), constant_vars)
+        with self._lock:
+            if key not in self._manifests:
+                config.build_db.parent.mkdir(parents=True, exist_ok=True)
+                result = dbtRunner().invoke(["parse", *self._base_args(config), "--vars", constant_vars])
+                if not result.success:
+                    raise RuntimeError(f"dbt parse failed: {result.exception}")
+                while len(self._manifests) >= MAX_CACHED_MANIFESTS:
+                    self._manifests.pop(next(iter(self._manifests)))  # oldest first
+                self._manifests[key] = result.result
+            return self._manifests[key]
+
+    def build(self, config: WatershopConfig, scope: Mapping[str, str] | None = None,
+              extra_args: list[str] | None = None,
+              on_event: Callable[[RawEvent], None] | None = None) -> DbtBuildResult:
+        """`dbt build` of the scope (shop_id, date, date_to: all optional; none = everything)."""
+        from dbt.cli.main import dbtRunner
+        from dbt_common.events.functions import msg_to_dict
+
+        manifest = _pristine_copy(self.manifest(config))
+        events: list[RawEvent] = []
+
+        def collect(message) -> None:
+            event = msg_to_dict(message)
+            if event.get("data", {}).get("node_info"):
+                events.append(event)
+                if on_event:
+                    on_event(event)
+
+        run_vars = json.dumps(dbt_vars(config, scope), sort_keys=True)
+        result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(
+            ["build", *self._base_args(config), "--vars", run_vars, *(extra_args or [])])
+        failures = [f"{r.node.name}: {r.status} {r.message}" for r in getattr(result.result, "results", None) or []
+                    if str(r.status) not in ("success", "pass", "warn", "skipped")]
+        error = str(result.exception) if result.exception else None
+        return DbtBuildResult(success=result.success, events=events, failures=failures, error=error)
+
+
+def _pristine_copy(manifest):
+    """A copy of the parsed manifest for one build.
+
+    dbt marks the nodes it runs as compiled (ephemeral CTEs injected), so a second build on the same
+    nodes would skip the injection its SQL still needs. Only the nodes (and the graph built from
+    them) change; the lookups are rebuilt lazily from the copied nodes. `copy.deepcopy` is no option:
+    Manifest.__reduce_ex__ passes its fields out of order, shifting any lookup already built.
+    """
+    lookups = {field.name: None for field in dataclasses.fields(manifest) if field.name.endswith("_lookup")}
+    return dataclasses.replace(manifest, nodes=copy.deepcopy(manifest.nodes),
+                               flat_graph=copy.deepcopy(manifest.flat_graph), **lookups)
+
+
+@functools.cache
+def project_runner() -> DbtWorkspaceRunner:
+    """The process's runner for Watershop's dbt project: one parse per workspace per process."""
+    return DbtWorkspaceRunner(DBT_PROJECT_DIR)
