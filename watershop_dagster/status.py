@@ -120,22 +120,37 @@ def fixes(problems: list[PartitionProblem]) -> list[Fix]:
 def status_report(problems: list[PartitionProblem]) -> dict:
     return {
         "problems": [{**asdict(p), "day": p.day.isoformat()} for p in problems],
-        "fixes": [{**asdict(f), "start": f.start.isoformat(), "end": f.end.isoformat()} for f in fixes(problems)],
+        "stretches": [{**asdict(f), "start": f.start.isoformat(), "end": f.end.isoformat()} for f in fixes(problems)],
+        "commands": fix_commands(problems),
     }
 
 
+def fix_commands(problems: list[PartitionProblem]) -> list[str]:
+    """One `watershop run` per shop and stretch of days with any problem: a run rebuilds every asset."""
+    commands = []
+    for shop_id in sorted({p.shop_id for p in problems}):
+        for stretch in contiguous_stretches(list({p.day for p in problems if p.shop_id == shop_id})):
+            commands.append(run_command(shop_id, stretch[0], stretch[-1]))
+    return commands
+
+
 def render(problems: list[PartitionProblem], console) -> None:
-    """A rich table of problem stretches with the command that fixes each."""
+    """A rich table of problem stretches, then the commands that fix them."""
     from rich.table import Table
 
     if not problems:
         console.print("every partition in range is materialized and up to date")
         return
     table = Table(title="partitions needing a run")
-    for column in ("shop", "asset", "state", "days", "fix"):
-        table.add_column(column, overflow="fold")
+    for column in ("shop", "asset", "state", "days", "why"):
+        table.add_column(column)
     style = {MISSING: "yellow", FAILED: "red", STALE: "cyan"}
+    reasons = {(p.shop_id, p.asset, p.state, p.day): p.reason for p in problems}
     for fix in fixes(problems):
         days = str(fix.start) if fix.start == fix.end else f"{fix.start}..{fix.end}"
-        table.add_row(fix.shop_id, fix.asset, f"[{style[fix.state]}]{fix.state}[/]", days, fix.command)
+        table.add_row(fix.shop_id, fix.asset, f"[{style[fix.state]}]{fix.state}[/]", days,
+                      reasons[(fix.shop_id, fix.asset, fix.state, fix.start)])
     console.print(table)
+    console.print("to fix:")
+    for command in fix_commands(problems):
+        console.print(f"  {command}", highlight=False, soft_wrap=True)
