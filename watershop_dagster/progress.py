@@ -23,6 +23,13 @@ SHOP_DAYS = "shop-days"
 DBT_MODELS = "dbt models"
 
 
+PLAIN_LINES_PER_STAGE = 10
+
+
+def _step(done: int, total: int) -> int:
+    return done * PLAIN_LINES_PER_STAGE // total
+
+
 class RunProgress(Protocol):
     """How far a run is, told as it goes. Every method is cheap and never raises."""
 
@@ -76,6 +83,8 @@ class PlainProgress:
         self.done[name] += n
         total = self.totals[name]
         done = self.done[name]
+        if total > PLAIN_LINES_PER_STAGE and done < total and _step(done, total) == _step(done - n, total):
+            return  # long stages (dbt's ~160 nodes) print about every tenth, not every item
         shown = f"{done}/{total}" if total else str(done)
         eta = self._eta(name)
         suffix = f" ({detail})" if detail else ""

@@ -31,12 +31,16 @@ def run_and_report(config_file, start: date, end: date, shop_ids, verbose: bool 
     config = _load(config_file)
     progress = progress or terminal_progress()
     log_path = None
-    if verbose:
-        runs = run_range(start, end, config_file, shop_ids, progress=progress)
-    else:
-        log_path = cli_log_path(config.dagster_home)
-        with quiet_terminal(log_path, progress):
-            runs = run_range(start, end, config_file, shop_ids, progress=progress, run_config=QUIET_RUN_CONFIG)
+    try:
+        if verbose:
+            runs = run_range(start, end, config_file, shop_ids, progress=progress)
+        else:
+            log_path = cli_log_path(config.dagster_home)
+            with quiet_terminal(log_path, progress):
+                runs = run_range(start, end, config_file, shop_ids, progress=progress, run_config=QUIET_RUN_CONFIG)
+    except BaseException:
+        progress.finished(f"the run stopped; logs: {log_path}" if log_path else "")  # give the terminal back
+        raise
     for warning in run_warnings(config, runs):
         progress.warned(warning)
     failed = [r for r in runs if not r.success]
