@@ -62,6 +62,7 @@ def run_warnings(config: WatershopConfig, runs) -> list[str]:
             steps = ", ".join(run.failed_steps) or "a run"
             warnings.append(f"{run.shop_id} {run.day} failed in {steps} (Dagster run {run.run_id[:8]}); "
                             f"fix and re-run: watershop run --from {run.day} --to {run.day} --shop {run.shop_id}")
+    warnings += failed_checks(config, runs)
     for dataset, what in QUARANTINES.items():
         for run in runs:
             path = lake.partition_file(config.lake_root, dataset, shop_id=run.shop_id, date=run.day.isoformat())
@@ -74,6 +75,28 @@ def run_warnings(config: WatershopConfig, runs) -> list[str]:
                 warnings.append(f"{run.shop_id} {run.day}: {frame.height} {what} quarantined"
                                 f"{f' - {why}' if why else ''}; see {path}")
     return warnings
+
+
+def failed_checks(config: WatershopConfig, runs) -> list[str]:
+    """Asset checks that failed in the range's runs (quarantine checks are told as quarantines)."""
+    from dagster import DagsterEventType
+
+    from watershop_dagster.instance import workspace_instance
+
+    instance = workspace_instance(config)
+    run_ids = dict.fromkeys(rid for r in runs for rid in (r.run_id, *r.vision_run_ids, r.marts_run_id) if rid)
+    found = []
+    for run_id in run_ids:
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            check = entry.dagster_event.event_specific_data
+            asset = check.asset_key.to_user_string()
+            if check.passed or asset.endswith("_quarantine"):
+                continue
+            summary = check.metadata.get("summary")
+            detail = f": {str(summary.value)[:120]}" if summary is not None else ""
+            found.append(f"check {check.check_name} on {asset} failed ({check.severity.value.lower()}){detail}; "
+                         f"details in the Dagster UI, run {run_id[:8]}")
+    return found
 
 
 @click.command()
