@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.demo import BROKEN_EXPORT
 from watershop_dagster.pos.generate import write_transaction_csvs
 from watershop_dagster.progress import DBT_MODELS, SHOP_DAYS, PlainProgress, terminal_progress
 from watershop_dagster.status import PartitionProblem, fix_commands
@@ -98,9 +99,12 @@ def ran_workspace(tmp_path_factory):
     (root / CONFIG_FILENAME).write_text(CONFIG)
     config = load_config(root / CONFIG_FILENAME)
     write_transaction_csvs(config, START, END, seed=5, transactions_per_day=15)
+    broken = config.transactions_landing / "north" / f"pos_export_{START}.csv"
+    broken.write_text(BROKEN_EXPORT.format(shop="north", day=START))
     env = {**os.environ, "WATERSHOP_CONFIG": str(root / CONFIG_FILENAME)}
     done = subprocess.run([WATERSHOP, "run", "--from", str(START), "--to", str(END)], env=env,
                           capture_output=True, text=True, timeout=900)
+    (root / "cli_output.txt").write_text(done.stdout + done.stderr)  # to read when a test fails
     return config, env, done
 
 
@@ -118,6 +122,9 @@ def test_run_prints_progress_and_summary_but_no_dagster_or_dbt_logs(ran_workspac
     assert "2/2 shop-days succeeded" in done.stdout
     assert "shop-days: 2/2" in done.stdout
     assert "dbt models: " in done.stdout
+    quarantined = [line for line in done.stdout.splitlines() if "POS rows quarantined" in line]
+    assert len(quarantined) == 1 and quarantined[0].startswith("warning: north 2025-03-01: 4 POS rows quarantined")
+    assert "transactions_quarantine" in quarantined[0]
     for noise in ("DEBUG", "BetaWarning", "PreviewWarning", "Running with dbt", "partial parsing", "\x1b"):
         assert noise not in output, noise
     log_line = next(line for line in done.stdout.splitlines() if line.startswith("dbt and Dagster logs: "))
