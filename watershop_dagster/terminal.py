@@ -69,7 +69,8 @@ class DbtOutputSink(io.TextIOBase):
         if total != self.total or done == 1:
             self.total = total
             self.progress.stage_started(DBT_MODELS, total)
-        node = line[match.end():].strip().split(" ..", 1)[0].split("  [", 1)[0].strip()
+        words = line[match.end():].split(" ..", 1)[0].split("  [", 1)[0].split()
+        node = words[-1] if words else ""  # "created sql view model staging.stg_x" -> the node's name
         self.progress.advanced(DBT_MODELS, detail=node[:48])
         if status in DBT_FAILED_STATUSES:
             self.progress.warned(f"dbt {status.lower()}: {node}")
