@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import click
 import polars as pl

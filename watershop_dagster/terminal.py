@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import sys
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +91,3 @@ def quiet_terminal(log_path: Path, progress: RunProgress) -> Iterator[Path]:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(log):
             yield log_path
 
-
-def real_stdout() -> IO[str]:
-    return sys.__stdout__ if sys.stdout is None else sys.stdout
