@@ -11,7 +11,7 @@ import pytest
 from watershop_dagster.config import CONFIG_FILENAME
 from watershop_dagster.demo import build_demo, demo_cast, summary
 from watershop_dagster.fixtures import FIXTURES_ENV_VAR
-from watershop_dagster.runner import run_range
+from watershop_dagster.orchestration.runner import run_range
 from watershop_dagster.synthetic.story import KIND_WALK_IN, plan_story
 
 # About 3 min on an idle 2-core machine (two camera-days of vision, four Dagster runs, dbt); the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from watershop_dagster.cli_common import _date, _load, config_option
 from watershop_dagster.config import ConfigError, WatershopConfig, config_path, init_workspace
 from watershop_dagster.experiment.cli import experiment
 from watershop_dagster.frigate.cli import frigate
+from watershop_dagster.orchestration.run_cli import run_and_report, status, verbose_option
 
 
 @click.group()
@@ -87,23 +87,10 @@ def generate_transactions(config_file, start, end, shop_ids, seed, per_day) -> N
 @click.option("--from", "start", required=True, callback=_date)
 @click.option("--to", "end", required=True, callback=_date)
 @click.option("--shop", "shop_ids", multiple=True, help="Only these shops (repeatable).")
-def run(config_file, start, end, shop_ids) -> None:
+@verbose_option
+def run(config_file, start, end, shop_ids, verbose) -> None:
     """Materialize every asset for each shop-day in the range through Dagster."""
-    _run_and_report(config_file, start, end, list(shop_ids) or None)
-
-
-def _run_and_report(config_file, start, end, shop_ids) -> None:
-    from watershop_dagster.orchestration.runner import run_range
-
-    _load(config_file)
-    runs = run_range(start, end, config_file, shop_ids)
-    failed = [r for r in runs if not r.success]
-    for r in runs:
-        status = "ok" if r.success else "FAILED " + ", ".join(r.failed_steps)
-        click.echo(f"{r.shop_id} {r.day}  run {r.run_id[:8]}  {status}")
-    click.echo(f"{len(runs) - len(failed)}/{len(runs)} partitions succeeded")
-    if failed:
-        sys.exit(1)
+    run_and_report(config_file, start, end, list(shop_ids) or None, verbose)
 
 
 @main.command()
@@ -147,7 +134,8 @@ def retention(config_file) -> None:
 @click.option("--workspace", default="data_lake", show_default=True, type=click.Path(file_okay=False))
 @click.option("--days", default=7, show_default=True, help="Days of demo data, ending yesterday.")
 @click.option("--seed", default=7, show_default=True)
-def demo(workspace, days, seed) -> None:
+@verbose_option
+def demo(workspace, days, seed, verbose) -> None:
     """Build a demo shop with a week of data, materialize everything, print where the marts are."""
     from watershop_dagster.demo import build_demo, summary
 
@@ -155,10 +143,7 @@ def demo(workspace, days, seed) -> None:
     end = date.today() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
     config = build_demo(Path(workspace), start, end, seed)
-    try:
-        _run_and_report(str(config_file), start, end, None)
-    finally:
-        click.echo(summary(config))
+    run_and_report(str(config_file), start, end, None, verbose, summary=summary)
 def _register_serving_commands() -> None:
     from watershop_dagster.serving.commands import api, dashboard, report
 
@@ -169,6 +154,7 @@ def _register_serving_commands() -> None:
 _register_serving_commands()
 main.add_command(frigate)
 main.add_command(experiment)
+main.add_command(status)
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,7 @@ from assets.partitions import camera_day_key, shop_day_key
 from watershop_dagster.config import config_path, load_config
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
+from watershop_dagster.progress import CAMERA_DAYS, SHOP_DAYS, NoProgress, RunProgress
 
 RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
 # Dagster's documented run tags of a single-run backfill over a partition range (not exported as
@@ -67,11 +68,14 @@ def _split_daily_job(daily: dg.JobDefinition) -> tuple[dg.JobDefinition, dg.JobD
 
 
 def run_range(
-    start: date, end: date, config_file: str | Path | None = None, shop_ids: list[str] | None = None
+    start: date, end: date, config_file: str | Path | None = None, shop_ids: list[str] | None = None,
+    progress: RunProgress | None = None, run_config: dict | None = None,
 ) -> list[PartitionRun]:
     """Every asset of the range's shop-days, in the two passes above; every run is visible in the
     Dagster UI. A failed vision run does not stop its shop-day: the other cameras' faces and the POS
-    data still land, and the shop-day reports the failure."""
+    data still land, and the shop-day reports the failure. `progress` hears about each finished
+    camera-day and shop-day; `run_config` goes to every run (the CLI quiets the console logger)."""
+    progress = progress or NoProgress()
     config_file = config_path(config_file)
     config = load_config(config_file)
     instance = workspace_instance(config)
@@ -86,13 +90,18 @@ def run_range(
 
     def execute(job, partition_key=None, tags=None):
         result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
+                                        run_config=run_config,
                                         tags={"watershop/trigger": "cli", **(tags or {})})
         failed = tuple(event.step_key for event in result.all_events if event.is_step_failure and event.step_key)
         return result, failed
 
     first_pass: dict[tuple[str, date], PartitionRun] = {}
     landed: set[tuple[str, date]] = set()  # shop-days whose POS and identity run succeeded
-    for day in days_between(start, end):
+    days = days_between(start, end)
+    if vision:
+        progress.stage_started(CAMERA_DAYS, len(days) * sum(len(config.shop(s).cameras) for s in shops))
+    progress.stage_started(SHOP_DAYS, len(days) * len(shops))
+    for day in days:
         for shop_id in shops:
             vision_runs, vision_failed, vision_ok = [], [], True
             for camera in config.shop(shop_id).cameras:
@@ -100,9 +109,13 @@ def run_range(
                 vision_runs.append(result.run_id)
                 vision_failed += [f"{camera}:{step}" for step in failed]
                 vision_ok &= result.success
+                progress.advanced(CAMERA_DAYS, detail=f"{shop_id}.{camera} {day}")
+                if failed:
+                    progress.warned(f"{shop_id}.{camera} {day}: vision step {', '.join(failed)} failed")
             result, failed = execute(daily if one_day else per_day, shop_day_key(shop_id, day))
             if result.success and not one_day:
                 landed.add((shop_id, day))
+            progress.advanced(SHOP_DAYS, detail=f"{shop_id} {day}")
             first_pass[(shop_id, day)] = PartitionRun(
                 shop_id, day, result.run_id, result.success and vision_ok, (*vision_failed, *failed),
                 tuple(vision_runs), result.run_id if one_day and result.success else None)
