@@ -10,6 +10,7 @@ A range runs in two passes, as a backfill from the UI would:
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import groupby
@@ -24,6 +25,7 @@ from assets.vision import VISION_JOB
 from watershop_dagster.code_location import build_definitions
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
 from watershop_dagster.instance import workspace_instance
+from watershop_dagster.recovery import RangeGuard, process_tags, recover_dead_runs
 
 RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
 
@@ -74,6 +76,7 @@ def run_range(
     config = load_config(config_file)
     os.environ[CONFIG_ENV_VAR] = str(config_file)
     instance = workspace_instance(config)
+    recover_dead_runs(instance)  # a killed earlier run must not hold the duckdb_build slot forever
     definitions = build_definitions(config_file)
     per_day, per_stretch = _split_daily_job(definitions.resolve_job_def(DAILY_JOB))
     vision = definitions.resolve_job_def(VISION_JOB) if any(s.cameras for s in config.shops) else None
@@ -82,36 +85,40 @@ def run_range(
         config.shop(shop_id)
 
     def execute(job, partition_key=None, tags=None):
-        result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
-                                        tags={"watershop/trigger": "cli", **(tags or {})})
+        run_id = str(uuid.uuid4())
+        with guard.watch(run_id):
+            result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
+                                            run_id=run_id,
+                                            tags={"watershop/trigger": "cli", **process_tags(), **(tags or {})})
         failed = tuple(event.step_key for event in result.all_events if event.is_step_failure and event.step_key)
         return result, failed
 
-    first_pass: dict[tuple[str, date], PartitionRun] = {}
-    landed: set[tuple[str, date]] = set()  # shop-days whose POS and identity run succeeded
-    for day in days_between(start, end):
-        for shop_id in shops:
-            vision_runs, vision_failed, vision_ok = [], [], True
-            for camera in config.shop(shop_id).cameras:
-                result, failed = execute(vision, camera_day_key(shop_id, camera, day))
-                vision_runs.append(result.run_id)
-                vision_failed += [f"{camera}:{step}" for step in failed]
-                vision_ok &= result.success
-            result, failed = execute(per_day, shop_day_key(shop_id, day))
-            if result.success:
-                landed.add((shop_id, day))
-            first_pass[(shop_id, day)] = PartitionRun(shop_id, day, result.run_id, result.success and vision_ok,
-                                                      (*vision_failed, *failed), tuple(vision_runs))
+    with RangeGuard(instance) as guard:  # Ctrl-C/SIGTERM stop the range; slot waits are reported
+        first_pass: dict[tuple[str, date], PartitionRun] = {}
+        landed: set[tuple[str, date]] = set()  # shop-days whose POS and identity run succeeded
+        for day in days_between(start, end):
+            for shop_id in shops:
+                vision_runs, vision_failed, vision_ok = [], [], True
+                for camera in config.shop(shop_id).cameras:
+                    result, failed = execute(vision, camera_day_key(shop_id, camera, day))
+                    vision_runs.append(result.run_id)
+                    vision_failed += [f"{camera}:{step}" for step in failed]
+                    vision_ok &= result.success
+                result, failed = execute(per_day, shop_day_key(shop_id, day))
+                if result.success:
+                    landed.add((shop_id, day))
+                first_pass[(shop_id, day)] = PartitionRun(shop_id, day, result.run_id, result.success and vision_ok,
+                                                          (*vision_failed, *failed), tuple(vision_runs))
 
-    for shop_id in shops:
-        for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
-            result, failed = execute(per_stretch, tags={
-                ASSET_PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
-                ASSET_PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
-            })
-            for day in stretch:
-                run = first_pass[(shop_id, day)]
-                first_pass[(shop_id, day)] = PartitionRun(
-                    shop_id, day, run.run_id, run.success and result.success, (*run.failed_steps, *failed),
-                    run.vision_run_ids, result.run_id)
-    return list(first_pass.values())  # filled in date order, then shop order
+        for shop_id in shops:
+            for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
+                result, failed = execute(per_stretch, tags={
+                    ASSET_PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
+                    ASSET_PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
+                })
+                for day in stretch:
+                    run = first_pass[(shop_id, day)]
+                    first_pass[(shop_id, day)] = PartitionRun(
+                        shop_id, day, run.run_id, run.success and result.success, (*run.failed_steps, *failed),
+                        run.vision_run_ids, result.run_id)
+        return list(first_pass.values())  # filled in date order, then shop order
