@@ -49,7 +49,9 @@ def _command(config) -> list[str]:
 
 
 def _start(config, log_path):
-    return subprocess.Popen(_command(config), stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    # its own process group, as a shell job is: its dbt children can be found after a kill
+    return subprocess.Popen(_command(config), stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 def _wait_for(predicate, what: str, proc=None, timeout: float = STEP_TIMEOUT):

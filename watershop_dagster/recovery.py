@@ -28,6 +28,8 @@ from dagster._utils.interrupts import check_captured_interrupt
 PID_TAG = "watershop/pid"
 HOST_TAG = "watershop/host"
 PROCESS_START_TAG = "watershop/process_start"  # /proc start time in clock ticks since boot
+PROCESS_GROUP_TAG = "watershop/pgid"  # the dead process's children (dbt) are in its group
+ORPHAN_STOP_SECONDS = 10.0
 UNFINISHED_STATUSES = [
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.QUEUED,
@@ -55,7 +57,38 @@ def _process_start(pid: int) -> str | None:
 
 def process_tags() -> dict[str, str]:
     """Tags that let a later process tell whether the run's process is still alive."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), PROCESS_START_TAG: _process_start(os.getpid()) or ""}
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+            PROCESS_START_TAG: _process_start(os.getpid()) or "", PROCESS_GROUP_TAG: str(os.getpgrp())}
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_orphans(tags: dict[str, str]) -> None:
+    """Stop what a killed `watershop run` left running (a dbt build still writing the DuckDB file
+    would make the next marts build fail on its lock). Only when the dead process led its own
+    process group (a shell job) and its pid is not reused: then the group holds only its orphans."""
+    pid, pgid = int(tags[PID_TAG]), int(tags.get(PROCESS_GROUP_TAG, "0") or 0)
+    if pgid != pid or _process_start(pid) is not None or not _group_alive(pgid):
+        return
+    _say(f"stopping the processes left by dead pid {pid} (process group {pgid})")
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + ORPHAN_STOP_SECONDS
+        while time.monotonic() < deadline:
+            if not _group_alive(pgid):
+                return
+            time.sleep(0.2)
 
 
 def run_process_alive(tags: dict[str, str]) -> bool | None:
@@ -88,6 +121,7 @@ def recover_dead_runs(instance: DagsterInstance) -> list[str]:
     failed = []
     for run in instance.get_runs(filters=RunsFilter(statuses=UNFINISHED_STATUSES, tags={HOST_TAG: socket.gethostname()})):
         if run_process_alive(run.tags) is False:
+            stop_orphans(run.tags)
             instance.report_run_failed(
                 run, f"The process running this run (pid {run.tags[PID_TAG]}) is gone; marked failed by watershop.")
             _free_slots(instance, run.run_id)
