@@ -130,3 +130,44 @@ def test_ctrl_c_stops_a_run_waiting_for_the_slot_and_leaves_nothing_started(work
     finally:
         storage.free_concurrency_slots_for_run(holder_id)
         instance.report_run_failed(instance.get_run_by_id(holder_id), "test holder released")
+
+
+def _add_run(instance, tags) -> str:
+    run_id = str(uuid.uuid4())
+    instance.add_run(DagsterRun(job_name="j", run_id=run_id, status=DagsterRunStatus.STARTED, tags=tags))
+    return run_id
+
+
+@pytest.mark.timeout(120)
+def test_recover_dead_runs_fails_only_runs_whose_process_is_gone(tmp_path):
+    from dagster import instance_for_test
+
+    from watershop_dagster.recovery import PROCESS_START_TAG, recover_dead_runs
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child_tags = {**process_tags(), PID_TAG: str(child.pid), "watershop/pgid": "0"}
+    child_tags[PROCESS_START_TAG] = open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    with instance_for_test(temp_dir=str(tmp_path), overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+        alive = _add_run(instance, process_tags())
+        recycled = _add_run(instance, {**process_tags(), PROCESS_START_TAG: "1"})  # same pid, another process
+        other_host = _add_run(instance, {**child_tags, "watershop/host": "elsewhere"})
+        dead = _add_run(instance, child_tags)
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(POOL)
+        assert storage.claim_concurrency_slot(POOL, dead, "marts").is_claimed
+        assert recover_dead_runs(instance) == [recycled]  # the child still runs
+        assert _slot_holders(instance) == {dead}
+        child.kill()
+        child.wait()
+        assert recover_dead_runs(instance) == [dead]
+        status = {run_id: instance.get_run_by_id(run_id).status for run_id in (alive, recycled, other_host, dead)}
+        assert status == {alive: DagsterRunStatus.STARTED, recycled: DagsterRunStatus.FAILURE,
+                          other_host: DagsterRunStatus.STARTED, dead: DagsterRunStatus.FAILURE}
+        assert _slot_holders(instance) == set()
+        # a run marked failed by hand (the UI) still holding a slot: the slot is freed too
+        finished = _add_run(instance, process_tags())
+        assert storage.claim_concurrency_slot(POOL, finished, "marts").is_claimed
+        instance.report_run_failed(instance.get_run_by_id(finished))
+        assert _slot_holders(instance) == {finished}
+        recover_dead_runs(instance)
+        assert _slot_holders(instance) == set()
