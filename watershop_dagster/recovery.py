@@ -227,7 +227,8 @@ class RangeGuard:
                 if interrupted_at is None:
                     interrupted_at = now
                     _say(f"interrupted: stopping run {run_id}")
-                elif now - interrupted_at > INTERRUPT_GRACE_SECONDS:
+                # a run waiting for a slot runs no step: nothing to unwind, stop now
+                if waiting_since is not None or now - interrupted_at > INTERRUPT_GRACE_SECONDS:
                     self._hard_stop(run_id)
                 continue
             try:
