@@ -22,6 +22,11 @@ concurrency:
     max_concurrent_runs: 2     # a 2-core machine: more parallel runs only thrash
   pools:
     default_limit: 1           # the duckdb_build pool: DuckDB allows one writer
+run_monitoring:                # the daemon fails runs whose worker died and frees slots of ended runs
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  free_slots_after_run_end_seconds: 30
 """
 
 

@@ -10,6 +10,7 @@ A single day (the daily case) needs no second pass: its shop-day runs the whole 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import groupby
@@ -20,8 +21,10 @@ import dagster as dg
 from assets.jobs import DAILY_JOB, VISION_JOB
 from assets.partitions import camera_day_key, shop_day_key
 from watershop_dagster.config import config_path, load_config
+from watershop_dagster.lake_sweep import sweep_temp_files
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
+from watershop_dagster.orchestration.recovery import RangeGuard, process_tags, recover_dead_runs
 from watershop_dagster.progress import CAMERA_DAYS, SHOP_DAYS, NoProgress, RunProgress
 
 RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
@@ -79,6 +82,8 @@ def run_range(
     config_file = config_path(config_file)
     config = load_config(config_file)
     instance = workspace_instance(config)
+    recover_dead_runs(instance)  # a killed earlier run must not hold the duckdb_build slot forever
+    sweep_temp_files(config.lake_root)  # temp files of writes a killed run left behind
     definitions = build_definitions(config_file)
     daily = definitions.resolve_job_def(DAILY_JOB)
     per_day, per_stretch = _split_daily_job(daily)
@@ -89,46 +94,49 @@ def run_range(
         config.shop(shop_id)
 
     def execute(job, partition_key=None, tags=None):
-        result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
-                                        run_config=run_config,
-                                        tags={"watershop/trigger": "cli", **(tags or {})})
+        run_id = str(uuid.uuid4())
+        with guard.watch(run_id):
+            result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
+                                            run_id=run_id, run_config=run_config,
+                                            tags={"watershop/trigger": "cli", **process_tags(), **(tags or {})})
         failed = tuple(event.step_key for event in result.all_events if event.is_step_failure and event.step_key)
         return result, failed
 
-    first_pass: dict[tuple[str, date], PartitionRun] = {}
-    landed: set[tuple[str, date]] = set()  # shop-days whose POS and identity run succeeded
-    days = days_between(start, end)
-    if vision:
-        progress.stage_started(CAMERA_DAYS, len(days) * sum(len(config.shop(s).cameras) for s in shops))
-    progress.stage_started(SHOP_DAYS, len(days) * len(shops))
-    for day in days:
-        for shop_id in shops:
-            vision_runs, vision_failed, vision_ok = [], [], True
-            for camera in config.shop(shop_id).cameras:
-                result, failed = execute(vision, camera_day_key(shop_id, camera, day))
-                vision_runs.append(result.run_id)
-                vision_failed += [f"{camera}:{step}" for step in failed]
-                vision_ok &= result.success
-                progress.advanced(CAMERA_DAYS, detail=f"{shop_id}.{camera} {day}")
-                if failed:
-                    progress.warned(f"{shop_id}.{camera} {day}: vision step {', '.join(failed)} failed")
-            result, failed = execute(daily if one_day else per_day, shop_day_key(shop_id, day))
-            if result.success and not one_day:
-                landed.add((shop_id, day))
-            progress.advanced(SHOP_DAYS, detail=f"{shop_id} {day}")
-            first_pass[(shop_id, day)] = PartitionRun(
-                shop_id, day, result.run_id, result.success and vision_ok, (*vision_failed, *failed),
-                tuple(vision_runs), result.run_id if one_day and result.success else None)
-
-    for shop_id in shops:
-        for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
-            result, failed = execute(per_stretch, tags={
-                PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
-                PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
-            })
-            for day in stretch:
-                run = first_pass[(shop_id, day)]
+    with RangeGuard(instance) as guard:  # Ctrl-C/SIGTERM stop the range; slot waits are reported
+        first_pass: dict[tuple[str, date], PartitionRun] = {}
+        landed: set[tuple[str, date]] = set()  # shop-days whose POS and identity run succeeded
+        days = days_between(start, end)
+        if vision:
+            progress.stage_started(CAMERA_DAYS, len(days) * sum(len(config.shop(s).cameras) for s in shops))
+        progress.stage_started(SHOP_DAYS, len(days) * len(shops))
+        for day in days:
+            for shop_id in shops:
+                vision_runs, vision_failed, vision_ok = [], [], True
+                for camera in config.shop(shop_id).cameras:
+                    result, failed = execute(vision, camera_day_key(shop_id, camera, day))
+                    vision_runs.append(result.run_id)
+                    vision_failed += [f"{camera}:{step}" for step in failed]
+                    vision_ok &= result.success
+                    progress.advanced(CAMERA_DAYS, detail=f"{shop_id}.{camera} {day}")
+                    if failed:
+                        progress.warned(f"{shop_id}.{camera} {day}: vision step {', '.join(failed)} failed")
+                result, failed = execute(daily if one_day else per_day, shop_day_key(shop_id, day))
+                if result.success and not one_day:
+                    landed.add((shop_id, day))
+                progress.advanced(SHOP_DAYS, detail=f"{shop_id} {day}")
                 first_pass[(shop_id, day)] = PartitionRun(
-                    shop_id, day, run.run_id, run.success and result.success, (*run.failed_steps, *failed),
-                    run.vision_run_ids, result.run_id)
-    return list(first_pass.values())  # filled in date order, then shop order
+                    shop_id, day, result.run_id, result.success and vision_ok, (*vision_failed, *failed),
+                    tuple(vision_runs), result.run_id if one_day and result.success else None)
+
+        for shop_id in shops:
+            for stretch in contiguous_stretches([day for shop, day in landed if shop == shop_id]):
+                result, failed = execute(per_stretch, tags={
+                    PARTITION_RANGE_START_TAG: str(shop_day_key(shop_id, stretch[0])),
+                    PARTITION_RANGE_END_TAG: str(shop_day_key(shop_id, stretch[-1])),
+                })
+                for day in stretch:
+                    run = first_pass[(shop_id, day)]
+                    first_pass[(shop_id, day)] = PartitionRun(
+                        shop_id, day, run.run_id, run.success and result.success, (*run.failed_steps, *failed),
+                        run.vision_run_ids, result.run_id)
+        return list(first_pass.values())  # filled in date order, then shop order
