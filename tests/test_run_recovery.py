@@ -87,7 +87,7 @@ def test_a_killed_run_holding_the_slot_does_not_block_the_next_run(workspace, tm
 
     rerun = subprocess.run(_command(workspace), capture_output=True, text=True, timeout=STEP_TIMEOUT)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    assert "1/1 partitions succeeded" in rerun.stdout
+    assert "1/1 shop-days succeeded" in rerun.stdout
 
     dead = instance.get_run_by_id(held_by)
     assert dead.status == DagsterRunStatus.FAILURE

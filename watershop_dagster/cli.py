@@ -142,8 +142,10 @@ def demo(workspace, days, seed, verbose) -> None:
     config_file = Path(workspace) / "watershop.yaml"
     end = date.today() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
-    config = build_demo(Path(workspace), start, end, seed)
+    build_demo(Path(workspace), start, end, seed)
     run_and_report(str(config_file), start, end, None, verbose, summary=summary)
+
+
 def _register_serving_commands() -> None:
     from watershop_dagster.serving.commands import api, dashboard, report
 
