@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.test_dbt_project import TRANSACTION_SCHEMA, dbt_build  # noqa: F401  (fixture)
+from tests.conftest import TRANSACTION_SCHEMA
 from watershop_dagster import lake
 from watershop_dagster.config import init_workspace
 from watershop_dagster.pos.ingest import ingest_partitions
