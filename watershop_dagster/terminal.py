@@ -25,6 +25,9 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 
 # dbt's per-node result line, e.g. "12 of 158 PASS not_null_x ....... [PASS in 0.18s]".
 DBT_NODE_DONE = re.compile(r"^\s*(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
+# dbt's own console lines (in-process) start with colour codes and a "HH:MM:SS  " time stamp.
+DBT_LINE_PREFIX = re.compile(r"^(?:\x1b\[[0-9;]*m)*(?:\d{2}:\d{2}:\d{2}\s+)?")
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
 DBT_FAILED_STATUSES = {"ERROR", "FAIL"}
 
 
@@ -61,6 +64,7 @@ class DbtOutputSink(io.TextIOBase):
         self.log.flush()
 
     def _read(self, line: str) -> None:
+        line = ANSI_CODES.sub("", DBT_LINE_PREFIX.sub("", line, count=1))
         match = DBT_NODE_DONE.match(line)
         if not match:
             return
