@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from datetime import date, time
 from pathlib import Path
 from typing import Literal
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # the POS vocabulary is defined in `vocabulary`; importable from here as before
+from watershop_dagster.atomic import atomic_write_text
 from watershop_dagster.vocabulary import CAN_SIZES, KNOWN_ROLES, PAYMENT_MODES, PAYMENT_STATUSES  # noqa: F401
 from watershop_dagster.zones.config import CameraSettings, PolygonError, Zone, resolve_zones
 
@@ -396,18 +396,6 @@ def _validated(text: str, target: Path, shop_id: str) -> WatershopConfig:
     return config
 
 
-def _write_atomically(text: str, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def init_workspace(
     directory: str | os.PathLike,
     shop_id: str = "shop1",
@@ -428,7 +416,7 @@ def init_workspace(
     text = render_config(shop_id, timezone, cameras, partitions_start)
     _validated(text, target, shop_id)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(text, target)
+    atomic_write_text(target, text)
     config = load_config(target)
     for folder in (
         config.transactions_landing / shop_id,

@@ -12,14 +12,13 @@ right columns.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
+from watershop_dagster.atomic import atomic_write
 from watershop_dagster.catalog import Dataset, dataset as catalog_entry
 
 PART_FILE = "part.parquet"
@@ -43,17 +42,7 @@ def dataset_glob(lake_root: Path, dataset: str, depth: int = 2) -> str:
 
 def atomic_write_parquet(df: pl.DataFrame, path: Path) -> Path:
     """Write `df` to `path` via a temp file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: df.write_parquet(tmp, compression="zstd", statistics=True))
 
 
 def write_partition(df: pl.DataFrame, lake_root: Path, dataset: str, **keys: str) -> Path:

@@ -18,8 +18,6 @@ after the start date: a changed declaration or a schedule that no longer matches
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
@@ -27,6 +25,8 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from watershop_dagster.atomic import atomic_write_text
 
 EXPERIMENTS_DIR = "experiments"
 SPEC_FILE = "experiment.json"
@@ -132,20 +132,6 @@ def experiment_dir(workspace: Path, name: str) -> Path:
     return Path(workspace) / EXPERIMENTS_DIR / name
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def load_spec(workspace: Path, name: str) -> ExperimentSpec:
     path = experiment_dir(workspace, name) / SPEC_FILE
     if not path.is_file():
@@ -183,7 +169,7 @@ def save_spec(workspace: Path, spec: ExperimentSpec, replace: bool = False, toda
                 "can no longer change (create a new experiment instead)"
             )
         (folder / ASSIGNMENT_FILE).unlink(missing_ok=True)
-    return _atomic_write_text(path, json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
+    return atomic_write_text(path, json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
 
 
 def assign(workspace: Path, name: str, today: date | None = None) -> pl.DataFrame:
@@ -202,5 +188,5 @@ def assign(workspace: Path, name: str, today: date | None = None) -> pl.DataFram
                 f"the stored assignment of {name!r} differs from the one its declaration draws and the "
                 f"experiment started on {spec.start}: refusing to change it ({path})"
             )
-    _atomic_write_text(path, drawn.write_csv())
+    atomic_write_text(path, drawn.write_csv())
     return drawn

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import html
 import io
-import os
-import uuid
 from pathlib import Path
 
 import matplotlib
@@ -17,25 +15,12 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+from watershop_dagster.atomic import atomic_write_bytes  # noqa: E402
 from watershop_dagster.experiment.analysis import ExperimentResult  # noqa: E402
 from watershop_dagster.experiment.design import TREATMENT, ExperimentSpec  # noqa: E402
 
 PNG_FILE, HTML_FILE = "experiment.png", "experiment.html"
 TREATED_COLOUR, CONTROL_COLOUR, WASHOUT_COLOUR = "#d95f02", "#1b9e77", "#bbbbbb"
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _effect_panel(ax, result: ExperimentResult) -> None:
@@ -136,6 +121,6 @@ from {spec.start} to {spec.end} (pre-period from {spec.pre_start}, washout {spec
 
 def write_report(result: ExperimentResult, spec: ExperimentSpec, assignment: pl.DataFrame, folder: Path) -> dict:
     folder = Path(folder)
-    png = _atomic_write(folder / PNG_FILE, render_png(result, spec, assignment))
-    page = _atomic_write(folder / HTML_FILE, render_html(result, spec).encode())
+    png = atomic_write_bytes(folder / PNG_FILE, render_png(result, spec, assignment))
+    page = atomic_write_bytes(folder / HTML_FILE, render_html(result, spec).encode())
     return {"html": page, "png": png}

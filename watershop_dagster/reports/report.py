@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from watershop_dagster.atomic import atomic_write_bytes
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.reports import charts
 from watershop_dagster.serving import queries as q
@@ -51,20 +50,6 @@ class ReportResult:
     tables: dict[str, Path] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     has_visits: bool = False
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _csv_bytes(df: pl.DataFrame) -> bytes:
