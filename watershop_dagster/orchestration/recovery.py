@@ -155,7 +155,8 @@ def slot_holders(instance: DagsterInstance, run_id: str) -> list[str]:
 
 
 def _say(message: str) -> None:
-    print(f"watershop: {message}", file=sys.stderr, flush=True)
+    """To the terminal itself: the CLI sends the runs' own output (sys.stderr too) to its log file."""
+    print(f"watershop: {message}", file=sys.__stderr__, flush=True)
 
 
 class RangeGuard:
