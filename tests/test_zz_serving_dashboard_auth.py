@@ -1,4 +1,8 @@
-"""Dashboard sign-in beyond loopback, run in-process with Streamlit's AppTest (no marts needed: the gate
+"""(Named to run last: Streamlit's in-process AppTest leaves threads behind, and process pools that
+fork afterwards in the same pytest process lose workers — BrokenProcessPool in the synthetic-footage
+and vision tests. A known issue to fix at its root: fork-safe pools or AppTest in a subprocess.)
+
+Dashboard sign-in beyond loopback, run in-process with Streamlit's AppTest (no marts needed: the gate
 comes before any data is read). The browser test over real HTTP is in test_serving_dashboard.py."""
 
 from __future__ import annotations
