@@ -19,10 +19,12 @@ detector misses, ``lfw_subset`` faces are 25x25 grey thumbnails.)
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import uuid
 from functools import lru_cache
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -127,19 +129,7 @@ def load_gallery(folder: Path | None = None, max_images_per_person: int | None =
         return gallery
     gallery: Gallery = {}
     for person_dir in _person_folders(Path(folder)):
-        crops = []
-        for path in _image_files(person_dir):
-            if max_images_per_person is not None and len(crops) >= max_images_per_person:
-                break
-            try:
-                crop = crop_face(read_rgb(path))
-            except OSError as exc:
-                log.warning("cannot read %s: %s", path, exc)
-                continue
-            if crop is None:
-                log.warning("no face found in %s; skipped", path)
-                continue
-            crops.append(crop)
+        crops = list(itertools.islice(_iter_crops(_image_files(person_dir)), max_images_per_person))
         if crops:
             gallery[person_dir.name] = crops
         else:
@@ -157,7 +147,11 @@ def gallery_photos(folder: Path) -> dict[str, list[Path]]:
 
 def crops_of(paths: list[Path]) -> list[np.ndarray]:
     """Gallery crops of the given photos; unreadable photos and photos without a face are skipped with a warning."""
-    crops = []
+    return list(_iter_crops(paths))
+
+
+def _iter_crops(paths: Iterable[Path]) -> Iterator[np.ndarray]:
+    """Crops in photo order, read lazily so a caller that needs only the first few reads no more."""
     for path in paths:
         try:
             crop = crop_face(read_rgb(path))
@@ -167,8 +161,7 @@ def crops_of(paths: list[Path]) -> list[np.ndarray]:
         if crop is None:
             log.warning("no face found in %s; skipped", path)
             continue
-        crops.append(crop)
-    return crops
+        yield crop
 
 
 def default_photos() -> dict[str, np.ndarray]:
