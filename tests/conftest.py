@@ -5,11 +5,22 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import sys
+
 import duckdb
 import polars as pl
 import pytest
 
 from watershop_dagster.fixtures import FIXTURES_ENV_VAR, fixtures_dir
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest installs the dashboard script as sys.modules['__main__'] and leaves it there;
+    every `spawn` process pool started later would re-run that script in its workers."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 def _require(path: Path) -> Path:

@@ -60,6 +60,7 @@ def main() -> None:
     except ConfigError as exc:
         st.error(str(exc))
         st.stop()
+        return  # st.stop() only raises inside a Streamlit runtime
     require_sign_in(resolve_api_key(config), st.get_option("server.address"))  # beyond loopback only
     reader = _reader(str(config.marts_db))
     default_start, default_end = _default_range(reader)
@@ -92,4 +93,5 @@ def main() -> None:
     navigation.run()
 
 
-main()
+if __name__ == "__main__":  # `streamlit run` executes the script as __main__; a spawned worker must not
+    main()
