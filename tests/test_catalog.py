@@ -71,22 +71,22 @@ def test_a_drifted_dbt_source_is_reported():
         catalog.dataset("not_in_the_catalog")
 
 
+def _sample_value(dtype: pl.DataType):
+    if isinstance(dtype, pl.Datetime):
+        return datetime(2024, 5, 1, 9, 30, tzinfo=UTC if dtype.time_zone else None)
+    if isinstance(dtype, pl.Array):
+        return np.ones(dtype.size, np.float32)
+    if isinstance(dtype, pl.List):
+        return [_sample_value(dtype.inner)]
+    if isinstance(dtype, pl.Struct):
+        return {field.name: _sample_value(field.dtype) for field in dtype.fields}
+    return {pl.Utf8: "x", pl.Int32: 1, pl.Int64: 1, pl.Float64: 0.5, pl.Boolean: True,
+            pl.Date: date(2024, 5, 1)}[dtype.base_type()]
+
+
 def sample_row(schema: pl.Schema) -> pl.DataFrame:
     """One row with a value in every column (lists of one element, embeddings of the right size)."""
-    values = {}
-    for name, dtype in schema.items():
-        if isinstance(dtype, pl.Datetime):
-            value = datetime(2024, 5, 1, 9, 30, tzinfo=UTC if dtype.time_zone else None)
-        elif isinstance(dtype, pl.Array):
-            value = np.ones(dtype.size, np.float32)
-        elif isinstance(dtype, pl.List):
-            inner = dtype.inner
-            value = [np.ones(inner.size, np.float32)] if isinstance(inner, pl.Array) else \
-                [date(2024, 5, 1)] if inner == pl.Date else ["x"]
-        else:
-            value = {pl.Utf8: "x", pl.Int32: 1, pl.Int64: 1, pl.Float64: 0.5, pl.Boolean: True,
-                     pl.Date: date(2024, 5, 1)}[dtype.base_type()]
-        values[name] = [value]
+    values = {name: [_sample_value(dtype)] for name, dtype in schema.items()}
     return pl.DataFrame(values, schema=schema)
 
 

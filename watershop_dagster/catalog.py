@@ -21,6 +21,7 @@ import polars as pl
 
 from watershop_dagster.vision.faces import EMBEDDING_DIM
 from watershop_dagster.vocabulary import REASON_ERASED
+from watershop_dagster.zones import schemas as zone_schemas
 
 TS = pl.Datetime("us", "UTC")
 EMBEDDING = pl.Array(pl.Float32, EMBEDDING_DIM)
@@ -391,11 +392,42 @@ PRIVACY_AUDIT = Dataset(
     asset=False,
 )
 
+# --------------------------------------------------------------------------------------------
+# supermarket behaviour: people without faces, zones (camera-day partitions). Each row says where
+# it came from: `source` is "watershop" (our people tracker on the recordings) or "frigate" (Frigate's
+# events). An erased customer's rows stay as anonymous business records, their identity nulled.
+
+SOURCE_WATERSHOP = "watershop"
+SOURCE_FRIGATE = "frigate"
+_BY_IDENTITY = PersonalData(match_on=("identity",), scrub={"identity": None})
+
+
+def _behaviour(name: str, columns: Mapping[str, pl.DataType]) -> Dataset:
+    return Dataset(name, pl.Schema({**columns, "source": pl.Utf8}), CAMERA_DAY, personal=_BY_IDENTITY)
+
+
+PERSON_TRACKS = _behaviour("person_tracks", zone_schemas.PERSON_TRACKS)
+ZONE_VISITS = _behaviour("zone_visits", zone_schemas.ZONE_VISITS)
+LOITERING_EVENTS = _behaviour("loitering_events", zone_schemas.LOITERING_EVENTS)
+FOOTFALL = _behaviour("footfall", zone_schemas.FOOTFALL)
+ZONE_OCCUPANCY = Dataset("zone_occupancy", pl.Schema({**zone_schemas.ZONE_OCCUPANCY, "source": pl.Utf8}), CAMERA_DAY)
+ZONE_TRANSITIONS = Dataset("zone_transitions", pl.Schema({**zone_schemas.ZONE_TRANSITIONS, "source": pl.Utf8}),
+                           CAMERA_DAY)
+HEATMAP_CELLS = Dataset("heatmap_cells", pl.Schema({**zone_schemas.HEATMAP_CELLS, "source": pl.Utf8}), CAMERA_DAY)
+PERSON_OBSERVATIONS_QUARANTINE = Dataset(
+    "person_observations_quarantine", pl.Schema({**zone_schemas.PERSON_OBSERVATIONS_REJECTED, "source": pl.Utf8}),
+    CAMERA_DAY, retention=Retention.QUARANTINE, personal=_BY_IDENTITY,
+)
+#: the behaviour outputs of one camera-day, in the order they are written
+BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,
+                     HEATMAP_CELLS, PERSON_OBSERVATIONS_QUARANTINE)
+
 DATASETS: tuple[Dataset, ...] = (
     TRANSACTIONS, TRANSACTIONS_QUARANTINE,
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
     CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
+    *BEHAVIOUR_OUTPUTS,
 )
 BY_NAME: Mapping[str, Dataset] = MappingProxyType({d.name: d for d in DATASETS})
 #: the per-camera vision outputs, in the order the pipeline writes them

@@ -160,6 +160,7 @@ class _Subject:
             "customer_id": lambda: pl.col("customer_id") == self.customer_id,
             "track_id": lambda: pl.col("track_id").is_in(sorted(self.tracks)),
             "visit_id": lambda: pl.col("visit_id").is_in(sorted(self.visits)),
+            "identity": lambda: pl.col("identity") == self.customer_id,  # behaviour rows name them
         }
         hits = [tests[column]() for column in match_on if column in tests and column in frame.columns]
         if not hits:
@@ -167,7 +168,7 @@ class _Subject:
         return functools.reduce(operator.or_, hits).fill_null(False)
 
     def could_own_rows(self, match_on: tuple[str, ...]) -> bool:
-        known = {"customer_id": True, "track_id": bool(self.tracks), "visit_id": bool(self.visits)}
+        known = {"customer_id": True, "identity": True, "track_id": bool(self.tracks), "visit_id": bool(self.visits)}
         return any(known.get(column, False) for column in match_on)
 
 
