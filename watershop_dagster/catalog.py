@@ -418,6 +418,20 @@ PERSON_OBSERVATIONS_QUARANTINE = Dataset(
     "person_observations_quarantine", pl.Schema({**zone_schemas.PERSON_OBSERVATIONS_REJECTED, "source": pl.Utf8}),
     CAMERA_DAY, retention=Retention.QUARANTINE, personal=_BY_IDENTITY,
 )
+FRIGATE_MESSAGES_QUARANTINE = Dataset(
+    "frigate_messages_quarantine",
+    pl.Schema({
+        "camera": pl.Utf8,  # as the message names it (null when it names none)
+        "source_file": pl.Utf8,  # the landing file, relative to the Frigate landing folder
+        "source_line": pl.Int32,
+        "received_at": TS,
+        "topic": pl.Utf8,
+        "payload": pl.Utf8,  # the message as received
+        "reason": pl.Utf8,
+    }),
+    CAMERA_DAY,  # messages naming no configured camera: camera=_unrouted
+    retention=Retention.QUARANTINE,
+)
 #: the behaviour outputs of one camera-day, in the order they are written
 BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,
                      HEATMAP_CELLS, PERSON_OBSERVATIONS_QUARANTINE)
@@ -427,7 +441,7 @@ DATASETS: tuple[Dataset, ...] = (
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
     CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
-    *BEHAVIOUR_OUTPUTS,
+    *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE,
 )
 BY_NAME: Mapping[str, Dataset] = MappingProxyType({d.name: d for d in DATASETS})
 #: the per-camera vision outputs, in the order the pipeline writes them

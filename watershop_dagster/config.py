@@ -169,6 +169,54 @@ class AlertsConfig(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+class SmtpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "watershop@localhost"
+    recipients: list[str] = Field(min_length=1)
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class FrigateAlertRule(_Strict):
+    """A live alert: a known person of `roles` enters (`known_person`), or a person's presence in a
+    zone reaches its loitering_time (`loitering`; `zones` limits it, empty: every loitering zone)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    kind: Literal["known_person", "loitering"]
+    roles: list[str] = Field(default_factory=lambda: ["vip", "blocked"])
+    zones: list[str] = Field(default_factory=list)
+    cooldown_seconds: float = Field(default=300.0, ge=0, description="Per person (or track) and rule")
+    channels: list[Literal["webhook", "mqtt", "email"]] = Field(default_factory=lambda: ["mqtt"])
+
+
+def _default_frigate_rules() -> list[FrigateAlertRule]:
+    return [FrigateAlertRule(name="known_person", kind="known_person"),
+            FrigateAlertRule(name="loitering", kind="loitering")]
+
+
+class FrigateConfig(_Strict):
+    """A Frigate NVR that feeds one shop: its MQTT broker (live) and HTTP API (backfill)."""
+
+    shop: str | None = Field(default=None, description="Shop fed by this Frigate; default: the only shop")
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = "frigate"
+    username: str | None = None
+    password: str | None = None
+    client_id: str = Field(default="watershop-frigate",
+                           description="Persistent MQTT session: the broker keeps QoS 1 messages while we are away")
+    api_url: str | None = Field(default=None, description="Frigate's HTTP API, e.g. http://frigate:5000")
+    fsync_seconds: float = Field(default=1.0, gt=0, description="Landed messages are fsync'd at least this often")
+    sub_labels: dict[str, str] = Field(
+        default_factory=dict, description="Frigate sub_label -> known person (role/name); default: the folder name")
+    alert_topic: str = "watershop/alerts"
+    smtp: SmtpConfig | None = None
+    rules: list[FrigateAlertRule] = Field(default_factory=_default_frigate_rules)
+
+
 class ServingConfig(_Strict):
     api_key: str | None = Field(default=None, description="API key for `watershop api`; $WATERSHOP_API_KEY wins")
     host: str = "127.0.0.1"
@@ -187,6 +235,7 @@ class WatershopConfig(_Strict):
     vision: VisionConfig = Field(default_factory=VisionConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    frigate: FrigateConfig | None = None
     workspace_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -194,7 +243,19 @@ class WatershopConfig(_Strict):
         ids = [shop.id for shop in self.shops]
         if len(set(ids)) != len(ids):
             raise ValueError(f"shop ids must be unique, got {ids}")
+        if self.frigate is not None:
+            if self.frigate.shop is None and len(ids) > 1:
+                raise ValueError(f"frigate.shop: choose one of {ids}")
+            if self.frigate.shop is not None and self.frigate.shop not in ids:
+                raise ValueError(f"frigate.shop: unknown shop {self.frigate.shop!r}; configured: {ids}")
         return self
+
+    @property
+    def frigate_shop(self) -> ShopConfig:
+        """The shop the `frigate:` section feeds."""
+        if self.frigate is None:
+            raise KeyError("no `frigate:` section in the config")
+        return self.shop(self.frigate.shop or self.shops[0].id)
 
     def _resolve(self, path: Path) -> Path:
         path = Path(os.path.expandvars(str(path))).expanduser()
@@ -207,6 +268,11 @@ class WatershopConfig(_Strict):
     @property
     def transactions_landing(self) -> Path:
         return self.landing_dir / "transactions"
+
+    @property
+    def frigate_landing(self) -> Path:
+        """Frigate's messages as received: <frigate_landing>/<shop>/<camera>/<date>.ndjson."""
+        return self.landing_dir / "frigate"
 
     @property
     def footage_root(self) -> Path:

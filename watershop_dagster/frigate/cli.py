@@ -4,13 +4,51 @@ from __future__ import annotations
 
 import click
 
-from watershop_dagster.cli_common import config_option
-from watershop_dagster.config import ConfigError, config_path
+from watershop_dagster.cli_common import _load, config_option
+from watershop_dagster.config import ConfigError, FrigateConfig, WatershopConfig, config_path
 
 
 @click.group()
 def frigate() -> None:
-    """Frigate NVR: import its cameras and zones."""
+    """Frigate NVR: import its cameras and zones, land its events (live or backfilled), alert."""
+
+
+def _frigate_section(config: WatershopConfig) -> FrigateConfig:
+    """The config's `frigate:` section (defaults when absent: the only shop, a local broker)."""
+    if config.frigate is not None:
+        return config.frigate
+    if len(config.shops) > 1:
+        raise click.ClickException("several shops: add a `frigate:` section naming the shop Frigate feeds")
+    return FrigateConfig()
+
+
+@frigate.command()
+@config_option
+@click.option("--mqtt-host", help="Broker host (default: frigate.mqtt_host, else 127.0.0.1).")
+@click.option("--mqtt-port", type=int, help="Broker port (default: frigate.mqtt_port, else 1883).")
+@click.option("--topic-prefix", help="Frigate's MQTT topic prefix (default: frigate.topic_prefix, else frigate).")
+@click.option("--username", help="Broker user (default: frigate.username).")
+@click.option("--password", help="Broker password (default: frigate.password).")
+def listen(config_file, mqtt_host, mqtt_port, topic_prefix, username, password) -> None:
+    """Land Frigate's MQTT events and reviews as they come (a long-running service; SIGTERM stops it)."""
+    import logging
+
+    from watershop_dagster.frigate.listener import MqttSettings, listen as run_listener
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = _load(config_file)
+    section = _frigate_section(config)
+    shop = config.frigate_shop if config.frigate else config.shops[0]
+    settings = MqttSettings(
+        host=mqtt_host or section.mqtt_host, port=mqtt_port or section.mqtt_port,
+        topic_prefix=topic_prefix or section.topic_prefix, username=username or section.username,
+        password=password or section.password, client_id=section.client_id)
+    on_landed = None
+    click.echo(f"listening on {settings.host}:{settings.port} {settings.topic_prefix}/# for shop {shop.id}; "
+               f"landing in {config.frigate_landing / shop.id}")
+    listener = run_listener(settings, config.frigate_landing, shop.id, set(shop.cameras), shop.tz,
+                            section.fsync_seconds, on_landed)
+    click.echo(f"stopped: {listener.writer.written} message(s) landed, {listener.writer.duplicates} duplicate(s) skipped")
 
 
 @frigate.command("import-config")

@@ -1,0 +1,117 @@
+"""Test-only helpers for the Frigate tests: a workspace with a `frigate:` section, the real loopback
+Mosquitto, a listener subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from watershop_dagster.config import init_workspace, load_config
+
+BROKER = ("127.0.0.1", 1883)
+CAMERAS = {"door": ["entrance", "promo"], "aisle": ["dairy", "bakery"]}
+ZONES_YAML = """\
+    cameras:
+      door:
+        detect: {width: 1280, height: 720, fps: 5}
+        zones:
+          entrance: {coordinates: "0,0.6,0.3,0.6,0.3,1,0,1", kind: entrance}
+          promo: {coordinates: "0.5,0.2,1,0.2,1,1,0.5,1", kind: promo, loitering_time: 30}
+      aisle:
+        detect: {width: 1280, height: 720, fps: 5}
+        zones:
+          dairy: {coordinates: "0,0,0.5,0,0.5,1,0,1", kind: shelf, loitering_time: 30}
+          bakery: {coordinates: "0.5,0,1,0,1,1,0.5,1", kind: shelf}
+"""
+
+
+def broker_up() -> bool:
+    try:
+        with socket.create_connection(BROKER, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+needs_broker = pytest.mark.skipif(not broker_up(), reason="no MQTT broker (Mosquitto) on 127.0.0.1:1883")
+
+
+def frigate_workspace(root: Path, extra: str = "") -> tuple[Path, str]:
+    """A one-shop workspace (UTC) with CAMERAS and their zones, a `frigate:` section on a unique topic
+    prefix and client id (other tests share the broker); (config path, topic prefix)."""
+    init_workspace(root, shop_id="s1", timezone="UTC", cameras=["door", "aisle"])
+    path = root / "watershop.yaml"
+    text = path.read_text().replace('    cameras: ["door", "aisle"]\n', ZONES_YAML)
+    prefix = f"frigate-test-{uuid.uuid4().hex[:10]}"
+    text += (f"\nfrigate:\n  topic_prefix: {prefix}\n  client_id: watershop-{prefix}\n  fsync_seconds: 0.2\n"
+             + extra)
+    path.write_text(text)
+    load_config(path)
+    return path, prefix
+
+
+def publisher() -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.connect(*BROKER)
+    client.loop_start()
+    return client
+
+
+def publish_all(client: mqtt.Client, topic: str, payloads: list[str | bytes]) -> None:
+    infos = [client.publish(topic, payload, qos=1) for payload in payloads]
+    for info in infos:
+        info.wait_for_publish(5)
+
+
+class ListenerProcess:
+    """`watershop frigate listen` in a subprocess, started and waited for until it has subscribed."""
+
+    def __init__(self, config: Path):
+        self.config = config
+        self.log = config.parent / f"listener-{uuid.uuid4().hex[:6]}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "watershop_dagster.cli", "frigate", "listen", "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.wait_for("subscribed to", 30)
+
+    def wait_for(self, text: str, timeout: float, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.read_text().count(text) >= count:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"listener exited {self.proc.returncode}: {self.log.read_text()}")
+            time.sleep(0.05)
+        raise AssertionError(f"listener never logged {text!r}: {self.log.read_text()}")
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(15)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(15)
+
+
+def landed_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 10) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = landed_lines(path)
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.05)
+    return landed_lines(path)

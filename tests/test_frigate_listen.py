@@ -1,0 +1,85 @@
+"""`watershop frigate listen` against the real loopback Mosquitto: messages land unchanged, once,
+durably, across a SIGTERM, a kill -9 and a restart."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from tests.frigate_helpers import (
+    CAMERAS,
+    ListenerProcess,
+    frigate_workspace,
+    landed_lines,
+    needs_broker,
+    publish_all,
+    publisher,
+    wait_for_lines,
+)
+from watershop_dagster.config import load_config
+from watershop_dagster.frigate.landing import UNROUTED
+from watershop_dagster.frigate.simulate import ScriptedPerson, person_messages, supermarket_replay
+
+pytestmark = needs_broker
+START = 1_717_236_000.0  # 2024-06-01 10:00 UTC
+
+
+def _landing(config_path, camera, day="2024-06-01"):
+    return load_config(config_path).frigate_landing / "s1" / camera / f"{day}.ndjson"
+
+
+def test_messages_land_unchanged_once_and_bad_ones_unrouted(tmp_path):
+    config, prefix = frigate_workspace(tmp_path)
+    person = ScriptedPerson("door", START, [(None, 1), ("entrance", 2), ("promo", 40)], event_id="e1")
+    messages, _ = person_messages(person, random.Random(0))
+    listener = ListenerProcess(config)
+    client = publisher()
+    try:
+        publish_all(client, f"{prefix}/events", messages)
+        publish_all(client, f"{prefix}/events", [messages[1]])  # a redelivery: same bytes again
+        publish_all(client, f"{prefix}/events", [b"{not json", json.dumps({"type": "new", "after": {
+            "id": "x", "camera": "garage", "start_time": START}})])
+        publish_all(client, f"{prefix}/reviews", [json.dumps({"type": "new", "after": {
+            "id": "r1", "camera": "door", "start_time": START, "severity": "detection"}})])
+        wait_for_lines(_landing(config, "door"), len(messages) + 1)
+        unrouted_dir = config.parent / "landing" / "frigate" / "s1" / UNROUTED
+        deadline = time.monotonic() + 10
+        while not list(unrouted_dir.glob("*.ndjson")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        unrouted_file = next(unrouted_dir.glob("*.ndjson"))
+        wait_for_lines(unrouted_file, 2)
+    finally:
+        client.disconnect()
+        assert listener.terminate() == 0
+    door = landed_lines(_landing(config, "door"))
+    assert [line["payload"] for line in door if line["topic"].endswith("/events")] == messages
+    assert [line["topic"] for line in door].count(f"{prefix}/reviews") == 1
+    assert all(line["received_at"] > START for line in door)
+    unrouted = [line["payload"] for line in landed_lines(unrouted_file)]
+    assert unrouted[0] == "{not json" and json.loads(unrouted[1])["after"]["camera"] == "garage"
+    assert _landing(config, "door").read_bytes().endswith(b"\n")
+
+
+def test_kill_and_restart_mid_stream_loses_and_doubles_nothing(tmp_path):
+    config, prefix = frigate_workspace(tmp_path)
+    replay = supermarket_replay(CAMERAS, START, people=40, seed=7)
+    half = len(replay.messages) // 2
+    listener = ListenerProcess(config)
+    client = publisher()
+    try:
+        publish_all(client, f"{prefix}/events", replay.messages[:half])
+        listener.kill()  # kill -9 mid-stream: the broker keeps the session's messages meanwhile
+        publish_all(client, f"{prefix}/events", replay.messages[half:])
+        publish_all(client, f"{prefix}/events", replay.messages[half - 20:half])  # redelivered duplicates
+        listener = ListenerProcess(config)
+        expected = {camera: [m for m in replay.messages if json.loads(m)["after"]["camera"] == camera]
+                    for camera in CAMERAS}
+        for camera, payloads in expected.items():
+            wait_for_lines(_landing(config, camera), len(payloads))
+    finally:
+        client.disconnect()
+        assert listener.terminate() == 0
+    for camera, payloads in expected.items():
+        landed = [line["payload"] for line in landed_lines(_landing(config, camera))]
+        assert sorted(landed) == sorted(payloads)  # nothing lost, nothing doubled
