@@ -421,7 +421,7 @@ PERSON_OBSERVATIONS_QUARANTINE = Dataset(
 FRIGATE_MESSAGES_QUARANTINE = Dataset(
     "frigate_messages_quarantine",
     pl.Schema({
-        "camera": pl.Utf8,  # as the message names it (null when it names none)
+        "camera": pl.Utf8,  # the landing file's camera (_unrouted: the message names no configured camera)
         "source_file": pl.Utf8,  # the landing file, relative to the Frigate landing folder
         "source_line": pl.Int32,
         "received_at": TS,

@@ -11,6 +11,8 @@ import json
 import random
 from dataclasses import dataclass, field
 
+from watershop_dagster.zones.analytics import DEFAULT_EXIT_DEBOUNCE_SECONDS
+
 FRAME_WIDTH = 1280
 FRAME_HEIGHT = 720
 
@@ -85,7 +87,19 @@ def person_messages(person: ScriptedPerson, rng: random.Random) -> tuple[list[st
         t += seconds
     end = _state(person, round(t, 6), before["current_zones"], entered, round(t, 6), rng)
     messages.append(json.dumps({"type": "end", "before": before, "after": end}))
-    return messages, visits
+    return messages, _debounced(visits)
+
+
+def _debounced(visits: list[TruthVisit]) -> list[TruthVisit]:
+    """Visits of one zone apart by at most the exit debounce are one visit (the product's definition)."""
+    merged: list[TruthVisit] = []
+    for visit in sorted(visits, key=lambda v: (v.zone, v.enter)):
+        last = merged[-1] if merged else None
+        if last and last.zone == visit.zone and visit.enter - last.exit <= DEFAULT_EXIT_DEBOUNCE_SECONDS:
+            last.exit, last.ended_inside = visit.exit, visit.ended_inside
+        else:
+            merged.append(visit)
+    return merged
 
 
 def supermarket_replay(cameras: dict[str, list[str]], start: float, people: int, seed: int,
@@ -101,11 +115,11 @@ def supermarket_replay(cameras: dict[str, list[str]], start: float, people: int,
         for _ in range(rng.randint(1, 4)):
             choices = [zone for zone in cameras[camera] if zone != legs[-1][0]]  # a new zone, or a gap first
             if not choices:
-                legs.append((None, rng.uniform(0.5, 5)))
+                legs.append((None, rng.uniform(1.5, 5)))
                 choices = cameras[camera]
             legs.append((rng.choice(choices), rng.choice([rng.uniform(0.6, 3), rng.uniform(3, 90)])))
             if rng.random() < 0.5:
-                legs.append((None, rng.uniform(0.5, 5)))
+                legs.append((None, rng.uniform(1.5, 5)))
         sub_label = None
         for name, share in (known or {}).items():
             if rng.random() < share:
