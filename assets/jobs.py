@@ -14,9 +14,12 @@ from watershop_dagster.config import ShopConfig
 DAILY_JOB = "watershop_daily"
 VISION_JOB = "watershop_vision"
 VISION_GROUP = "vision"
+FRIGATE_JOB = "watershop_frigate"
+FRIGATE_GROUP = "frigate"
 RUN_AFTER_CLOSING = timedelta(hours=1)
 CAMERA_DAY_ASSETS = dg.AssetSelection.groups(VISION_GROUP)
-SHOP_DAY_ASSETS = dg.AssetSelection.all() - CAMERA_DAY_ASSETS
+FRIGATE_ASSETS = dg.AssetSelection.groups(FRIGATE_GROUP)
+SHOP_DAY_ASSETS = dg.AssetSelection.all() - CAMERA_DAY_ASSETS - FRIGATE_ASSETS
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -34,6 +37,13 @@ vision_job = dg.define_asset_job(
     VISION_JOB,
     selection=CAMERA_DAY_ASSETS,
     description="One camera-day of footage through the vision assets and their checks.",
+)
+
+#: in the definitions only with a `frigate:` section (assets.frigate adds it beside its assets)
+frigate_job = dg.define_asset_job(
+    FRIGATE_JOB,
+    selection=FRIGATE_ASSETS,
+    description="One camera-day of landed Frigate messages into the behaviour datasets (source=frigate).",
 )
 
 

@@ -122,11 +122,11 @@ def _mqtt_state(message: dict, camera: str) -> tuple[str, _State, float]:
     after = message.get("after")
     if not isinstance(after, dict):
         raise _Rejected("missing `after`")
+    if after.get("camera") != camera:
+        raise _Rejected(f"unknown camera {after.get('camera')!r}")
     event_id = after.get("id")
     if not isinstance(event_id, str) or not event_id:
         raise _Rejected("missing id")
-    if after.get("camera") != camera:
-        raise _Rejected(f"unknown camera {after.get('camera')!r}")
     zones = after.get("current_zones")
     if not isinstance(zones, list) or not all(isinstance(z, str) for z in zones):
         raise _Rejected("missing or malformed current_zones")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.frigate import build_frigate_definitions
 from assets.identity import build_identity_definitions
 from assets.jobs import build_jobs_definitions
 from assets.marts import build_marts_definitions
@@ -32,6 +33,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         build_pos_definitions(partitions),
         build_vision_definitions(partitions),
+        build_frigate_definitions(partitions) if config.frigate else dg.Definitions(),
         build_identity_definitions(partitions),
         build_marts_definitions(partitions),
         build_reports_definitions(partitions),
