@@ -30,8 +30,8 @@ ZONES_YAML = """\
       aisle:
         detect: {width: 1280, height: 720, fps: 5}
         zones:
-          dairy: {coordinates: "0,0,0.5,0,0.5,1,0,1", kind: shelf, loitering_time: 30}
-          bakery: {coordinates: "0.5,0,1,0,1,1,0.5,1", kind: shelf}
+          dairy: {coordinates: "0,0,0.45,0,0.45,1,0,1", kind: shelf, loitering_time: 30}
+          bakery: {coordinates: "0.55,0,1,0,1,1,0.55,1", kind: shelf}
 """
 
 
@@ -115,3 +115,53 @@ def wait_for_lines(path: Path, count: int, timeout: float = 10) -> list[dict]:
             return lines
         time.sleep(0.05)
     return landed_lines(path)
+
+
+class FrigateApi:
+    """A real local HTTP server answering GET /api/events like Frigate: filters after/before on
+    start_time (exclusive), camera and label, newest first, at most `limit`."""
+
+    def __init__(self, events: list[dict]):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlparse
+
+        api = self
+        self.events, self.requests = events, 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urlparse(self.path)
+                if url.path != "/api/events":
+                    self.send_error(404)
+                    return
+                api.requests += 1
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                chosen = [e for e in api.events
+                          if float(query.get("after", "-inf")) < e["start_time"] < float(query.get("before", "inf"))
+                          and query.get("camera", e["camera"]) == e["camera"]
+                          and query.get("label", e["label"]) == e["label"]]
+                chosen.sort(key=lambda e: e["start_time"], reverse=True)
+                body = json.dumps(chosen[:int(query.get("limit", 100))]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def zone_points(zones) -> dict[str, tuple[float, float]]:
+    """A point inside each zone (its vertices' mean: the test zones are convex)."""
+    return {zone.name: tuple(float(v) for v in zone.polygon.mean(axis=0)) for zone in zones}

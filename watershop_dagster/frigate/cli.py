@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from watershop_dagster.cli_common import _load, config_option
+from watershop_dagster.cli_common import _date, _load, config_option
 from watershop_dagster.config import ConfigError, FrigateConfig, WatershopConfig, config_path
 
 
@@ -69,3 +69,35 @@ def import_config(frigate_config, shop_id, config_file) -> None:
         zones = ", ".join(camera.zones) or "no zones"
         click.echo(f"{camera.name}: {size} @ {camera.detect['fps']} fps; {zones}")
     click.echo(f"updated {target}")
+
+
+@frigate.command()
+@config_option
+@click.option("--url", help="Frigate's address, e.g. http://frigate:5000 (default: frigate.api_url).")
+@click.option("--from", "first", required=True, callback=_date, help="First local day (YYYY-MM-DD).")
+@click.option("--to", "last", required=True, callback=_date, help="Last local day (YYYY-MM-DD).")
+@click.option("--camera", help="Only this camera.")
+def pull(config_file, url, first, last, camera) -> None:
+    """Backfill finished person events of days from Frigate's HTTP API into landing (idempotent)."""
+    import requests
+
+    from watershop_dagster.frigate.landing import LandingWriter
+    from watershop_dagster.frigate.pull import pull_events
+
+    config = _load(config_file)
+    section = _frigate_section(config)
+    url = url or section.api_url
+    if not url:
+        raise click.ClickException("no --url and no frigate.api_url in the config")
+    if last < first:
+        raise click.ClickException("--to is before --from")
+    shop = config.frigate_shop if config.frigate else config.shops[0]
+    writer = LandingWriter(config.frigate_landing, shop.id, set(shop.cameras), shop.tz)
+    try:
+        report = pull_events(url, writer, first, last, camera)
+    except (requests.RequestException, ValueError) as exc:
+        raise click.ClickException(f"pull from {url} failed: {exc}") from exc
+    click.echo(f"{report.events} event(s) in {report.pages} page(s): {report.landed} landed, "
+               f"{report.unchanged} already landed, {report.in_progress} still in progress")
+    for path in sorted(report.files):
+        click.echo(f"  {path}")

@@ -139,6 +139,21 @@ def _mqtt_state(message: dict, camera: str) -> tuple[str, _State, float]:
     return event_id, state, start
 
 
+def _api_event(event_id: str, message: dict, frame_size: tuple[int, int] | None) -> _Event:
+    start = float(message["start_time"])
+    end = message.get("end_time")
+    data = message.get("data") if isinstance(message.get("data"), dict) else {}
+    box = _box(data.get("box"))
+    if box and frame_size:  # the API's box: relative x, y, width, height
+        w, h = frame_size
+        box = (box[0] * w, box[1] * h, (box[0] + box[2]) * w, (box[1] + box[3]) * h)
+    score = data.get("score")
+    state = _State(start, "new", (), box if frame_size else None,
+                   float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
+                   _sub_label(message.get("sub_label")), float(end) if isinstance(end, (int, float)) else None)
+    return _Event(event_id, start, [state], api=message)
+
+
 def _order_states(event: _Event, reject) -> None:
     """Sort by frame_time (then new < update < end); drop duplicates and messages outside the
     object's life, each through `reject(state, reason)`."""
@@ -180,22 +195,43 @@ def _visits_of(event: _Event, debounce: float) -> list[tuple[str, float, float, 
     return merged
 
 
+def _path_points(api: dict) -> list[tuple[float, float, float]]:
+    """(t, x, y) of an API event's `data.path_data` ([[x, y], t] relative points), sorted; malformed ones skipped."""
+    data = api.get("data") if isinstance(api.get("data"), dict) else {}
+    points = []
+    for point in data.get("path_data") or []:
+        try:
+            (x, y), t = point
+            points.append((float(t), float(x), float(y)))
+        except (TypeError, ValueError):
+            continue
+    return sorted(points)
+
+
 def _api_visits(event: _Event, zones: dict[str, Zone]) -> list[tuple[str, float, float, str]]:
-    """Visits of an HTTP API event: per entered zone, the span of its path points inside the zone
-    (the object's start/end when no point falls inside); always estimates."""
+    """Visits of an HTTP API event, always estimates: per entered zone, each run of path points
+    inside it, from its first point to the next point outside (or the object's end); the object's
+    whole life when no path point falls inside (unconfigured zone, or a crossing between samples)."""
     api = event.api
     end = float(api.get("end_time") or api["start_time"])
-    points = [(float(p[1]), float(p[0][0]), float(p[0][1])) for p in (api.get("data") or {}).get("path_data") or []
-              if isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], (list, tuple)) and len(p[0]) == 2]
+    points = _path_points(api)
     visits = []
     for name in api.get("zones") or []:
         zone = zones.get(name)
-        inside = []
-        if zone is not None and points:
-            mask = points_in_polygon(np.array([p[1] for p in points]), np.array([p[2] for p in points]), zone.polygon)
-            inside = [p[0] for p, hit in zip(points, mask) if hit]
-        enter, exit_ = (min(inside), max(inside)) if inside else (event.start, end)
-        visits.append((name, enter, exit_, EXIT_API_ESTIMATE))
+        if zone is None or not points:
+            visits.append((name, event.start, end, EXIT_API_ESTIMATE))
+            continue
+        mask = points_in_polygon(np.array([p[1] for p in points]), np.array([p[2] for p in points]), zone.polygon)
+        runs, enter = [], None
+        for (t, _, _), hit in zip(points, mask):
+            if hit and enter is None:
+                enter = t
+            elif not hit and enter is not None:
+                runs.append((enter, t))
+                enter = None
+        if enter is not None:
+            runs.append((enter, end))
+        visits += [(name, a, b, EXIT_API_ESTIMATE) for a, b in runs or [(event.start, end)]]
     return visits
 
 
@@ -212,6 +248,7 @@ def build_camera_day(
     quarantine: list[dict] = []
     counts = defaultdict(int)
     events: dict[str, _Event] = {}
+    api_events: dict[str, tuple[LandedMessage, dict]] = {}
     origin: dict[int, LandedMessage] = {}
 
     def reject(item, reason: str, payload_camera: str | None = camera):
@@ -246,17 +283,13 @@ def build_camera_day(
                 if message.get("label") != PERSON_LABEL:
                     counts["other_labels"] += 1
                     continue
-                start, end = _number(message, "start_time"), _number(message, "end_time", required=False)
-                event = events.setdefault(str(message.get("id")), _Event(str(message.get("id")), start))
-                if event.api is not None:
-                    raise _Rejected("duplicate API event")
-                event.api = message
-                box = _box((message.get("data") or {}).get("box"))
-                if box and frame_size:  # the API's box: relative x, y, w, h
-                    w, h = frame_size
-                    box = (box[0] * w, box[1] * h, (box[0] + box[2]) * w, (box[1] + box[3]) * h)
-                event.states.append(_State(start, "new", (), box, _number(message.get("data") or {}, "score", False),
-                                           _sub_label(message.get("sub_label")), end))
+                _number(message, "start_time")
+                event_id = message.get("id")
+                if not isinstance(event_id, str) or not event_id:
+                    raise _Rejected("missing id")
+                if event_id in api_events:  # a re-pull of a changed event: the later one wins
+                    reject(api_events[event_id][0], "superseded by a later pull of the same event")
+                api_events[event_id] = (item, message)
                 continue
             if not item.topic.endswith("/events"):
                 raise _Rejected(f"unexpected topic {item.topic!r}")
@@ -273,9 +306,13 @@ def build_camera_day(
         event.states.append(state)
 
     for event in events.values():
-        if event.api is None:
-            _order_states(event, lambda state, reason: reject(origin[id(state)], reason))
+        _order_states(event, lambda state, reason: reject(origin[id(state)], reason))
     events = {k: e for k, e in events.items() if e.states}
+    for event_id, (item, message) in api_events.items():
+        if event_id in events:  # MQTT's zone-change times beat the API's samples
+            counts["api_events_covered_by_mqtt"] += 1
+            continue
+        events[event_id] = _api_event(event_id, message, frame_size)
 
     by_name = {zone.name: zone for zone in zones}
     track_rows, visit_rows = [], []
@@ -290,7 +327,9 @@ def build_camera_day(
         boxes = [s.box for s in event.states if s.box]
         scores = [s.score for s in event.states if s.score is not None]
         path = []
-        if frame_size and boxes:
+        if event.api is not None:
+            path = [{"ts": _ts(t), "x": x, "y": y} for t, x, y in _path_points(event.api)]
+        elif frame_size and boxes:
             w, h = frame_size
             path = [{"ts": _ts(s.t), "x": (s.box[0] + s.box[2]) / 2 / w, "y": s.box[3] / h}
                     for s in event.states if s.box]

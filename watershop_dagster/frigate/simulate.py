@@ -41,6 +41,7 @@ class TruthVisit:
 class Replay:
     messages: list[str] = field(default_factory=list)  # payloads in publish order
     visits: list[TruthVisit] = field(default_factory=list)
+    persons: list[ScriptedPerson] = field(default_factory=list)
 
 
 def _state(person: ScriptedPerson, frame_time: float, zones: list[str], entered: list[str],
@@ -133,4 +134,28 @@ def supermarket_replay(cameras: dict[str, list[str]], start: float, people: int,
         timed += [(json.loads(m)["after"]["frame_time"], m) for m in messages]
         replay.visits += visits
     replay.messages = [m for _, m in sorted(timed, key=lambda pair: pair[0])]
+    replay.persons = persons
     return replay
+
+
+def api_event(person: ScriptedPerson, zone_points: dict[str, tuple[float, float]],
+              outside: tuple[float, float] = (0.5, 0.1), min_sampled_seconds: float = 1.0) -> dict:
+    """The person as Frigate's HTTP API returns a finished event: entered `zones`, start/end, and
+    `path_data` points ([[x, y], t], relative) where the object moved; a leg shorter than
+    `min_sampled_seconds` gets no point (a quick crossing between two samples)."""
+    path, zones, t = [], [], person.start
+    for zone, seconds in person.legs:
+        if zone and zone not in zones:
+            zones.append(zone)
+        if seconds >= min_sampled_seconds or not path:
+            path.append([list(zone_points[zone] if zone else outside), round(t, 6)])
+        t += seconds
+    return {
+        "id": person.event_id, "camera": person.camera, "label": "person",
+        "sub_label": person.sub_label, "start_time": person.start, "end_time": round(t, 6),
+        "false_positive": False, "zones": zones, "thumbnail": None, "has_clip": True, "has_snapshot": True,
+        "retain_indefinitely": False, "plus_id": None, "model_hash": None, "detector_type": "edgetpu",
+        "model_type": "ssd", "top_score": 0.86, "score": 0.86,
+        "data": {"box": [0.4, 0.3, 0.09, 0.36], "region": [0.3, 0.2, 0.4, 0.6], "score": 0.86, "top_score": 0.86,
+                 "attributes": [], "type": "object", "path_data": path},
+    }
