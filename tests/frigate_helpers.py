@@ -165,3 +165,67 @@ class FrigateApi:
 def zone_points(zones) -> dict[str, tuple[float, float]]:
     """A point inside each zone (its vertices' mean: the test zones are convex)."""
     return {zone.name: tuple(float(v) for v in zone.polygon.mean(axis=0)) for zone in zones}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives, with arrival times."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        sink = self
+        self.received: list[tuple[float, str]] = []
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                sink.received.append((time.time(), envelope.content.decode("utf-8", "replace")))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+class WebhookSink:
+    """A real HTTP server taking alert POSTs; the first `failures` answer 500."""
+
+    def __init__(self, failures: int = 0):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        sink = self
+        self.received: list[tuple[float, dict]] = []
+        self.failures = failures
+        self.attempts = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.attempts += 1
+                if sink.attempts <= sink.failures:
+                    self.send_response(500)
+                else:
+                    sink.received.append((time.time(), json.loads(body)))
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
 from watershop_dagster.cli_common import _date, _load, config_option
@@ -20,6 +22,21 @@ def _frigate_section(config: WatershopConfig) -> FrigateConfig:
     if len(config.shops) > 1:
         raise click.ClickException("several shops: add a `frigate:` section naming the shop Frigate feeds")
     return FrigateConfig()
+
+
+def live_alerts(config: WatershopConfig, section: FrigateConfig, shop, client):
+    """The alert service of `listen`: the config's rules and channels (MQTT through `client`)."""
+    from watershop_dagster.frigate.alerts import AlertRules, AlertService, email_sender, mqtt_sender, webhook_sender
+    from watershop_dagster.frigate.events import sub_label_people
+
+    people = sub_label_people(config.known_people_dir, section.sub_labels)
+    senders = {"mqtt": mqtt_sender(client.publish, section.alert_topic)}
+    if config.alerts.webhook_url:
+        senders["webhook"] = webhook_sender(config.alerts.webhook_url, config.alerts.timeout_seconds)
+    if section.smtp:
+        senders["email"] = email_sender(section.smtp)
+    rules = AlertRules(section.rules, people, shop.zones())
+    return AlertService(rules, senders, config.frigate_landing / shop.id, shop.tz)
 
 
 @frigate.command()
@@ -43,11 +60,11 @@ def listen(config_file, mqtt_host, mqtt_port, topic_prefix, username, password) 
         host=mqtt_host or section.mqtt_host, port=mqtt_port or section.mqtt_port,
         topic_prefix=topic_prefix or section.topic_prefix, username=username or section.username,
         password=password or section.password, client_id=section.client_id)
-    on_landed = None
     click.echo(f"listening on {settings.host}:{settings.port} {settings.topic_prefix}/# for shop {shop.id}; "
                f"landing in {config.frigate_landing / shop.id}")
+    make_alerts = partial(live_alerts, config, section, shop) if section.rules else None
     listener = run_listener(settings, config.frigate_landing, shop.id, set(shop.cameras), shop.tz,
-                            section.fsync_seconds, on_landed)
+                            section.fsync_seconds, make_alerts)
     click.echo(f"stopped: {listener.writer.written} message(s) landed, {listener.writer.duplicates} duplicate(s) skipped")
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
@@ -105,11 +106,25 @@ class FrigateListener:
         self.stopping.set()
 
 
+class LiveAlerts(Protocol):
+    def start(self) -> LiveAlerts: ...
+    def handle(self, topic: str, payload: str, received_at: float) -> None: ...
+    def stop(self) -> None: ...
+
+
 def listen(settings: MqttSettings, landing_root: Path, shop_id: str, cameras: set[str], tz: ZoneInfo,
-           fsync_seconds: float = 1.0, on_landed: OnLanded | None = None) -> FrigateListener:
-    """Run a listener in this (main) thread until SIGTERM or SIGINT; returns it for its counters."""
-    listener = FrigateListener(settings, LandingWriter(landing_root, shop_id, cameras, tz), fsync_seconds, on_landed)
+           fsync_seconds: float = 1.0,
+           make_alerts: Callable[[mqtt.Client], LiveAlerts] | None = None) -> FrigateListener:
+    """Run a listener in this (main) thread until SIGTERM or SIGINT; returns it for its counters.
+    `make_alerts(client)` builds live alerts that may publish through the listener's own client."""
+    listener = FrigateListener(settings, LandingWriter(landing_root, shop_id, cameras, tz), fsync_seconds)
+    alerts = make_alerts(listener.client).start() if make_alerts else None
+    listener.on_landed = alerts.handle if alerts else None
     signal.signal(signal.SIGTERM, listener.stop)
     signal.signal(signal.SIGINT, listener.stop)
-    listener.run()
+    try:
+        listener.run()
+    finally:
+        if alerts:
+            alerts.stop()
     return listener
