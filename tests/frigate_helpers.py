@@ -60,9 +60,9 @@ def frigate_workspace(root: Path, extra: str = "") -> tuple[Path, str]:
     return path, prefix
 
 
-def publisher() -> mqtt.Client:
+def publisher(port: int = BROKER[1]) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    client.connect(*BROKER)
+    client.connect(BROKER[0], port)
     client.loop_start()
     return client
 

@@ -4,12 +4,19 @@ durably, across a SIGTERM, a kill -9 and a restart."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import socket
+import subprocess
 import time
+
+import pytest
 
 from tests.frigate_helpers import (
     CAMERAS,
     ListenerProcess,
+    free_port,
     frigate_workspace,
     landed_lines,
     needs_broker,
@@ -23,6 +30,7 @@ from watershop_dagster.frigate.simulate import ScriptedPerson, person_messages, 
 
 pytestmark = needs_broker
 START = 1_717_236_000.0  # 2024-06-01 10:00 UTC
+MOSQUITTO = "/usr/sbin/mosquitto"
 
 
 def _landing(config_path, camera, day="2024-06-01"):
@@ -83,3 +91,50 @@ def test_kill_and_restart_mid_stream_loses_and_doubles_nothing(tmp_path):
     for camera, payloads in expected.items():
         landed = [line["payload"] for line in landed_lines(_landing(config, camera))]
         assert sorted(landed) == sorted(payloads)  # nothing lost, nothing doubled
+
+
+def test_the_listener_reconnects_and_resubscribes_after_a_broker_restart(tmp_path):
+    if not shutil.which("mosquitto") and not os.path.exists(MOSQUITTO):
+        pytest.skip("no mosquitto binary to run a private broker")
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+
+    def broker():
+        process = subprocess.Popen([shutil.which("mosquitto") or MOSQUITTO, "-c", str(conf)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return process
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("private mosquitto did not start")
+
+    config, prefix = frigate_workspace(tmp_path)
+    config.write_text(config.read_text() + f"  mqtt_port: {port}\n")
+    replay = supermarket_replay(CAMERAS, START, people=6, seed=9)
+    door = [m for m in replay.messages if json.loads(m)["after"]["camera"] == "door"]
+    first = broker()
+    listener = ListenerProcess(config)
+    try:
+        client = publisher(port)
+        publish_all(client, f"{prefix}/events", door[:3])
+        wait_for_lines(_landing(config, "door"), 3)
+        client.disconnect()
+        first.terminate()
+        first.wait(10)  # the broker goes away (and, without persistence, forgets the session)
+        second = broker()
+        listener.wait_for("subscribed to", 40, count=2)
+        client = publisher(port)
+        publish_all(client, f"{prefix}/events", door[3:])
+        lines = wait_for_lines(_landing(config, "door"), len(door))
+        client.disconnect()
+    finally:
+        assert listener.terminate() == 0
+        for process in (first, locals().get("second")):
+            if process and process.poll() is None:
+                process.terminate()
+                process.wait(10)
+    assert [line["payload"] for line in lines] == door
