@@ -25,6 +25,8 @@ from tests.frigate_helpers import (
     wait_for_lines,
 )
 from watershop_dagster.config import load_config
+from tests.test_frigate_events import match_visits
+from watershop_dagster.frigate.events import build_landed_camera_day
 from watershop_dagster.frigate.landing import UNROUTED
 from watershop_dagster.frigate.simulate import ScriptedPerson, person_messages, supermarket_replay
 
@@ -88,9 +90,15 @@ def test_kill_and_restart_mid_stream_loses_and_doubles_nothing(tmp_path):
     finally:
         client.disconnect()
         assert listener.terminate() == 0
+    workspace = load_config(config)
     for camera, payloads in expected.items():
         landed = [line["payload"] for line in landed_lines(_landing(config, camera))]
         assert sorted(landed) == sorted(payloads)  # nothing lost, nothing doubled
+        day = build_landed_camera_day(_landing(config, camera), workspace.frigate_landing, camera,
+                                      workspace.shops[0].zones(camera), {}, (1280, 720))
+        recall, precision, dwell_error = match_visits([v for v in replay.visits if v.camera == camera],
+                                                      day.zone_visits)
+        assert recall >= 0.95 and precision >= 0.95 and dwell_error <= 1.0
 
 
 def test_the_listener_reconnects_and_resubscribes_after_a_broker_restart(tmp_path):
