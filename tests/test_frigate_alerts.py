@@ -11,6 +11,7 @@ import time
 import uuid
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from tests.frigate_helpers import (
     BROKER,
@@ -87,6 +88,7 @@ def test_delivery_retries_and_one_failing_channel_holds_back_nothing(tmp_path):
 
 
 @needs_broker
+@pytest.mark.services
 def test_listen_delivers_alerts_on_every_channel_within_seconds(tmp_path):
     webhook, smtp = WebhookSink(), SmtpSink()
     alert_topic = f"watershop-test-{uuid.uuid4().hex[:8]}/alerts"

@@ -9,6 +9,7 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from assets.frigate import frigate_changes
 from assets.jobs import FRIGATE_JOB
@@ -19,6 +20,7 @@ from watershop_dagster.config import load_config
 from watershop_dagster.frigate.landing import LandingWriter
 from watershop_dagster.frigate.simulate import supermarket_replay
 from watershop_dagster.orchestration.assemble import build_definitions
+from watershop_dagster.orchestration.runner import run_range
 
 START = 1_717_236_000.0  # 2024-06-01 10:00 UTC
 DAY = date(2024, 6, 1)
@@ -57,3 +59,19 @@ def test_a_landed_camera_day_lands_in_the_lake_and_the_sensor_requests_it(tmp_pa
                                  if json.loads(m)["after"]["camera"] == "door"})
     bad = lake.read_dataset(config.lake_root, catalog.FRIGATE_MESSAGES_QUARANTINE, shop_id="s1", date=DAY)
     assert sorted(bad["reason"]) == ["invalid JSON", "unknown camera 'x'"]
+
+
+@pytest.mark.slow
+def test_watershop_run_materializes_the_landed_frigate_camera_days(tmp_path):
+    config_path, prefix = frigate_workspace(tmp_path)
+    config = load_config(config_path)
+    replay = supermarket_replay(CAMERAS, START, people=10, seed=12)
+    writer = LandingWriter(config.frigate_landing, "s1", {"door"}, config.shops[0].tz)
+    for payload in replay.messages:
+        writer.append(f"{prefix}/events", payload, START)
+    writer.close()
+    runs = run_range(DAY, DAY, config_path)
+    assert all(run.success for run in runs)
+    visits = lake.read_dataset(config.lake_root, catalog.ZONE_VISITS, shop_id="s1", date=DAY)
+    assert visits.height == len([v for v in replay.visits if v.camera == "door"])
+    assert set(visits["camera"]) == {"door"} and set(visits["source"]) == {"frigate"}

@@ -30,7 +30,7 @@ from watershop_dagster.frigate.events import build_landed_camera_day
 from watershop_dagster.frigate.landing import UNROUTED
 from watershop_dagster.frigate.simulate import ScriptedPerson, person_messages, supermarket_replay
 
-pytestmark = needs_broker
+pytestmark = [needs_broker, pytest.mark.services]
 START = 1_717_236_000.0  # 2024-06-01 10:00 UTC
 MOSQUITTO = "/usr/sbin/mosquitto"
 

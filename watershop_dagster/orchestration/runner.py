@@ -1,8 +1,9 @@
 """Materialize shop-days through Dagster, recording the runs in the workspace's DAGSTER_HOME.
 
 A range runs in two passes, as a backfill from the UI would:
-  1. in date order, per shop-day: one vision run per camera-day, then the shop-day's POS and
-     identity run (the customer registry grows day by day);
+  1. in date order, per shop-day: one vision run per camera-day (and a Frigate run where Frigate's
+     events of the camera-day landed), then the shop-day's POS and identity run (the customer
+     registry grows day by day);
   2. per shop: one run of the marts and reports over each stretch of days whose first pass
      succeeded. One incremental dbt build over a stretch costs about what one day costs.
 A single day (the daily case) needs no second pass: its shop-day runs the whole daily job at once.
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.jobs import DAILY_JOB, VISION_JOB
+from assets.jobs import DAILY_JOB, FRIGATE_JOB, VISION_JOB
 from assets.partitions import camera_day_key, shop_day_key
 from watershop_dagster.config import config_path, load_config
+from watershop_dagster.frigate.landing import landing_file
 from watershop_dagster.lake_sweep import sweep_temp_files
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
@@ -89,6 +91,11 @@ def run_range(
     per_day, per_stretch = _split_daily_job(daily)
     one_day = start == end
     vision = definitions.resolve_job_def(VISION_JOB) if any(s.cameras for s in config.shops) else None
+    frigate = definitions.resolve_job_def(FRIGATE_JOB) if config.frigate else None
+
+    def frigate_landed(shop_id: str, camera: str, day: date) -> bool:
+        return (frigate is not None and shop_id == config.frigate_shop.id
+                and landing_file(config.frigate_landing, shop_id, camera, day).exists())
     shops = shop_ids or config.shop_ids
     for shop_id in shops:
         config.shop(shop_id)
@@ -117,6 +124,12 @@ def run_range(
                     vision_runs.append(result.run_id)
                     vision_failed += [f"{camera}:{step}" for step in failed]
                     vision_ok &= result.success
+                    if frigate_landed(shop_id, camera, day):  # Frigate's events of the camera-day, beside vision
+                        result, frigate_failed = execute(frigate, camera_day_key(shop_id, camera, day))
+                        vision_runs.append(result.run_id)
+                        vision_failed += [f"{camera}:{step}" for step in frigate_failed]
+                        vision_ok &= result.success
+                        failed = (*failed, *frigate_failed)
                     progress.advanced(CAMERA_DAYS, detail=f"{shop_id}.{camera} {day}")
                     if failed:
                         progress.warned(f"{shop_id}.{camera} {day}: vision step {', '.join(failed)} failed")
