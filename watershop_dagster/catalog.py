@@ -432,6 +432,24 @@ FRIGATE_MESSAGES_QUARANTINE = Dataset(
     CAMERA_DAY,  # messages naming no configured camera: camera=_unrouted
     retention=Retention.QUARANTINE,
 )
+FRIGATE_ALERT_DELIVERIES = Dataset(
+    "frigate_alert_deliveries",
+    pl.Schema({
+        "alert_id": pl.Utf8,
+        "rule": pl.Utf8,
+        "kind": pl.Utf8,  # known_person | loitering
+        "camera": pl.Utf8,
+        "event_id": pl.Utf8,  # Frigate's tracked object (person_tracks.track_id)
+        "zone": pl.Utf8,
+        "person_key": pl.Utf8,  # known person (role/name), else null
+        "role": pl.Utf8,
+        "ts": TS,  # when it happened, Frigate's clock
+        "triggered_at": TS,  # when `listen` raised it
+        "delivered": pl.Boolean,  # every channel succeeded
+        "deliveries_json": pl.Utf8,  # {"channel": {"ok", "attempts", "at" | "error"}}
+    }),
+    CAMERA_DAY,
+)
 #: the behaviour outputs of one camera-day, in the order they are written
 BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,
                      HEATMAP_CELLS, PERSON_OBSERVATIONS_QUARANTINE)
@@ -441,7 +459,7 @@ DATASETS: tuple[Dataset, ...] = (
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
     CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
-    *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE,
+    *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE, FRIGATE_ALERT_DELIVERIES,
 )
 BY_NAME: Mapping[str, Dataset] = MappingProxyType({d.name: d for d in DATASETS})
 #: the per-camera vision outputs, in the order the pipeline writes them

@@ -11,7 +11,8 @@ person, else the tracked object. Staff never raise loitering alerts.
 (webhook POST, MQTT publish to <alert_topic>/<rule>, e-mail over SMTP), each retried with back-off
 on failure; one failing channel never holds back another or a later alert, and a channel that
 succeeded is never sent again. Each alert with its deliveries is appended to the delivery log
-(NDJSON beside the landing files: <shop>/_alerts/<day>.ndjson).
+(NDJSON beside the landing files: <shop>/_alerts/<day>.ndjson), which the camera-day asset copies
+into the lake (frigate_alert_deliveries).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import polars as pl
 import requests
 
+from watershop_dagster import catalog
 from watershop_dagster.config import FrigateAlertRule, SmtpConfig
 from watershop_dagster.vocabulary import Role
 from watershop_dagster.zones.config import Zone
@@ -214,6 +217,33 @@ def email_sender(smtp: SmtpConfig) -> Sender:
     return send
 
 
+def alert_deliveries(log_file: Path, camera: str) -> pl.DataFrame:
+    """The delivery log's alerts of one camera (FRIGATE_ALERT_DELIVERIES rows); unreadable lines skipped."""
+    rows = []
+    for line in log_file.read_text().splitlines() if log_file.exists() else []:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("camera") != camera:
+            continue
+        deliveries = entry.get("deliveries") or {}
+        rows.append({**{k: entry.get(k) for k in ("alert_id", "rule", "kind", "camera", "event_id", "zone",
+                                                   "person_key", "role")},
+                     "ts": int(float(entry["ts"]) * 1_000_000), "triggered_at": int(float(entry["triggered_at"]) * 1_000_000),
+                     "delivered": bool(deliveries) and all(d.get("ok") for d in deliveries.values()),
+                     "deliveries_json": json.dumps(deliveries)})
+    schema = {name: (pl.Int64 if name in ("ts", "triggered_at") else dtype)
+              for name, dtype in catalog.FRIGATE_ALERT_DELIVERIES.schema.items()}
+    frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    return frame.with_columns([pl.from_epoch(pl.col(c), time_unit="us").dt.replace_time_zone("UTC")
+                               for c in ("ts", "triggered_at")])
+
+
+def alert_log_file(landing_shop_dir: Path, day) -> Path:
+    return Path(landing_shop_dir) / ALERT_LOG / f"{day.isoformat()}.ndjson"
+
+
 class AlertService:
     """Rules + delivery thread + tick thread + delivery log. `handle` is called from paho's thread."""
 
@@ -268,8 +298,7 @@ class AlertService:
         return alert
 
     def _log(self, alert: Alert) -> None:
-        day = datetime.fromtimestamp(alert.triggered_at, self.tz).date()
-        path = self.log_root / ALERT_LOG / f"{day.isoformat()}.ndjson"
+        path = alert_log_file(self.log_root, datetime.fromtimestamp(alert.triggered_at, self.tz).date())
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as handle:
             handle.write(json.dumps({**alert.payload(), "deliveries": alert.deliveries}) + "\n")
