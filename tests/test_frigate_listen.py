@@ -9,6 +9,7 @@ import random
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -27,7 +28,8 @@ from tests.frigate_helpers import (
 from watershop_dagster.config import load_config
 from tests.test_frigate_events import match_visits
 from watershop_dagster.frigate.events import build_landed_camera_day
-from watershop_dagster.frigate.landing import UNROUTED
+from watershop_dagster.frigate.landing import UNROUTED, LandingWriter
+from watershop_dagster.frigate.listener import FrigateListener, MqttSettings
 from watershop_dagster.frigate.simulate import ScriptedPerson, person_messages, supermarket_replay
 
 pytestmark = [needs_broker, pytest.mark.services]
@@ -146,3 +148,41 @@ def test_the_listener_reconnects_and_resubscribes_after_a_broker_restart(tmp_pat
                 process.terminate()
                 process.wait(10)
     assert [line["payload"] for line in lines] == door
+
+
+def test_a_failed_write_stops_unacknowledged_and_the_message_lands_after_a_restart(tmp_path):
+    config, prefix = frigate_workspace(tmp_path)
+    workspace = load_config(config)
+    blocked = workspace.frigate_landing / "s1"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the shop's landing folder belongs")  # every write fails, even as root
+    settings = MqttSettings(topic_prefix=prefix, client_id=f"watershop-{prefix}")
+    payload = person_messages(ScriptedPerson("door", START, [(None, 1)], event_id="w1"), random.Random(0))[0][0]
+
+    def run_listener() -> tuple[FrigateListener, list, threading.Thread]:
+        listener = FrigateListener(settings, LandingWriter(workspace.frigate_landing, "s1", {"door"},
+                                                           workspace.shops[0].tz), 0.1)
+        errors: list = []
+        thread = threading.Thread(target=lambda: _run(listener, errors), daemon=True)
+        thread.start()
+        assert listener.connected.wait(10)
+        return listener, errors, thread
+
+    def _run(listener, errors):
+        try:
+            listener.run()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    listener, errors, thread = run_listener()
+    client = publisher()
+    publish_all(client, f"{prefix}/events", [payload])
+    thread.join(10)
+    assert errors and not thread.is_alive()  # stopped, the message not acknowledged
+    blocked.unlink()
+    listener, errors, thread = run_listener()  # the broker redelivers the unacknowledged message
+    lines = wait_for_lines(_landing(config, "door"), 1)
+    listener.stop()
+    thread.join(10)
+    client.disconnect()
+    assert [line["payload"] for line in lines] == [payload] and not errors

@@ -63,8 +63,11 @@ def listen(config_file, mqtt_host, mqtt_port, topic_prefix, username, password) 
     click.echo(f"listening on {settings.host}:{settings.port} {settings.topic_prefix}/# for shop {shop.id}; "
                f"landing in {config.frigate_landing / shop.id}")
     make_alerts = partial(live_alerts, config, section, shop) if section.rules else None
-    listener = run_listener(settings, config.frigate_landing, shop.id, set(shop.cameras), shop.tz,
-                            section.fsync_seconds, make_alerts)
+    try:
+        listener = run_listener(settings, config.frigate_landing, shop.id, set(shop.cameras), shop.tz,
+                                section.fsync_seconds, make_alerts)
+    except RuntimeError as exc:
+        raise click.ClickException(f"{exc} (messages not landed stay with the broker)") from exc
     click.echo(f"stopped: {listener.writer.written} message(s) landed, {listener.writer.duplicates} duplicate(s) skipped")
 
 

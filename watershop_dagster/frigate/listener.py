@@ -1,7 +1,8 @@
 """`watershop frigate listen`: subscribe to Frigate's MQTT topics and land every message.
 
 A persistent session (fixed client id, clean_session off, QoS 1) makes the broker keep messages
-while the listener is away (restart, crash); paho reconnects with back-off after a broker restart
+while the listener is away (restart, crash); a message is acknowledged only once its line is in the
+landing file, and a write that fails stops the listener unacknowledged; paho reconnects with back-off after a broker restart
 and `on_connect` subscribes again every time. A redelivered message is recognised by its identity
 (landing.message_identity) and not written twice. SIGTERM/SIGINT: disconnect, fsync, exit 0.
 """
@@ -51,8 +52,10 @@ class FrigateListener:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.connections = 0
+        self.failed: BaseException | None = None
+        # manual ack: the broker's copy is released only once the line is in the landing file
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.client_id,
-                                  clean_session=False)
+                                  clean_session=False, manual_ack=True)
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password)
         self.client.reconnect_delay_set(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)
@@ -84,7 +87,15 @@ class FrigateListener:
     def _on_message(self, client, userdata, message):
         received_at = time.time()
         payload = message.payload.decode("utf-8", "surrogateescape")
-        if self.writer.append(message.topic, payload, received_at) is not None and self.on_landed:
+        try:
+            landed = self.writer.append(message.topic, payload, received_at)
+        except Exception as exc:  # disk full, permissions: stop unacked, the broker redelivers after a restart
+            log.exception("cannot land a message on %s; stopping", message.topic)
+            self.failed = exc
+            self.stop()
+            return
+        client.ack(message.mid, message.qos)
+        if landed is not None and self.on_landed:
             try:
                 self.on_landed(message.topic, payload, received_at)
             except Exception:  # an alert bug must never stop landing
@@ -101,6 +112,8 @@ class FrigateListener:
             self.client.disconnect()
             self.client.loop_stop()
             self.writer.close()
+        if self.failed is not None:
+            raise RuntimeError(f"landing failed: {self.failed}") from self.failed
 
     def stop(self, *_signal) -> None:
         self.stopping.set()
