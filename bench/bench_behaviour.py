@@ -1,0 +1,86 @@
+"""Behaviour camera-day benchmark: the whole per-camera-day step as the Dagster asset runs it.
+
+For each seed (fresh: not used by the tests, 3, or for tuning), one camera's supermarket footage
+is rendered (default 1280x720, 15 fps, H.264, noise, lighting steps) into a temporary workspace
+whose camera has the scene's zones, then `process_behaviour_day` discovers and probes it, tracks
+people, attaches identities (none here: no face data), runs the zone analytics, writes every
+behaviour dataset and the heatmap PNG. Printed per seed: footage seconds, wall and CPU seconds,
+the real-time factor (footage seconds per wall second, and per CPU second, which a shared machine's
+load does not distort), rows landed; then the spread over seeds and the peak memory.
+
+    .venv/bin/python bench/bench_behaviour.py --seeds 3001 3002 --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import yaml
+
+from watershop_dagster import catalog
+from watershop_dagster.behaviour.partition import process_behaviour_day
+from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.synthetic import supermarket
+from watershop_dagster.synthetic.footage import plain_path
+
+DAY = date(2025, 3, 4)
+START = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
+CAMERA = "aisle"
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path) -> dict:
+    scene = supermarket.scene_for(CAMERA, 0, START, duration, seed, size=size, shoppers_per_minute=4.0)
+    supermarket.render_scene(scene, plain_path(folder / "landing" / "footage", CAMERA, START), duration)
+    zones = supermarket.scene_truth(scene, duration).zone_config["cameras"]
+    (folder / CONFIG_FILENAME).write_text(yaml.safe_dump({
+        "partitions_start": "2025-01-01", "shops": [{"id": "market", "timezone": "UTC", "cameras": zones}]}))
+    config = load_config(folder / CONFIG_FILENAME)
+    wall, cpu = time.perf_counter(), _cpu_s()
+    result = process_behaviour_day(config, "market", CAMERA, DAY)
+    wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
+    return {
+        "seed": seed, "footage_s": result.footage_seconds, "wall_s": wall, "cpu_s": cpu,
+        "rtf_wall": result.footage_seconds / wall, "rtf_cpu": result.footage_seconds / cpu,
+        "tracks": result.count(catalog.PERSON_TRACKS), "visits": result.count(catalog.ZONE_VISITS),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[3001, 3002])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of footage per seed")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    args = parser.parse_args()
+    rows = []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            row = run_seed(seed, args.duration, (args.width, args.height), Path(tmp))
+        rows.append(row)
+        print(f"seed {seed}: {row['footage_s']:.0f} s footage in {row['wall_s']:.1f} s wall / {row['cpu_s']:.1f} s CPU"
+              f" -> {row['rtf_wall']:.1f}x real time (wall), {row['rtf_cpu']:.1f}x per CPU second;"
+              f" {row['tracks']} tracks, {row['visits']} zone visits")
+    for key in ("rtf_wall", "rtf_cpu"):
+        values = [row[key] for row in rows]
+        spread = f" (min {min(values):.1f}, max {max(values):.1f})" if len(values) > 1 else ""
+        print(f"{key}: median {statistics.median(values):.1f}x{spread}")
+    print(f"{args.width}x{args.height}, 15 fps; peak memory {_peak_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
