@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import yaml
 
-from assets.jobs import BEHAVIOUR_JOB, TRIGGER_AFTER_BEHAVIOUR, TRIGGER_CLI, TRIGGER_TAG, behaviour_requests
+from assets.jobs import BEHAVIOUR_JOB, TRIGGER_AFTER_BEHAVIOUR, VISION_JOB, TRIGGER_CLI, TRIGGER_TAG, behaviour_requests
 from assets.partitions import camera_day_key, shop_day_key
 from watershop_dagster import catalog, lake
 from watershop_dagster.behaviour.partition import SKIP_NO_PEOPLE
@@ -19,6 +19,7 @@ from watershop_dagster.config import CONFIG_FILENAME, load_config
 from watershop_dagster.identity.privacy import forget_customer
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
+from watershop_dagster.orchestration.runner import run_range
 from watershop_dagster.synthetic.footage import plain_path
 from watershop_dagster.synthetic.supermarket import (
     SupermarketScene,
@@ -180,3 +181,18 @@ def test_a_daily_run_that_built_identities_asks_for_the_people_cameras(workspace
     assert behaviour_requests(run({TRIGGER_TAG: TRIGGER_CLI}), shops) == []
     assert behaviour_requests(run({TRIGGER_TAG: TRIGGER_AFTER_BEHAVIOUR}), shops) == []
     assert behaviour_requests(run({}, frozenset({dg.AssetKey(["marts", "daily_revenue"])})), shops) == []
+
+
+def test_watershop_run_orders_vision_identity_behaviour_then_marts(workspace):
+    """Last in the module: vision and identity rewrite the face data the test above planted."""
+    config, _, _ = workspace
+    (run,) = run_range(DAY, DAY, config.workspace_dir / CONFIG_FILENAME)
+    assert run.success, run.failed_steps
+    assert len(run.vision_run_ids) == 3 + 2  # vision of every camera, behaviour of aisle and backroom
+    instance = workspace_instance(config)
+    jobs = [instance.get_run_by_id(run_id).job_name for run_id in run.vision_run_ids]
+    assert jobs == [VISION_JOB] * 3 + [BEHAVIOUR_JOB] * 2
+    behaviour_started = min(instance.get_run_stats(run_id).start_time for run_id in run.vision_run_ids[3:])
+    assert instance.get_run_stats(run.run_id).end_time <= behaviour_started  # identity first
+    assert instance.get_run_stats(run.marts_run_id).start_time >= behaviour_started
+    assert _read(config, catalog.ZONE_VISITS, "aisle").height > 0
