@@ -14,7 +14,7 @@ import yaml
 from assets.jobs import BEHAVIOUR_JOB, TRIGGER_AFTER_BEHAVIOUR, VISION_JOB, TRIGGER_CLI, TRIGGER_TAG, behaviour_requests
 from assets.partitions import camera_day_key, shop_day_key
 from watershop_dagster import catalog, lake
-from watershop_dagster.behaviour.partition import SKIP_NO_PEOPLE
+from watershop_dagster.behaviour.partition import SKIP_NO_PEOPLE, process_behaviour_day
 from watershop_dagster.config import CONFIG_FILENAME, load_config
 from watershop_dagster.identity.privacy import forget_customer
 from watershop_dagster.orchestration.assemble import build_definitions
@@ -127,6 +127,16 @@ def test_cameras_without_zones_track_people_only_when_asked(workspace):
     assert result.success
     assert _metadata(result, catalog.PERSON_TRACKS)["skipped"] == SKIP_NO_PEOPLE
     assert all(_read(config, d, "till").is_empty() for d in catalog.BEHAVIOUR_OUTPUTS)
+
+
+def test_an_unknown_camera_is_quarantined_with_a_reason_not_a_crash(workspace):
+    config, _, _ = workspace
+    result = process_behaviour_day(config, "market", "ghost", DAY)
+    assert "not a camera of shop 'market'" in result.skipped
+    (reason,) = _read(config, catalog.PERSON_OBSERVATIONS_QUARANTINE, "ghost")["reason"].to_list()
+    assert "ghost" in reason
+    assert all(_read(config, d, "ghost").is_empty() for d in catalog.BEHAVIOUR_OUTPUTS
+               if d is not catalog.PERSON_OBSERVATIONS_QUARANTINE)
 
 
 def _faces_on(track: dict) -> pl.DataFrame:
