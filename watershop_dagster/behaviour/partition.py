@@ -90,9 +90,9 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _file_rows(camera: str, problems: list[tuple[str, datetime | None, str]]) -> pl.DataFrame:
-    """Quarantine rows for skipped footage files (path, start or None, reason)."""
-    rows = [{"camera": camera, "ts": start, "reason": f"footage {path}: {reason}"} for path, start, reason in problems]
+def _quarantine_rows(camera: str, problems: list[tuple[datetime | None, str]]) -> pl.DataFrame:
+    """Quarantine rows that are not observations: (time or None, reason)."""
+    rows = [{"camera": camera, "ts": ts, "reason": reason} for ts, reason in problems]
     return lake.conform(pl.DataFrame(rows, schema={"camera": pl.Utf8, "ts": catalog.TS, "reason": pl.Utf8}),
                         catalog.PERSON_OBSERVATIONS_QUARANTINE.schema)
 
@@ -143,14 +143,14 @@ def process_behaviour_day(
     if camera not in shop.cameras:
         reason = f"camera {camera!r} is not a camera of shop {shop_id!r} (cameras: {', '.join(shop.cameras)})"
         return _write(config, keys, analyse_observations(_no_observations(), []),
-                      _file_rows(camera, [("-", None, reason)]), BehaviourPartition({}, skipped=reason))
+                      _quarantine_rows(camera, [(None, reason)]), BehaviourPartition({}, skipped=reason))
     if not tracks_people(shop, camera):
-        return _write(config, keys, analyse_observations(_no_observations(), []), _file_rows(camera, []),
+        return _write(config, keys, analyse_observations(_no_observations(), []), _quarantine_rows(camera, []),
                       BehaviourPartition({}, skipped=SKIP_NO_PEOPLE))
 
     root = config.footage_root
     found, bad_paths = discover_footage(root, shop, day, [camera]) if root.exists() else ([], [])
-    problems = [(_relative(b.path, root), None, b.reason) for b in bad_paths
+    problems = [(None, f"footage {_relative(b.path, root)}: {b.reason}") for b in bad_paths
                 if camera in Path(_relative(b.path, root)).parts[:-1]]  # bad paths of other folders: vision's
     footage = _Footage(camera, settings)
     tracked = 0
@@ -160,7 +160,7 @@ def process_behaviour_day(
             tracked += 1
             reason = footage.track(item.path, item.start_utc)
         if reason:
-            problems.append((_relative(item.path, root), item.start_utc, reason))
+            problems.append((item.start_utc, f"footage {_relative(item.path, root)}: {reason}"))
 
     observations = footage.tracker.observations()
     links = person_identities(observations, face_identities(
@@ -175,7 +175,7 @@ def process_behaviour_day(
         heatmap_grid(analytics.heatmap, camera),
         reports_dir(config) / shop_id / day.isoformat() / f"heatmap_{camera}.png",
         still_frame=footage.still, zones=zones, title=f"{shop_id} {camera} {day.isoformat()}")
-    result = _write(config, keys, analytics, _file_rows(camera, problems), result)
+    result = _write(config, keys, analytics, _quarantine_rows(camera, problems), result)
     result.processing_seconds = time.perf_counter() - started
     return result
 
