@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from assets.jobs import BEHAVIOUR_JOB, TRIGGER_AFTER_BEHAVIOUR, VISION_JOB, TRIGGER_CLI, TRIGGER_TAG, behaviour_requests
-from assets.partitions import camera_day_key, shop_day_key
+from assets.behaviour import shop_to_camera
+from assets.partitions import WorkspacePartitions, camera_day_key, shop_day_key
 from watershop_dagster import catalog, lake
 from watershop_dagster.behaviour.partition import SKIP_NO_PEOPLE, process_behaviour_day
 from watershop_dagster.config import CONFIG_FILENAME, load_config
@@ -206,3 +207,14 @@ def test_watershop_run_orders_vision_identity_behaviour_then_marts(workspace):
     assert instance.get_run_stats(run.run_id).end_time <= behaviour_started  # identity first
     assert instance.get_run_stats(run.marts_run_id).start_time >= behaviour_started
     assert _read(config, catalog.ZONE_VISITS, "aisle").height > 0
+
+
+def test_a_camera_day_depends_on_its_shop_day_identities(workspace):
+    """What a UI backfill of camera-days with identity selected waits for."""
+    config, _, _ = workspace
+    partitions = WorkspacePartitions.from_config(config)
+    mapping = shop_to_camera(partitions)
+    camera_day = partitions.camera_day.empty_subset().with_partition_keys([str(camera_day_key("market", "aisle", DAY))])
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        camera_day, partitions.camera_day, partitions.shop_day).partitions_subset
+    assert list(upstream.get_partition_keys()) == [str(shop_day_key("market", DAY))]
