@@ -125,10 +125,11 @@ def main() -> None:
               f" faces alone {row['faces_rtf_cpu']:.1f}x per CPU second")
         print(f"  zone visits recall {row['recall']:.2f} precision {row['precision']:.2f} (IoU >= 0.5),"
               f" dwell MAE {row['dwell_mae']:.2f} s; footfall {row['footfall']} vs true {row['true_footfall']}")
-    for key in ("rtf_wall", "rtf_cpu", "faces_rtf_cpu", "recall", "precision", "dwell_mae"):
+    for key, unit in (("rtf_wall", "x"), ("rtf_cpu", "x"), ("faces_rtf_cpu", "x"), ("recall", ""),
+                      ("precision", ""), ("dwell_mae", " s")):
         values = [row[key] for row in rows]
-        spread = f" (min {min(values):.1f}, max {max(values):.1f})" if len(values) > 1 else ""
-        print(f"{key}: median {statistics.median(values):.1f}x{spread}")
+        spread = f" (min {min(values):.2f}{unit}, max {max(values):.2f}{unit})" if len(values) > 1 else ""
+        print(f"{key}: median {statistics.median(values):.2f}{unit}{spread}")
     print(f"{args.width}x{args.height}, {FPS} fps; peak memory {_peak_mb():.0f} MB")
 
 
