@@ -1,5 +1,6 @@
-"""The jobs (shop-day and camera-day), one schedule per shop that runs its day after closing time, and the sensor that
-re-runs a shop-day once the vision runs of its cameras are done.
+"""The jobs (shop-day and camera-day), one schedule per shop that runs its day after closing time, the sensor that
+re-runs a shop-day once the vision runs of its cameras are done, and the behaviour sensors: after a shop-day's
+identity, its people cameras' behaviour runs; after the last of them, the shop-day again (marts and reports).
 
 Job names and selections live here, below every domain module, so the domains' sensors can name the
 job they request without importing each other."""
@@ -8,7 +9,9 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from assets.partitions import DATE_DIM, WorkspacePartitions, parse_camera_day, shop_day_key
+from assets.partitions import DATE_DIM, WorkspacePartitions, camera_day_key, parse_camera_day, parse_shop_day, shop_day_key
+from watershop_dagster import catalog
+from watershop_dagster.behaviour.partition import people_cameras
 from watershop_dagster.config import ShopConfig
 
 DAILY_JOB = "watershop_daily"
@@ -16,10 +19,18 @@ VISION_JOB = "watershop_vision"
 VISION_GROUP = "vision"
 FRIGATE_JOB = "watershop_frigate"
 FRIGATE_GROUP = "frigate"
+BEHAVIOUR_JOB = "watershop_behaviour"
+BEHAVIOUR_GROUP = "behaviour"
 RUN_AFTER_CLOSING = timedelta(hours=1)
 CAMERA_DAY_ASSETS = dg.AssetSelection.groups(VISION_GROUP)
 FRIGATE_ASSETS = dg.AssetSelection.groups(FRIGATE_GROUP)
-SHOP_DAY_ASSETS = dg.AssetSelection.all() - CAMERA_DAY_ASSETS - FRIGATE_ASSETS
+BEHAVIOUR_ASSETS = dg.AssetSelection.groups(BEHAVIOUR_GROUP)
+SHOP_DAY_ASSETS = dg.AssetSelection.all() - CAMERA_DAY_ASSETS - FRIGATE_ASSETS - BEHAVIOUR_ASSETS
+#: a run's tag naming what requested it; `watershop run` orders its own runs, so the sensors leave them alone
+TRIGGER_TAG = "watershop/trigger"
+TRIGGER_CLI = "cli"
+TRIGGER_AFTER_BEHAVIOUR = "after_behaviour"
+IDENTITIES = dg.AssetKey(catalog.FACE_IDENTITIES.asset_key)
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -44,6 +55,13 @@ frigate_job = dg.define_asset_job(
     FRIGATE_JOB,
     selection=FRIGATE_ASSETS,
     description="One camera-day of landed Frigate messages into the behaviour datasets (source=frigate).",
+)
+
+
+behaviour_job = dg.define_asset_job(
+    BEHAVIOUR_JOB,
+    selection=BEHAVIOUR_ASSETS,
+    description="One camera-day's people, zone visits, loitering, footfall and heatmap, after the shop-day's identity.",
 )
 
 
@@ -93,9 +111,66 @@ def shop_day_after_vision(context: dg.RunStatusSensorContext):
     return dg.RunRequest(partition_key=shop_day_key(shop_id, day), run_key=f"after-vision:{context.dagster_run.run_id}")
 
 
+def behaviour_requests(run: dg.DagsterRun, shops: tuple[ShopConfig, ...]) -> list[dg.RunRequest]:
+    """The behaviour camera-days a finished daily run calls for: its shop's people cameras, when the
+    run built the shop-day's identities (not a marts-only run, not the re-run behaviour asked for)."""
+    partition = run.tags.get("dagster/partition")
+    if (not partition or run.tags.get(TRIGGER_TAG) in (TRIGGER_CLI, TRIGGER_AFTER_BEHAVIOUR)
+            or (run.asset_selection is not None and IDENTITIES not in run.asset_selection)):
+        return []
+    shop_id, day = parse_shop_day(partition)
+    cameras = next((people_cameras(shop) for shop in shops if shop.id == shop_id), [])
+    return [dg.RunRequest(partition_key=camera_day_key(shop_id, camera, day),
+                          run_key=f"after-identity:{run.run_id}:{camera}") for camera in cameras]
+
+
+def behaviour_after_identity_sensor(shops: tuple[ShopConfig, ...]) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="behaviour_after_identity",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[daily_job],
+        request_job=behaviour_job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="When a shop-day's identities are built, runs the behaviour of its people cameras (faces "
+                    "seen on person tracks name them).",
+    )
+    def behaviour_after_identity(context: dg.RunStatusSensorContext):
+        return behaviour_requests(context.dagster_run, shops) or dg.SkipReason("no behaviour to run")
+
+    return behaviour_after_identity
+
+
+@dg.run_status_sensor(
+    name="shop_day_after_behaviour",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[behaviour_job],
+    request_job=daily_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When the last pending behaviour run of a shop-day succeeds, re-runs that shop-day so its marts "
+                "and reports include the zone datasets.",
+)
+def shop_day_after_behaviour(context: dg.RunStatusSensorContext):
+    run = context.dagster_run
+    partition = run.tags.get("dagster/partition")
+    if not partition or run.tags.get(TRIGGER_TAG) == TRIGGER_CLI:
+        return dg.SkipReason("a run `watershop run` orders itself, or one without a partition")
+    shop_id, _, day = parse_camera_day(partition)
+    pending = context.instance.get_runs(dg.RunsFilter(
+        job_name=BEHAVIOUR_JOB, statuses=UNFINISHED, tags={f"dagster/partition/{DATE_DIM}": day.isoformat()}))
+    if any(parse_camera_day(other.tags["dagster/partition"])[0] == shop_id
+           for other in pending if other.run_id != run.run_id and "dagster/partition" in other.tags):
+        return dg.SkipReason(f"other behaviour runs of {shop_id} {day} are still pending")
+    return dg.RunRequest(partition_key=shop_day_key(shop_id, day), run_key=f"after-behaviour:{run.run_id}",
+                         tags={TRIGGER_TAG: TRIGGER_AFTER_BEHAVIOUR})
+
+
 def build_jobs_definitions(partitions: WorkspacePartitions) -> dg.Definitions:
-    """The daily job and its schedules; the vision job and its follow-up sensor only with cameras."""
+    """The daily job and its schedules; the vision and behaviour jobs and their follow-up sensors only with
+    cameras (the behaviour sensors only when some camera tracks people)."""
     schedules = [after_closing_schedule(shop) for shop in partitions.shops]
     if partitions.camera_day is None:
         return dg.Definitions(jobs=[daily_job], schedules=schedules)
-    return dg.Definitions(jobs=[daily_job, vision_job], schedules=schedules, sensors=[shop_day_after_vision])
+    sensors = [shop_day_after_vision]
+    if any(people_cameras(shop) for shop in partitions.shops):
+        sensors += [behaviour_after_identity_sensor(partitions.shops), shop_day_after_behaviour]
+    return dg.Definitions(jobs=[daily_job, vision_job, behaviour_job], schedules=schedules, sensors=sensors)

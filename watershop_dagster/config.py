@@ -10,7 +10,7 @@ import json
 import os
 from datetime import date, time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -249,6 +249,26 @@ class WatershopConfig(_Strict):
             if self.frigate.shop is not None and self.frigate.shop not in ids:
                 raise ValueError(f"frigate.shop: unknown shop {self.frigate.shop!r}; configured: {ids}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _frigate_tracks_its_shops_people(cls, data: Any) -> Any:
+        """Frigate already tracks its shop's people: those cameras re-track recordings only when told to
+        (`people: true`), else both sources would write the same camera-day partitions."""
+        if not isinstance(data, dict) or not isinstance(data.get("frigate"), dict):
+            return data
+        shops = data.get("shops") or []
+        named = [shop.get("id") for shop in shops if isinstance(shop, dict)]
+        fed = data["frigate"].get("shop") or (named[0] if len(named) == 1 else None)
+
+        def untracked(cameras: dict) -> dict:
+            return {name: {"people": False, **settings} if isinstance(settings, dict) else
+                    {"people": False} if settings is None else settings for name, settings in cameras.items()}
+
+        return {**data, "shops": [
+            {**shop, "cameras": untracked(shop["cameras"])}
+            if isinstance(shop, dict) and shop.get("id") == fed and isinstance(shop.get("cameras"), dict) else shop
+            for shop in shops]}
 
     @property
     def frigate_shop(self) -> ShopConfig:

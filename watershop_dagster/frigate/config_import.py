@@ -126,6 +126,8 @@ def _merged_cameras(existing, imported: list[ImportedCamera]) -> dict:
         settings = {"detect": camera.detect}
         if zones:
             settings["zones"] = zones
+        if old.get("people") is not None:  # Watershop's own switch: Frigate does not know it
+            settings["people"] = old["people"]
         cameras[camera.name] = settings
     return cameras
 

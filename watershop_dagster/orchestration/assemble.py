@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.behaviour import build_behaviour_definitions
 from assets.frigate import build_frigate_definitions
 from assets.identity import build_identity_definitions
 from assets.jobs import build_jobs_definitions
@@ -35,6 +36,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
         build_vision_definitions(partitions),
         build_frigate_definitions(partitions) if config.frigate else dg.Definitions(),
         build_identity_definitions(partitions),
+        build_behaviour_definitions(partitions),
         build_marts_definitions(partitions),
         build_reports_definitions(partitions),
         build_jobs_definitions(partitions),

@@ -3,10 +3,12 @@
 A range runs in two passes, as a backfill from the UI would:
   1. in date order, per shop-day: one vision run per camera-day (and a Frigate run where Frigate's
      events of the camera-day landed), then the shop-day's POS and identity run (the customer
-     registry grows day by day);
+     registry grows day by day), then one behaviour run per camera-day of the shop's people cameras
+     (faces seen on person tracks need the day's identities);
   2. per shop: one run of the marts and reports over each stretch of days whose first pass
      succeeded. One incremental dbt build over a stretch costs about what one day costs.
-A single day (the daily case) needs no second pass: its shop-day runs the whole daily job at once.
+A single day (the daily case) needs no second pass: its shop-day runs the whole daily job at once,
+unless a camera tracks people (the marts then wait for its behaviour run).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.jobs import DAILY_JOB, FRIGATE_JOB, VISION_JOB
+from assets.jobs import BEHAVIOUR_JOB, DAILY_JOB, FRIGATE_JOB, VISION_JOB
 from assets.partitions import camera_day_key, shop_day_key
+from watershop_dagster.behaviour.partition import people_cameras
 from watershop_dagster.config import config_path, load_config
 from watershop_dagster.frigate.landing import landing_file
 from watershop_dagster.lake_sweep import sweep_temp_files
@@ -43,7 +46,7 @@ class PartitionRun:
     run_id: str  # the shop-day's POS and identity run
     success: bool  # every run the shop-day took part in succeeded
     failed_steps: tuple[str, ...]
-    vision_run_ids: tuple[str, ...] = ()
+    vision_run_ids: tuple[str, ...] = ()  # vision and behaviour runs of the shop's camera-days
     marts_run_id: str | None = None  # None when the first pass failed
 
 
@@ -89,7 +92,6 @@ def run_range(
     definitions = build_definitions(config_file)
     daily = definitions.resolve_job_def(DAILY_JOB)
     per_day, per_stretch = _split_daily_job(daily)
-    one_day = start == end
     vision = definitions.resolve_job_def(VISION_JOB) if any(s.cameras for s in config.shops) else None
     frigate = definitions.resolve_job_def(FRIGATE_JOB) if config.frigate else None
 
@@ -99,6 +101,9 @@ def run_range(
     shops = shop_ids or config.shop_ids
     for shop_id in shops:
         config.shop(shop_id)
+    people = {shop_id: people_cameras(config.shop(shop_id)) for shop_id in shops}
+    behaviour = definitions.resolve_job_def(BEHAVIOUR_JOB) if any(people.values()) else None
+    one_day = start == end and behaviour is None
 
     def execute(job, partition_key=None, tags=None):
         run_id = str(uuid.uuid4())
@@ -114,7 +119,8 @@ def run_range(
         landed: set[tuple[str, date]] = set()  # shop-days whose POS and identity run succeeded
         days = days_between(start, end)
         if vision:
-            progress.stage_started(CAMERA_DAYS, len(days) * sum(len(config.shop(s).cameras) for s in shops))
+            progress.stage_started(CAMERA_DAYS, len(days) * sum(len(config.shop(s).cameras) + len(people[s])
+                                                                for s in shops))
         progress.stage_started(SHOP_DAYS, len(days) * len(shops))
         for day in days:
             for shop_id in shops:
@@ -134,6 +140,14 @@ def run_range(
                     if failed:
                         progress.warned(f"{shop_id}.{camera} {day}: vision step {', '.join(failed)} failed")
                 result, failed = execute(daily if one_day else per_day, shop_day_key(shop_id, day))
+                for camera in people[shop_id]:
+                    behaviour_result, behaviour_failed = execute(behaviour, camera_day_key(shop_id, camera, day))
+                    vision_runs.append(behaviour_result.run_id)
+                    vision_failed += [f"{camera}:{step}" for step in behaviour_failed]
+                    vision_ok &= behaviour_result.success
+                    progress.advanced(CAMERA_DAYS, detail=f"{shop_id}.{camera} {day} behaviour")
+                    if behaviour_failed:
+                        progress.warned(f"{shop_id}.{camera} {day}: behaviour step {', '.join(behaviour_failed)} failed")
                 if result.success and not one_day:
                     landed.add((shop_id, day))
                 progress.advanced(SHOP_DAYS, detail=f"{shop_id} {day}")

@@ -69,6 +69,10 @@ def _month_end(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
+#: the behaviour analytics write each camera-day's heatmap into the day's report folder under this name
+HEATMAP_GLOB = "heatmap_*.png"
+
+
 def write_daily_report(config: WatershopConfig, shop_id: str, day: date | str) -> ReportResult:
     """Report for one shop-day; call after the day's partition is materialized."""
     day = date.fromisoformat(day) if isinstance(day, str) else day
@@ -177,7 +181,8 @@ def _write(config: WatershopConfig, shop_id: str, kind: str, period_name: str, p
     chart_paths = {name: atomic_write_bytes(directory / CHART_FILES[name], png) for name, png in pngs.items()}
     table_paths = {name: atomic_write_bytes(directory / f"{name}.csv", _csv_bytes(df)) for name, df in tables.items()}
     shop = config.shop(shop_id)
-    page = _html(shop.name or shop.id, title, kind, summary, pngs, tables, table_paths, data["has_visits"])
+    heatmaps = sorted(directory.glob(HEATMAP_GLOB))  # written beside the report by each camera-day's behaviour
+    page = _html(shop.name or shop.id, title, kind, summary, pngs, tables, table_paths, data["has_visits"], heatmaps)
     html_path = atomic_write_bytes(directory / "report.html", page.encode())
     return ReportResult(shop_id, kind, period_name, directory, html_path, chart_paths, table_paths, summary,
                         data["has_visits"])
@@ -234,7 +239,8 @@ def _table_html(df: pl.DataFrame, limit: int = 15) -> str:
 
 
 def _html(shop: str, title: str, kind: str, summary: dict[str, Any], pngs: dict[str, bytes],
-          tables: dict[str, pl.DataFrame], table_paths: dict[str, Path], has_visits: bool) -> str:
+          tables: dict[str, pl.DataFrame], table_paths: dict[str, Path], has_visits: bool,
+          heatmaps: list[Path] = ()) -> str:
     cards = "".join(
         f"<div class='card'><div class='k'>{html.escape(SUMMARY_LABELS.get(k, k))}</div>"
         f"<div class='v'>{_card_value(k, v)}</div></div>"
@@ -256,6 +262,11 @@ def _html(shop: str, title: str, kind: str, summary: dict[str, Any], pngs: dict[
             label = name.replace("_", " ").capitalize()
             link = html.escape(table_paths[name].name)
             sections.append(f"<h3>{label} <small>(<a href='{link}'>CSV</a>)</small></h3>{_table_html(tables[name])}")
+    if heatmaps:
+        figures = "".join(f"<figure><img alt='{html.escape(p.stem)}' src='{html.escape(p.name)}'>"
+                          f"<figcaption>{html.escape(p.stem.removeprefix('heatmap_'))}</figcaption></figure>"
+                          for p in heatmaps)
+        sections.append(f"<h3>Where people stood (per camera)</h3><div class='charts'>{figures}</div>")
     links = " · ".join(f"<a href='{html.escape(p.name)}'>{html.escape(p.name)}</a>" for p in table_paths.values())
     generated = datetime.now().strftime("%Y-%m-%d %H:%M")
     return f"""<!doctype html>

@@ -39,3 +39,25 @@ def loitering_without_visit(loitering: pl.DataFrame, visits: pl.DataFrame) -> pl
         left_on=_VISIT_KEY + ["start_ts"], right_on=_VISIT_KEY + ["enter_ts"], how="left",
     )
     return joined.filter(pl.col("visit_exit_ts").is_null() | (pl.col("alert_ts") > pl.col("visit_exit_ts")))
+
+
+def footfall_below_identified_entrants(footfall: pl.DataFrame, visits: pl.DataFrame) -> pl.DataFrame:
+    """Cameras whose "in" crossings are fewer than the identified people who came in through an
+    entrance zone (their track's first zone visit is an entrance and a visit to another zone
+    follows): every one of them entered, so entries must count at least them (camera, entries,
+    identified_entrants)."""
+    entrants = (
+        visits.sort("camera", "track_id", "enter_ts")
+        .group_by("camera", "track_id")
+        .agg(identity=pl.col("identity").drop_nulls().first(),
+             came_in=(pl.col("kind").first() == "entrance") & (pl.col("kind") != "entrance").any())
+        .filter(pl.col("came_in") & pl.col("identity").is_not_null())
+        .group_by("camera").agg(identified_entrants=pl.col("identity").n_unique())
+    )
+    entries = footfall.filter(pl.col("direction") == "in").group_by("camera").agg(entries=pl.len())
+    return (
+        entrants.join(entries, on="camera", how="left")
+        .with_columns(pl.col("entries").fill_null(0))
+        .filter(pl.col("entries") < pl.col("identified_entrants"))
+        .select("camera", "entries", "identified_entrants")
+    )

@@ -57,6 +57,12 @@ class ZoneSettings(_Strict):
 class CameraSettings(_Strict):
     detect: DetectSettings = Field(default_factory=DetectSettings)
     zones: dict[ZoneName, ZoneSettings] = Field(default_factory=dict)
+    people: bool | None = Field(
+        default=None, description="Track people on this camera (tracks, heatmap); unset: on when it has zones")
+
+    @property
+    def tracks_people(self) -> bool:
+        return bool(self.zones) if self.people is None else self.people
 
 
 @dataclass(frozen=True, eq=False)  # an array field: compare zones by identity, not element-wise

@@ -14,6 +14,24 @@ from watershop_dagster.zones.config import Zone
 HEATMAP_CMAP = "inferno"
 HEATMAP_ALPHA = 0.6
 FIGURE_WIDTH_INCHES = 10
+SMOOTH_CELLS = 0.8  # Gaussian sigma (cells) spreading a path one cell wide into a visible band
+UPSAMPLE = 8  # the smoothed grid is drawn at this many pixels per cell, so its edges are smooth
+MIN_SHARE = 0.03  # density below this share of the peak is left transparent
+
+
+def density_image(grid: np.ndarray) -> np.ma.MaskedArray:
+    """The grid smoothed and upsampled, masked where (nearly) nobody stood.
+
+    Drawn with nearest-neighbour: matplotlib's bilinear interpolation of a masked array masks
+    every pixel next to a masked cell, which erases a path one cell wide."""
+    import cv2
+
+    grid = np.asarray(grid, dtype=np.float64)
+    if grid.size == 0 or grid.max() <= 0:
+        return np.ma.masked_all(grid.shape)
+    smooth = cv2.GaussianBlur(grid, (0, 0), SMOOTH_CELLS)
+    fine = cv2.resize(smooth, (grid.shape[1] * UPSAMPLE, grid.shape[0] * UPSAMPLE), interpolation=cv2.INTER_CUBIC)
+    return np.ma.masked_less_equal(fine, fine.max() * MIN_SHARE)
 
 
 def render_heatmap_png(
@@ -34,10 +52,10 @@ def render_heatmap_png(
     extent = (0, 1, 1, 0)  # relative frame coordinates, y down as in the image
     if still_frame is not None:
         axes.imshow(still_frame, extent=extent, aspect="auto")
-    density = np.ma.masked_less_equal(np.asarray(grid, dtype=float), 0)
+    density = density_image(grid)
     if density.count():
         axes.imshow(density, extent=extent, aspect="auto", cmap=HEATMAP_CMAP,
-                    alpha=HEATMAP_ALPHA if still_frame is not None else 1.0, interpolation="bilinear")
+                    alpha=HEATMAP_ALPHA if still_frame is not None else 1.0, interpolation="nearest")
     for zone in zones:
         closed = np.vstack([zone.polygon, zone.polygon[:1]])
         axes.plot(closed[:, 0], closed[:, 1], color="cyan", linewidth=1.5)
