@@ -29,6 +29,7 @@ def dbt_vars(config: WatershopConfig, scope: dict[str, str] | None = None) -> di
     """The --vars of a build: where the workspace's lake and build file are (the profile and the
     sources read them), the config values dbt tests check against, and the partition scope."""
     return {"watershop_lake_root": str(config.lake_root), "watershop_build_db": str(config.build_db),
+            "watershop_workspace": str(config.workspace_dir),
             "max_visit_hours": config.thresholds.max_visit_hours, **(scope or {})}
 
 
