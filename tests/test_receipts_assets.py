@@ -3,8 +3,6 @@ of a workspace with a water shop (no receipts) and a supermarket pulling from a 
 
 from __future__ import annotations
 
-from datetime import date
-
 import dagster as dg
 import duckdb
 import pytest
