@@ -40,7 +40,8 @@ DEFINITIONS_VARS = {"watershop_lake_root": "/workspace-independent/lake", "water
 def ensure_manifest(project: DbtProject) -> Path:
     """Parse the project when its manifest is missing or older than any model, macro or config."""
     manifest = project.manifest_path
-    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".yml", ".yaml"} and "target" not in p.parts]
+    sources = [p for p in Path(project.project_dir).rglob("*")
+               if p.suffix in {".sql", ".py", ".yml", ".yaml"} and "target" not in p.parts]
     newest = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest:
         from dbt.cli.main import dbtRunner
