@@ -5,18 +5,21 @@ Only workspaces with a `receipts:` shop get these assets; in them, a shop-day of
 receipts materializes nothing. Bodies are module-level functions (callable with
 dg.build_asset_context); `build_receipts_definitions` only decorates them with the partitions."""
 
+import hashlib
+import json
 from collections import defaultdict
 from datetime import date
 
 import dagster as dg
 import polars as pl
 
-from assets.partitions import RANGE_POLICY, WorkspacePartitions, range_metadata, shop_days
+from assets.jobs import DAILY_JOB
+from assets.partitions import RANGE_POLICY, WorkspacePartitions, range_metadata, shop_day_key, shop_days
 from assets.pos import _markdown_table, _suites_result
 from resources import WatershopResource
 from watershop_dagster import catalog, lake, quality
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.receipts.ingest import ingest_receipt_days, write_zone_map
+from watershop_dagster.receipts.ingest import ingest_receipt_days, landing_changes, write_zone_map
 from watershop_dagster.receipts.pull import PullError, pull_receipts
 
 RECEIPTS = dg.AssetKey(catalog.RECEIPTS.asset_key)
@@ -94,6 +97,18 @@ def no_rejected_receipt_lines(context: dg.AssetCheckExecutionContext, watershop:
         "rejected_rows": df.height, "reasons": dg.MetadataValue.md(_markdown_table(reasons)) if df.height else "none"})
 
 
+@dg.sensor(job_name=DAILY_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Requests the shop-day partitions of new or changed receipt exports in the landing folder.")
+def receipts_landing_sensor(context: dg.SensorEvaluationContext, watershop: WatershopResource):
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current, requests = landing_changes(watershop.config, seen)
+    for shop_id, day in sorted(requests):
+        state = sorted((name, stat) for name, stat in current.items() if name.startswith(f"{shop_id}/"))
+        digest = hashlib.sha1(json.dumps(state).encode()).hexdigest()[:12]
+        yield dg.RunRequest(partition_key=shop_day_key(shop_id, day), run_key=f"receipts:{shop_id}:{day}:{digest}")
+    context.update_cursor(json.dumps(current))
+
+
 def build_receipts_definitions(partitions: WorkspacePartitions) -> dg.Definitions:
     """The receipts assets and checks; none in a workspace without a receipts shop."""
     if not any(shop.receipts is not None for shop in partitions.shops):
@@ -120,4 +135,5 @@ def build_receipts_definitions(partitions: WorkspacePartitions) -> dg.Definition
                            description="Warns when any receipt line or file of the shop-day was rejected.")(
                 no_rejected_receipt_lines),
         ],
+        sensors=[receipts_landing_sensor],
     )

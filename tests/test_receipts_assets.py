@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from assets import receipts as receipts_assets
+from assets.jobs import build_jobs_definitions
 from assets.partitions import WorkspacePartitions, shop_day_key
 from resources import WatershopResource
 from tests.test_receipts_ingest import DAY1, DAY2, POS_COLUMNS, _Api
@@ -101,3 +102,33 @@ def test_watershop_run_builds_the_sales_marts_beside_an_unchanged_water_shop(tmp
     assert store_days == [("super", DAY1, 2, 3, 4.45), ("super", DAY2, 1, 1, 4.5)]
     assert zones == [(DAY1, "Z1", 3.0), (DAY1, "Z2", 2.25), (DAY2, "Z1", 4.5)]  # produce is in no zone
     assert water_days == [("north",)]
+
+
+def test_the_landing_sensor_requests_the_days_of_new_and_changed_exports(tmp_path):
+    (tmp_path / CONFIG_FILENAME).write_text(WATER_SHOP + _supermarket(tmp_path, None))
+    config = load_config(tmp_path / CONFIG_FILENAME)
+    resources = {"watershop": WatershopResource(config_path=str(tmp_path / CONFIG_FILENAME))}
+    partitions = WorkspacePartitions.from_config(config)
+    repository = dg.Definitions.merge(receipts_assets.build_receipts_definitions(partitions),
+                                      build_jobs_definitions(partitions),
+                                      dg.Definitions(resources=resources)).get_repository_def()
+
+    def tick(cursor):
+        with dg.build_sensor_context(cursor=cursor, resources=resources, repository_def=repository) as context:
+            result = receipts_assets.receipts_landing_sensor.evaluate_tick(context)
+        return sorted(str(r.partition_key) for r in result.run_requests), result.cursor
+
+    requests, cursor = tick(None)
+    assert requests == []
+    folder = config.receipts_landing / "super"
+    folder.mkdir(parents=True)
+    header = "bill_no,sold_at,sku,dept,qty,price,net\n"
+    (folder / "export_2026-03-02.csv").write_text(header + "R1,2026-03-02 09:00,P1,dairy,1,1.5,1.5\n")
+    (folder / "undated.csv").write_text(header + "R2,2026-03-03 09:00,P1,dairy,1,1.5,1.5\n")
+    (folder / "pulled").mkdir()
+    (folder / "pulled" / "2026-03-04.csv").write_text("receipt_id\n")  # written by the asset: not a trigger
+    requests, cursor = tick(cursor)
+    assert requests == ["2026-03-02|super", "2026-03-03|super"]
+    assert tick(cursor)[0] == []
+    (folder / "undated.csv").write_text(header + "R2,2026-03-05 09:00,P1,dairy,2,1.5,3.0\n")
+    assert tick(cursor)[0] == ["2026-03-05|super"]

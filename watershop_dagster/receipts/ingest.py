@@ -137,3 +137,33 @@ def write_zone_map(config: WatershopConfig, shop_id: str) -> tuple[ZoneMap, Path
     """Publish the shop's zone table to the lake (`category_zones`, one file per shop), atomically."""
     zone_map = shop_zone_map(config, shop_id)
     return zone_map, lake.write_dataset(zone_map.table, config.lake_root, catalog.CATEGORY_ZONES, shop_id=shop_id)
+
+
+def export_days(config: WatershopConfig, shop_id: str, name: str) -> set[date]:
+    """The days an export (a name relative to landing/receipts) feeds: the date in its name, else the
+    days its lines and problems are placed on."""
+    named = parse_date_from_name(name)
+    if named is not None:
+        return {named}
+    shop = config.shop(shop_id)
+    path = config.receipts_landing / name
+    batch = validate_receipts_csv(path, shop.receipts.columns if shop.receipts else {}, source_file=name)
+    valid, quarantine = _place(batch, None, _home_day(path, shop))
+    return set(valid["date"]) | set(quarantine["date"])
+
+
+def landing_changes(config: WatershopConfig, seen: dict[str, list]) -> tuple[dict[str, list], set[tuple[str, date]]]:
+    """Exports' (mtime, size) now, and the shop-days of exports that are new or changed since `seen`.
+    Pulled batches are left out: the receipts asset writes them itself."""
+    current: dict[str, list] = {}
+    requests: set[tuple[str, date]] = set()
+    for shop in config.receipt_shops:
+        for name in landing_names(config, shop.id):
+            if _is_pulled(name):
+                continue
+            stat = (config.receipts_landing / name).stat()
+            current[name] = [stat.st_mtime_ns, stat.st_size]
+            if seen.get(name) != current[name]:
+                requests.update((shop.id, day) for day in export_days(config, shop.id, name)
+                                if day >= config.partitions_start)
+    return current, requests
