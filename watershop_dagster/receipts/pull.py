@@ -190,8 +190,9 @@ def _sql_connection(settings: ReceiptsConfig):
 
 
 def _quote(name: str, source: str) -> str:
+    """A (schema-qualified) identifier quoted for the dialect; a quote inside a name is doubled."""
     quote = '"' if source == "postgres" else "`"
-    return ".".join(f"{quote}{part}{quote}" for part in name.split("."))
+    return ".".join(quote + part.replace(quote, quote * 2) + quote for part in name.split("."))
 
 
 def _sql_batches(settings: ReceiptsConfig, mark: Mark | None, window: tuple[datetime, datetime] | None
