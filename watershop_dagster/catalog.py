@@ -119,6 +119,45 @@ TRANSACTIONS_QUARANTINE = Dataset(
 )
 
 # --------------------------------------------------------------------------------------------
+# supermarket POS: receipt lines per shop-day (the day is the hive folder: the local date of the
+# line's `timestamp`), and the versioned category -> zone table per shop
+
+RECEIPTS = Dataset(
+    "receipts",
+    pl.Schema({
+        "receipt_id": pl.Utf8,
+        "timestamp": pl.Datetime("us"),  # till's local wall-clock time (naive)
+        "till": pl.Utf8,
+        "customer_id": pl.Utf8,  # the POS's loyalty id, not a registry customer
+        "payment_mode": pl.Utf8,
+        "product_id": pl.Utf8,
+        "product_name": pl.Utf8,
+        "category": pl.Utf8,
+        "quantity": pl.Float64,  # negative for refunds and voids
+        "unit_price": pl.Float64,
+        "discount": pl.Float64,
+        "line_total": pl.Float64,
+        "source_file": pl.Utf8,  # landing file (exports and pulled batches) relative to landing/receipts
+        "source_line": pl.Int32,
+    }),
+)
+RECEIPTS_QUARANTINE = Dataset(
+    "receipts_quarantine",
+    pl.Schema({"source_file": pl.Utf8, "source_line": pl.Int32, "raw": pl.Utf8, "reason": pl.Utf8}),
+    retention=Retention.QUARANTINE,
+)
+CATEGORY_ZONES = Dataset(
+    "category_zones",
+    pl.Schema({
+        "category": pl.Utf8,
+        "zone": pl.Utf8,
+        "valid_from": pl.Date,  # inclusive
+        "valid_to": pl.Date,  # exclusive; null while still valid
+    }),
+    partition_keys=("shop_id",),  # the shop's whole versioned table, rewritten on every change
+)
+
+# --------------------------------------------------------------------------------------------
 # vision: one partition per camera-day
 
 _BY_TRACK = PersonalData(match_on=("track_id",))
@@ -455,7 +494,7 @@ BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZON
                      HEATMAP_CELLS, PERSON_OBSERVATIONS_QUARANTINE)
 
 DATASETS: tuple[Dataset, ...] = (
-    TRANSACTIONS, TRANSACTIONS_QUARANTINE,
+    TRANSACTIONS, TRANSACTIONS_QUARANTINE, RECEIPTS, RECEIPTS_QUARANTINE, CATEGORY_ZONES,
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
     CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,

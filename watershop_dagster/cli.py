@@ -13,6 +13,7 @@ from watershop_dagster.config import ConfigError, WatershopConfig, config_path, 
 from watershop_dagster.experiment.cli import experiment
 from watershop_dagster.frigate.cli import frigate
 from watershop_dagster.orchestration.run_cli import run_and_report, status, verbose_option
+from watershop_dagster.receipts.cli import receipts
 
 
 @click.group()
@@ -156,6 +157,7 @@ def _register_serving_commands() -> None:
 _register_serving_commands()
 main.add_command(frigate)
 main.add_command(experiment)
+main.add_command(receipts)
 main.add_command(status)
 
 if __name__ == "__main__":

@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # the POS vocabulary is defined in `vocabulary`; importable from here as before
 from watershop_dagster.atomic import atomic_write_text
-from watershop_dagster.vocabulary import CAN_SIZES, KNOWN_ROLES, PAYMENT_MODES, PAYMENT_STATUSES  # noqa: F401
+from watershop_dagster.vocabulary import (  # noqa: F401
+    CAN_SIZES,
+    KNOWN_ROLES,
+    PAYMENT_MODES,
+    PAYMENT_STATUSES,
+    RECEIPT_COLUMNS,
+)
 from watershop_dagster.zones.config import CameraSettings, PolygonError, Zone, resolve_zones
 
 CONFIG_ENV_VAR = "WATERSHOP_CONFIG"
@@ -56,6 +62,68 @@ class Paths(_Strict):
     dagster_home: Path = Path(".dagster_home")
 
 
+RECEIPT_SOURCES = ("csv", "postgres", "mariadb", "http")
+_SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+
+
+class ReceiptsConfig(_Strict):
+    """Where a supermarket shop's line-item receipts come from (README "Supermarket receipts").
+
+    Every source lands the same validated lake data: `csv` reads exports dropped into
+    landing/receipts/<shop>/; `postgres`/`mariadb` pull the POS database and `http` a paged JSON API,
+    incrementally past a high-water mark on `cursor`, into landing/receipts/<shop>/pulled/.
+    Secrets stay out of the file: `${VAR}` in `dsn`, `url` and `headers` is read from the
+    environment at pull time."""
+
+    source: Literal["csv", "postgres", "mariadb", "http"] = "csv"
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Watershop receipt column -> the export's / table's / API's name"
+    )
+    zone_map: Path | None = Field(
+        default=None, description="Versioned category -> zone CSV (category, zone, valid_from, valid_to); "
+                                  "default: zone categories of the shop's cameras, never changing",
+    )
+    dsn: str | None = Field(default=None, description="postgresql://user@host:5432/db or mysql://user@host:3306/db")
+    table: str | None = Field(default=None, pattern=_SQL_IDENTIFIER)
+    query: str | None = Field(default=None, description="A SELECT used instead of `table` (as a subquery)")
+    url: str | None = Field(default=None, description="First page of the API's receipt lines")
+    cursor: str | None = Field(default=None, pattern=_SQL_IDENTIFIER,
+                               description="Ever-increasing column/field (line id or updated_at): the high-water mark")
+    key: str | None = Field(default=None, pattern=_SQL_IDENTIFIER,
+                            description="Unique line id (default: the cursor); a re-pulled line replaces its copy")
+    batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+    items_key: str = Field(default="items", description="API: the page's list of lines")
+    next_key: str = Field(default="next", description="API: the next page's URL (null on the last page)")
+    since_param: str = Field(default="since", description="API: query parameter carrying the high-water mark")
+    from_param: str = "from"
+    to_param: str = "to"
+    headers: dict[str, str] = Field(default_factory=dict, description="API request headers, e.g. "
+                                    "{Authorization: 'Bearer ${POS_TOKEN}'}")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(RECEIPT_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown receipt column(s) {unknown}; known: {list(RECEIPT_COLUMNS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _source_settings(self) -> ReceiptsConfig:
+        needed = {"postgres": ("dsn", "cursor"), "mariadb": ("dsn", "cursor"), "http": ("url", "cursor")}
+        missing = [name for name in needed.get(self.source, ()) if getattr(self, name) is None]
+        if self.source in ("postgres", "mariadb") and (self.table is None) == (self.query is None):
+            missing.append("table or query (one of them)")
+        if missing:
+            raise ValueError(f"receipts source {self.source!r} needs {', '.join(missing)}")
+        return self
+
+    @property
+    def pulled(self) -> bool:
+        return self.source != "csv"
+
+
 class ShopConfig(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str | None = None
@@ -73,6 +141,9 @@ class ShopConfig(_Strict):
     pos_columns: dict[str, str] = Field(
         default_factory=dict,
         description="Map from Watershop's POS column name to the column name in this shop's CSV export",
+    )
+    receipts: ReceiptsConfig | None = Field(
+        default=None, description="A supermarket's line-item receipts (none: the shop has no receipts)"
     )
 
     @field_validator("timezone")
@@ -293,6 +364,19 @@ class WatershopConfig(_Strict):
     def frigate_landing(self) -> Path:
         """Frigate's messages as received: <frigate_landing>/<shop>/<camera>/<date>.ndjson."""
         return self.landing_dir / "frigate"
+
+    @property
+    def receipts_landing(self) -> Path:
+        return self.landing_dir / "receipts"
+
+    @property
+    def receipt_shops(self) -> list[ShopConfig]:
+        """The shops with a `receipts:` section."""
+        return [shop for shop in self.shops if shop.receipts is not None]
+
+    def resolve(self, path: Path) -> Path:
+        """A config path: relative ones are relative to the workspace folder."""
+        return self._resolve(path)
 
     @property
     def footage_root(self) -> Path:

@@ -29,6 +29,7 @@ def dbt_vars(config: WatershopConfig, scope: dict[str, str] | None = None) -> di
     """The --vars of a build: where the workspace's lake and build file are (the profile and the
     sources read them), the config values dbt tests check against, and the partition scope."""
     return {"watershop_lake_root": str(config.lake_root), "watershop_build_db": str(config.build_db),
+            "watershop_workspace": str(config.workspace_dir),
             "max_visit_hours": config.thresholds.max_visit_hours, **(scope or {})}
 
 
@@ -39,7 +40,8 @@ DEFINITIONS_VARS = {"watershop_lake_root": "/workspace-independent/lake", "water
 def ensure_manifest(project: DbtProject) -> Path:
     """Parse the project when its manifest is missing or older than any model, macro or config."""
     manifest = project.manifest_path
-    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".yml", ".yaml"} and "target" not in p.parts]
+    sources = [p for p in Path(project.project_dir).rglob("*")
+               if p.suffix in {".sql", ".py", ".yml", ".yaml"} and "target" not in p.parts]
     newest = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest:
         from dbt.cli.main import dbtRunner

@@ -24,7 +24,7 @@ from typing import Any
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_vars
 
-PROJECT_SUFFIXES = {".sql", ".yml", ".yaml"}
+PROJECT_SUFFIXES = {".sql", ".py", ".yml", ".yaml"}  # .py: the experiment marts are Python models
 MAX_CACHED_MANIFESTS = 4  # a process rarely serves more workspaces than this (tests do)
 
 RawEvent = dict[str, Any]  # one dbt event as dbt's JSON log would print it ({"info": ..., "data": ...})

@@ -99,3 +99,28 @@ def amount_matches_price(df: pl.DataFrame, shop: ShopConfig) -> SuiteOutcome:
         )
     }
     return _run_suite(priced, expectations)
+
+
+def receipts_integrity(df: pl.DataFrame, day: date) -> SuiteOutcome:
+    """Blocking suite for a shop-day's receipt lines: keys present, numbers plausible, each line's total
+    agreeing with quantity x unit price - discount, timestamps inside the partition's local day."""
+    import great_expectations as gx
+
+    from watershop_dagster.receipts.schema import LINE_TOTAL_TOLERANCE, MAX_QUANTITY
+
+    low, high = local_day_bounds(day)
+    checked = df.with_columns(
+        (pl.col("line_total") - (pl.col("quantity") * pl.col("unit_price") - pl.col("discount"))).abs()
+        .alias("total_residual"))
+    expectations = {
+        **{f"{column} present": gx.expectations.ExpectColumnValuesToNotBeNull(column=column)
+           for column in ("receipt_id", "product_id", "category", "timestamp")},
+        "quantity bounded": gx.expectations.ExpectColumnValuesToBeBetween(
+            column="quantity", min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY),
+        "unit_price non-negative": gx.expectations.ExpectColumnValuesToBeBetween(column="unit_price", min_value=0),
+        "line_total = quantity x unit_price - discount": gx.expectations.ExpectColumnValuesToBeBetween(
+            column="total_residual", min_value=0, max_value=LINE_TOTAL_TOLERANCE),
+        "timestamp inside the local day": gx.expectations.ExpectColumnValuesToBeBetween(
+            column="timestamp", min_value=low, max_value=high),
+    }
+    return _run_suite(checked, expectations)

@@ -48,3 +48,10 @@ PAYMENT_STATUSES: Final = ("Paid", "Unpaid")
 
 #: ``reason`` of a transaction link whose person was erased
 REASON_ERASED: Final = "erased"
+
+
+#: the supermarket's canonical receipt line columns (one row per line; refunds and voids negative)
+RECEIPT_COLUMNS: Final = (
+    "receipt_id", "timestamp", "till", "customer_id", "payment_mode", "product_id", "product_name", "category",
+    "quantity", "unit_price", "discount", "line_total",
+)

@@ -15,6 +15,7 @@ from assets.jobs import build_jobs_definitions
 from assets.marts import build_marts_definitions
 from assets.partitions import WorkspacePartitions
 from assets.pos import build_pos_definitions
+from assets.receipts import build_receipts_definitions
 from assets.reports import build_reports_definitions
 from assets.vision import build_vision_definitions
 from resources import build_resources
@@ -33,6 +34,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
     partitions = WorkspacePartitions.from_config(config)
     return dg.Definitions.merge(
         build_pos_definitions(partitions),
+        build_receipts_definitions(partitions),
         build_vision_definitions(partitions),
         build_frigate_definitions(partitions) if config.frigate else dg.Definitions(),
         build_identity_definitions(partitions),

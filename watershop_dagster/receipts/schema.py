@@ -19,52 +19,27 @@ from typing import Mapping
 
 import polars as pl
 
-from watershop_dagster import lake
+from watershop_dagster import catalog, lake
+from watershop_dagster.vocabulary import RECEIPT_COLUMNS
 
-RECEIPT_COLUMNS = (
-    "receipt_id",
-    "timestamp",
-    "till",
-    "customer_id",
-    "payment_mode",
-    "product_id",
-    "product_name",
-    "category",
-    "quantity",
-    "unit_price",
-    "discount",
-    "line_total",
-)
+RECEIPTS_DATASET = catalog.RECEIPTS.name
+RECEIPTS_QUARANTINE_DATASET = catalog.RECEIPTS_QUARANTINE.name
 OPTIONAL_COLUMNS = frozenset({"till", "customer_id", "payment_mode", "product_name", "discount"})
-RECEIPTS_DATASET = "receipts"
-RECEIPTS_QUARANTINE_DATASET = "receipts_quarantine"
 # A line's total may differ from quantity x unit_price - discount by rounding: at most this much.
 LINE_TOTAL_TOLERANCE = 0.011
 MAX_QUANTITY = 10_000
 
+#: validated rows: the stored columns plus `date`, the day (hive partition) a row lands in. The lake
+#: files never hold `date`: it is their folder, and `read_receipts` adds it back from there.
 RECEIPTS_SCHEMA: dict[str, pl.DataType] = {
-    "receipt_id": pl.Utf8(),
-    "timestamp": pl.Datetime("us"),
+    **{name: dtype for name, dtype in catalog.RECEIPTS.schema.items() if name not in ("source_file", "source_line")},
     "date": pl.Date(),
-    "till": pl.Utf8(),
-    "customer_id": pl.Utf8(),
-    "payment_mode": pl.Utf8(),
-    "product_id": pl.Utf8(),
-    "product_name": pl.Utf8(),
-    "category": pl.Utf8(),
-    "quantity": pl.Float64(),
-    "unit_price": pl.Float64(),
-    "discount": pl.Float64(),
-    "line_total": pl.Float64(),
     "source_file": pl.Utf8(),
     "source_line": pl.Int32(),
 }
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.Utf8(),
-    "source_line": pl.Int32(),
-    "raw": pl.Utf8(),
-    "reason": pl.Utf8(),
-}
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = dict(catalog.RECEIPTS_QUARANTINE.schema)
+#: quarantined lines plus `date`, the day of their timestamp where it could be read (else null)
+BATCH_QUARANTINE_SCHEMA: dict[str, pl.DataType] = {**QUARANTINE_SCHEMA, "date": pl.Date()}
 _RAW_LIMIT = 500
 # Local wall-clock time; an explicit UTC offset is accepted and dropped (tills print local time).
 _TIMESTAMP = r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?\s*(?:[Zz]|[+-]\d{2}:?\d{2})?$"
@@ -76,7 +51,7 @@ class ReceiptsSchemaError(ValueError):
 
 @dataclass(frozen=True)
 class ReceiptsBatch:
-    """A file's valid rows (RECEIPTS_SCHEMA) and its quarantined lines (QUARANTINE_SCHEMA)."""
+    """A file's valid rows (RECEIPTS_SCHEMA) and its quarantined lines (BATCH_QUARANTINE_SCHEMA)."""
 
     valid: pl.DataFrame
     quarantine: pl.DataFrame
@@ -203,22 +178,27 @@ def validate_receipts_text(text: str, source_file: str, columns: Mapping[str, st
         *(pl.col(f"{c}_v").alias(c) for c in ("quantity", "unit_price", "discount", "line_total")),
         pl.lit(source_file).alias("source_file"),
         "source_line",
-    ).cast(RECEIPTS_SCHEMA)
+    ).cast(RECEIPTS_SCHEMA).select(list(RECEIPTS_SCHEMA))
     rejected = checked.filter(pl.col("reason") != "").select(
-        pl.lit(source_file).alias("source_file"), "source_line", "raw", "reason"
+        pl.lit(source_file).alias("source_file"), "source_line", "raw", "reason",
+        pl.col("timestamp_v").dt.date().alias("date"),
     )
     problem_rows = pl.DataFrame(
-        [(source_file, line, raw, reason) for line, raw, reason in problems], schema=QUARANTINE_SCHEMA, orient="row"
+        [(source_file, line, raw, reason, None) for line, raw, reason in problems], schema=BATCH_QUARANTINE_SCHEMA,
+        orient="row",
     )
-    quarantine = pl.concat([rejected.cast(QUARANTINE_SCHEMA), problem_rows]).sort("source_line", nulls_last=False)
+    quarantine = pl.concat([rejected.cast(BATCH_QUARANTINE_SCHEMA), problem_rows]).sort("source_line",
+                                                                                         nulls_last=False)
     return ReceiptsBatch(valid=valid, quarantine=quarantine)
 
 
-def validate_receipts_csv(path: str | Path, columns: Mapping[str, str] | None = None) -> ReceiptsBatch:
-    """Validate one CSV export (UTF-8, optional BOM; undecodable bytes are replaced and the line quarantined)."""
+def validate_receipts_csv(path: str | Path, columns: Mapping[str, str] | None = None,
+                          source_file: str | None = None) -> ReceiptsBatch:
+    """Validate one CSV export (UTF-8, optional BOM; undecodable bytes are replaced and the line quarantined).
+    `source_file` names it in the lineage columns (default: the file name)."""
     path = Path(path)
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    batch = validate_receipts_text(text, path.name, columns)
+    batch = validate_receipts_text(text, source_file or path.name, columns)
     if "\ufffd" not in text:
         return batch
     broken = batch.valid.filter(
@@ -228,8 +208,9 @@ def validate_receipts_csv(path: str | Path, columns: Mapping[str, str] | None = 
     if broken.is_empty():
         return batch
     moved = broken.select(
-        "source_file", "source_line", pl.lit("").alias("raw"), pl.lit("line is not valid UTF-8 text").alias("reason")
-    ).cast(QUARANTINE_SCHEMA)
+        "source_file", "source_line", pl.lit("").alias("raw"), pl.lit("line is not valid UTF-8 text").alias("reason"),
+        "date",
+    ).cast(BATCH_QUARANTINE_SCHEMA)
     return ReceiptsBatch(
         valid=batch.valid.join(broken.select("source_line"), on="source_line", how="anti"),
         quarantine=pl.concat([batch.quarantine, moved]).sort("source_line", nulls_last=False),
@@ -237,17 +218,19 @@ def validate_receipts_csv(path: str | Path, columns: Mapping[str, str] | None = 
 
 
 def write_receipts_partitions(batch: ReceiptsBatch, lake_root: Path, shop_id: str, day: date) -> tuple[Path, Path]:
-    """Replace the shop-day's receipts and quarantine partitions (atomic, idempotent)."""
-    keys = {"shop_id": shop_id, "date": day.isoformat()}
+    """Replace the shop-day's receipts and quarantine partitions (atomic, idempotent): the batch's
+    valid rows of `day` (without the `date` column: it is the folder) and all its quarantined lines."""
+    keys = {"shop_id": shop_id, "date": day}
     return (
-        lake.write_partition(batch.valid.filter(pl.col("date") == day), lake_root, RECEIPTS_DATASET, **keys),
-        lake.write_partition(batch.quarantine, lake_root, RECEIPTS_QUARANTINE_DATASET, **keys),
+        lake.write_dataset(batch.valid.filter(pl.col("date") == day), lake_root, catalog.RECEIPTS, **keys),
+        lake.write_dataset(batch.quarantine, lake_root, catalog.RECEIPTS_QUARANTINE, **keys),
     )
 
 
 def read_receipts(lake_root: Path, shop_id: str = "*") -> pl.DataFrame:
-    """Every valid receipt line in the lake for the shop (all shops with "*")."""
-    pattern = Path(lake_root) / RECEIPTS_DATASET / f"shop_id={shop_id}" / "date=*" / lake.PART_FILE
-    if not list(pattern.parent.parent.parent.glob(f"shop_id={shop_id}/date=*/{lake.PART_FILE}")):
-        return pl.DataFrame(schema=RECEIPTS_SCHEMA)
-    return pl.read_parquet(str(pattern), hive_partitioning=False).cast(RECEIPTS_SCHEMA)
+    """Every valid receipt line in the lake for the shop (all shops with "*"), `date` from the folder."""
+    root = Path(lake_root) / RECEIPTS_DATASET
+    shops = [p.name.removeprefix("shop_id=") for p in sorted(root.glob("shop_id=*"))] if shop_id == "*" else [shop_id]
+    frames = [lake.read_days(lake_root, catalog.RECEIPTS, shop) for shop in shops]
+    frames = [frame for frame in frames if frame.height]
+    return pl.concat(frames).select(list(RECEIPTS_SCHEMA)) if frames else pl.DataFrame(schema=RECEIPTS_SCHEMA)
