@@ -14,8 +14,9 @@ from watershop_dagster.config import ShopConfig
 DAILY_JOB = "watershop_daily"
 VISION_JOB = "watershop_vision"
 VISION_GROUP = "vision"
+SHELF_GROUP = "shelf"  # camera-day too: falls in shelf zones run in the vision job
 RUN_AFTER_CLOSING = timedelta(hours=1)
-CAMERA_DAY_ASSETS = dg.AssetSelection.groups(VISION_GROUP)
+CAMERA_DAY_ASSETS = dg.AssetSelection.groups(VISION_GROUP, SHELF_GROUP)
 SHOP_DAY_ASSETS = dg.AssetSelection.all() - CAMERA_DAY_ASSETS
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # the POS vocabulary is defined in `vocabulary`; importable from here as before
 from watershop_dagster.atomic import atomic_write_text
 from watershop_dagster.vocabulary import CAN_SIZES, KNOWN_ROLES, PAYMENT_MODES, PAYMENT_STATUSES  # noqa: F401
+from watershop_dagster.shelf.settings import ShelfConfig
 from watershop_dagster.zones.config import CameraSettings, PolygonError, Zone, resolve_zones
 
 CONFIG_ENV_VAR = "WATERSHOP_CONFIG"
@@ -186,6 +187,7 @@ class WatershopConfig(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     vision: VisionConfig = Field(default_factory=VisionConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    shelf: ShelfConfig = Field(default_factory=ShelfConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     workspace_dir: Path = Field(default=Path("."), exclude=True)
 

@@ -14,6 +14,7 @@ from assets.marts import build_marts_definitions
 from assets.partitions import WorkspacePartitions
 from assets.pos import build_pos_definitions
 from assets.reports import build_reports_definitions
+from assets.shelf import build_shelf_definitions
 from assets.vision import build_vision_definitions
 from resources import build_resources
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
@@ -32,6 +33,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         build_pos_definitions(partitions),
         build_vision_definitions(partitions),
+        build_shelf_definitions(partitions),
         build_identity_definitions(partitions),
         build_marts_definitions(partitions),
         build_reports_definitions(partitions),
