@@ -24,6 +24,8 @@ from watershop_dagster.shelf.pipeline import (
     FileOutcome,
     falls_in_file,
     frigate_footage,
+    neighbours,
+    previous_file,
     process_shelf_camera_day,
     shelf_cameras,
 )
@@ -73,7 +75,7 @@ def falls_in_segment(context: dg.OpExecutionContext, config: SegmentConfig, wate
     cfg = watershop.config
     shop = cfg.shop(config.shop_id)
     footage = frigate_footage(cfg, shop, config.path)
-    outcome = falls_in_file(cfg, shop, footage)
+    outcome = falls_in_file(cfg, shop, footage, previous_file(footage, neighbours(cfg, shop, footage)))
     if outcome.status == QUARANTINED:
         context.log.warning(f"segment {config.path} quarantined: {outcome.reason}")
         return

@@ -35,7 +35,7 @@ ATTACH_PX = 3
 #: the gain is estimated on every n-th pixel of the region
 GAIN_STRIDE = 5
 #: a spot that was foreground this many frame-equivalents lately is busy (a sign, a screen): no release there
-BUSY_ACTIVITY = 10.0
+BUSY_ACTIVITY = 5.0
 BUSY_MARGIN_PX = 4
 MOVED_PX = 1.0
 #: a fall starting this soon after, and this near (work px), another one's landing is its bounce
@@ -181,6 +181,8 @@ class ShelfFallDetector:
         self._activity = np.zeros((h, w), np.float32)
         self._chroma_weight = tuning.luma_threshold / tuning.chroma_threshold
         self._activity_decayed = 0.0
+        self._activity_recent = self._activity.copy()
+        self._activity_old = self._activity.copy()
         self._mask_u8 = region.mask.astype(np.uint8)
         self._mask_area = int(region.mask.sum())
         self._gain_index = np.flatnonzero(region.mask[::GAIN_STRIDE, ::GAIN_STRIDE].ravel())
@@ -229,15 +231,16 @@ class ShelfFallDetector:
         if t - self._activity_decayed >= ACTIVITY_DECAY_S:
             self._activity *= math.exp(-(t - self._activity_decayed) / tuning.activity_tau_s)
             self._activity_decayed = t
+            # busy spots are judged on the map as it was 0.5-1 s ago: an item's own first frames do not count
+            self._activity_old, self._activity_recent = self._activity_recent, self._activity.copy()
         cv2.accumulateWeighted(small, bg, min(1.0, dt / tuning.background_tau_s), 1 - fg_u8)
         if changed:
             cv2.accumulateWeighted(small, bg, min(1.0, dt / tuning.foreground_tau_s), fg_u8)
-        if t - self._t_start < tuning.warmup_s:
-            return []
         if not changed and not self._tracks:
             return []
         blobs = self._blobs(fg_u8, people) if changed else []
-        return self._track(t, blobs)
+        events = self._track(t, blobs)
+        return events if t - self._t_start >= tuning.warmup_s else []  # warming up: learn, do not tell
 
     def _blobs(self, fg: np.ndarray, people: Sequence[tuple[float, float, float, float]]) -> list[_Blob]:
         tuning = self.tuning
@@ -255,7 +258,7 @@ class ShelfFallDetector:
             box = (x, y, x + w, y + h)
             edge = bool(np.any(self._edge_band[y:y + h, x:x + w] & (labels[y:y + h, x:x + w] == label)))
             attached = any(_near(box, other, ATTACH_PX) for other in big) or any(_near(box, p, 0) for p in people_work)
-            busy = float(self._activity[max(0, y - BUSY_MARGIN_PX):y + h + BUSY_MARGIN_PX,
+            busy = float(self._activity_old[max(0, y - BUSY_MARGIN_PX):y + h + BUSY_MARGIN_PX,
                                         max(0, x - BUSY_MARGIN_PX):x + w + BUSY_MARGIN_PX].max())
             blobs.append(_Blob(x + w / 2, float(y + h), area, h, edge, attached, busy, box))
         return blobs

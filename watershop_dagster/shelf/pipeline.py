@@ -30,6 +30,8 @@ from watershop_dagster.vision.footage import FootageFile, discover_footage, prob
 from watershop_dagster.vision.layout import FRIGATE_DIR, parse_frigate_path
 
 PROCESSED, REUSED, QUARANTINED = "processed", "reused", "quarantined"
+#: a file starting this long before another can be the one just before it (Frigate: 60 s segments)
+MAX_SEGMENT = timedelta(minutes=2)
 EVENTS_SCHEMA = catalog.FALLING_OBJECT_EVENTS.schema
 FILES_SCHEMA = catalog.FALLING_OBJECT_FILES.schema
 
@@ -80,9 +82,10 @@ def _local_day(footage: FootageFile, shop: ShopConfig) -> date:
     return footage.start_utc.astimezone(shop.tz).date()
 
 
-def falls_in_file(config: WatershopConfig, shop: ShopConfig, footage: FootageFile,
+def falls_in_file(config: WatershopConfig, shop: ShopConfig, footage: FootageFile, previous: FootageFile | None,
                   tuning: FallTuning = FallTuning()) -> FileOutcome:  # fmt: skip
-    """The file's falls: stored ones when this exact file was done before, else detected and stored."""
+    """The file's falls: stored ones when this exact file was done before, else detected (warmed up
+    on the tail of `previous`, the file just before it) and stored."""
     root, lake_root = config.footage_root, config.lake_root
     day, camera = _local_day(footage, shop), footage.camera
     keys = {"shop_id": shop.id, "date": day, "camera": camera}
@@ -97,7 +100,8 @@ def falls_in_file(config: WatershopConfig, shop: ShopConfig, footage: FootageFil
     if reason:
         return FileOutcome(footage, QUARANTINED, pl.DataFrame(schema=EVENTS_SCHEMA), reason)
     try:
-        found = detect_falls_in_file(footage.path, shop.zones(camera), config.shelf, tuning)
+        found = detect_falls_in_file(footage.path, shop.zones(camera), config.shelf, tuning,
+                                     previous=previous.path if previous else None)
     except FootageDecodeError as exc:
         return FileOutcome(footage, QUARANTINED, pl.DataFrame(schema=EVENTS_SCHEMA), f"decode failed: {exc.message}")
     rows = []
@@ -131,6 +135,22 @@ def _drop_stale_segments(lake_root: Path, keys: dict, key: str) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+def previous_file(footage: FootageFile, candidates: list[FootageFile]) -> FootageFile | None:
+    """The camera's file that ends where `footage` starts (started at most MAX_SEGMENT before it)."""
+    earlier = [f for f in candidates if f.camera == footage.camera
+               and footage.start_utc - MAX_SEGMENT <= f.start_utc < footage.start_utc]
+    return max(earlier, key=lambda f: f.start_utc) if earlier else None
+
+
+def neighbours(config: WatershopConfig, shop: ShopConfig, footage: FootageFile) -> list[FootageFile]:
+    """The camera's files around a segment's start (its local day and the day before)."""
+    day = _local_day(footage, shop)
+    files = []
+    for d in (day - timedelta(days=1), day):
+        files += discover_footage(config.footage_root, shop, d, [footage.camera])[0]
+    return files
+
+
 def frigate_footage(config: WatershopConfig, shop: ShopConfig, path: Path) -> FootageFile:
     """A Frigate segment's FootageFile from its path; ValueError when the path carries no time."""
     path = Path(path)
@@ -151,7 +171,8 @@ def process_shelf_camera_day(config: WatershopConfig, shop_id: str, camera: str,
     bad_rows = []
     if shelf_zones(shop.zones(camera)) and config.footage_root.exists():
         found, bad = discover_footage(config.footage_root, shop, day, [camera])
-        outcomes = [falls_in_file(config, shop, footage) for footage in found]
+        outcomes = [falls_in_file(config, shop, footage, previous_file(footage, found[:i]))
+                    for i, footage in enumerate(found)]
         bad_rows = [(camera, _relative(b.path, config.footage_root), None, QUARANTINED, b.reason, 0, 0.0) for b in bad]
     frames = [outcome.events for outcome in outcomes if outcome.events.height]
     events = (pl.concat(frames).unique("event_id", keep="first").sort("release_utc", "event_id") if frames

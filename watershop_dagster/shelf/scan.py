@@ -9,7 +9,7 @@ import numpy as np
 
 from watershop_dagster.shelf.detector import FallEvent, ShelfFallDetector, ShelfRegion, YuvPlanes
 from watershop_dagster.shelf.settings import FallTuning, ShelfConfig
-from watershop_dagster.vision.decode import iter_frames
+from watershop_dagster.vision.decode import FootageDecodeError, iter_frames, video_info
 from watershop_dagster.zones.config import Zone
 
 SHELF_KIND = "shelf"
@@ -49,13 +49,34 @@ def yuv_planes(frame) -> YuvPlanes:
     return YuvPlanes(*planes)
 
 
+def _frames(path: Path, threads: int, previous: Path | None, preroll_s: float):
+    """(time s from the file's start, frame): the previous file's last `preroll_s` first (negative
+    times), so the background and the busy map are learnt before this file's first frame."""
+    if previous is not None:
+        try:
+            duration = video_info(previous).duration_s
+            if duration:
+                for decoded in iter_frames(previous, t0=max(0.0, duration - preroll_s), threads=threads, strict=False):
+                    yield decoded.pts_s - duration, decoded
+        except FootageDecodeError:
+            pass  # a bad neighbour: start cold
+    for decoded in iter_frames(path, threads=threads):
+        yield decoded.pts_s, decoded
+
+
 def detect_falls_in_file(path: Path, zones: list[Zone], config: ShelfConfig, tuning: FallTuning = FallTuning(),
-                         threads: int = 1) -> FileFalls:  # fmt: skip
-    """Falls in one file (times in s from its first frame). Raises FootageDecodeError for a bad file."""
+                         *, previous: Path | None = None, threads: int = 1) -> FileFalls:  # fmt: skip
+    """Falls released in one file (times in s from its first frame). `previous`: the file just
+    before it (the last Frigate segment), whose tail warms the detector up. Raises
+    FootageDecodeError for a bad file."""
     detectors: list[ShelfFallDetector] | None = None
     out = FileFalls([])
     last_t = 0.0
-    for decoded in iter_frames(path, threads=threads):
+
+    def keep(event: FallEvent) -> bool:  # a fall released in the pre-roll belongs to the previous file
+        return event.confidence >= config.min_confidence and event.release_s >= 0
+
+    for t, decoded in _frames(path, threads, previous, tuning.preroll_s):
         frame = decoded.frame
         if detectors is None:
             regions = regions_for(zones, (frame.width, frame.height), config, tuning)
@@ -63,17 +84,18 @@ def detect_falls_in_file(path: Path, zones: list[Zone], config: ShelfConfig, tun
                 return out
             detectors = [ShelfFallDetector(region, tuning) for region in regions]
         planes = yuv_planes(frame)
-        out.frames += 1
-        last_t = decoded.pts_s
+        if t >= 0:
+            out.frames += 1
+            last_t = t
         for detector in detectors:
-            for event in detector.update(decoded.pts_s, planes):
-                if event.confidence < config.min_confidence:
+            for event in detector.update(t, planes):
+                if not keep(event):
                     continue
                 if config.store_stills:
                     out.stills[len(out.events)] = _still(decoded.rgb(), detector.region)
                 out.events.append(event)
     for detector in detectors or []:
-        out.events += [event for event in detector.finish() if event.confidence >= config.min_confidence]
+        out.events += [event for event in detector.finish() if keep(event)]
     out.footage_s = last_t
     return out
 

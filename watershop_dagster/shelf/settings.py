@@ -28,7 +28,7 @@ class ShelfConfig(_Strict):
     zone_height_m: float = Field(default=DEFAULT_ZONE_HEIGHT_M, gt=0,
                                  description="Metres a shelf zone spans from top to bottom (sets g in px/s²)")
     zones: dict[str, ShelfZoneScale] = Field(default_factory=dict, description="Per zone name: its own scale")
-    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    min_confidence: float = Field(default=0.6, ge=0, le=1)
     store_stills: bool = Field(default=False, description="Keep a JPEG of the shelf region at each landing")
     alert_cooldown_s: float = Field(default=300.0, ge=0, description="At most one alert per zone this often")
 
@@ -51,9 +51,10 @@ class FallTuning:
     background_tau_s: float = 1.5  # background follows the scene outside foreground within this
     foreground_tau_s: float = 6.0  # ... and under foreground (a landed item is absorbed in seconds)
     activity_tau_s: float = 10.0  # memory of where foreground keeps appearing (swinging signs)
-    warmup_s: float = 0.5  # the first frames only learn the background
+    warmup_s: float = 2.0  # the first seconds only learn the background and where signs swing: no events
+    preroll_s: float = 3.0  # seconds of the previous segment fed first, so a segment starts warm
     global_change_share: float = 0.25  # more of the region changed at once: a light change, not an item
-    min_area_px: int = 2  # work px
+    min_area_px: int = 3  # work px
     max_area_share: float = 0.03  # of the region's area: bigger is a person, arm or cart
     max_height_share: float = 0.35  # blob height / region height
     min_points: int = 4  # frames of a fall
