@@ -142,7 +142,7 @@ def _workspace(tmp_path: Path, webhook_url: str) -> Path:
     cameras = synthetic.camera_config([CAMERA])
     cameras["counter"] = None  # a camera without shelf zones
     config = {"shops": [{"id": "s1", "timezone": "UTC", "cameras": cameras}], "partitions_start": "2026-01-01",
-              "alerts": {"webhook_url": webhook_url}, "shelf": {"alert_cooldown_s": 300}}
+              "alerts": {"webhook_url": webhook_url}, "shelf": {"alert_cooldown_s": 300, "store_stills": True}}
     path = tmp_path / "watershop.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -185,6 +185,10 @@ def test_segments_alert_near_live_and_the_camera_day_reuses_them(tmp_path, webho
     found_s = sorted((t - START).total_seconds() for t in day.events["release_utc"].to_list())
     assert len(found_s) == len(truth_s) and all(abs(f - t) < 0.5 for f, t in zip(found_s, truth_s))
 
+    # stills (on in this workspace) show the shelf zone's box only, never the whole frame
+    for still in day.events["still"].to_list():
+        image = cv2.imread(str(cfg.lake_root / still))
+        assert image.shape[:2] == (309, 519)  # the zone box (60,20)-(579,329), cut to whole work pixels
     # the Dagster asset of the camera-day, and a camera without shelf zones (empty, no decoding)
     defs = build_shelf_definitions(WorkspacePartitions.from_config(cfg))
     for camera, events in ((CAMERA, len(truth_s)), ("counter", 0)):
