@@ -12,9 +12,10 @@ is judged: its descending run must fit y(t) = y0 + v0·t + ½·g·t² with g nea
 in pixels/s², fall mostly straight down, span enough of the zone, and never be attached to an arm
 (a large blob, the zone's edge at release, a person's box). Release is the fitted parabola's
 vertex (speed zero), landing the first frame at the bottom. Rejected by construction: hands and
-arms (large or edge-connected), swinging signs (they oscillate and barely descend), carts and
-people (large, sideways), light changes (gain-compensated; a change over much of the zone resets
-the background and every track).
+arms (large or edge-connected), swinging signs (a map of where loose blobs kept moving lately,
+read as it was 0.5-1 s before, vetoes releases there; tracks that oscillate), carts and people
+(large, sideways), bounces (a "fall" starting where another just landed), light changes
+(gain-compensated; a change over much of the zone resets the background and every track).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ GAIN_STRIDE = 5
 #: a spot that was foreground this many frame-equivalents lately is busy (a sign, a screen): no release there
 BUSY_ACTIVITY = 5.0
 BUSY_MARGIN_PX = 4
-MOVED_PX = 1.0
+MOVED_PX = 1.0  # a tracked blob that moved more than this per frame marks the activity map
 #: a fall starting this soon after, and this near (work px), another one's landing is its bounce
 BOUNCE_S = 1.5
 BOUNCE_PX = 12.0
@@ -208,7 +209,7 @@ class ShelfFallDetector:
         tuning = self.tuning
         small = self._small(planes)
         if self._background is None:
-            self._background, self._t_start, self._t_last = small, t, t
+            self._background, self._t_start, self._t_last, self._activity_decayed = small, t, t, t
             return []
         dt = max(1e-3, t - self._t_last)
         self._t_last = t
