@@ -21,8 +21,9 @@ FRIGATE_JOB = "watershop_frigate"
 FRIGATE_GROUP = "frigate"
 BEHAVIOUR_JOB = "watershop_behaviour"
 BEHAVIOUR_GROUP = "behaviour"
+SHELF_GROUP = "shelf"  # camera-day too: falls in shelf zones run in the vision job
 RUN_AFTER_CLOSING = timedelta(hours=1)
-CAMERA_DAY_ASSETS = dg.AssetSelection.groups(VISION_GROUP)
+CAMERA_DAY_ASSETS = dg.AssetSelection.groups(VISION_GROUP, SHELF_GROUP)
 FRIGATE_ASSETS = dg.AssetSelection.groups(FRIGATE_GROUP)
 BEHAVIOUR_ASSETS = dg.AssetSelection.groups(BEHAVIOUR_GROUP)
 SHOP_DAY_ASSETS = dg.AssetSelection.all() - CAMERA_DAY_ASSETS - FRIGATE_ASSETS - BEHAVIOUR_ASSETS

@@ -22,7 +22,19 @@ from watershop_dagster.warehouse import build_lock, publish_marts
 
 
 class WatershopDbtTranslator(DagsterDbtTranslator):
-    """Sources are the lake assets (lake/<table>); models live under dbt/<layer> or marts/<name>."""
+    """Sources are the lake assets (lake/<table>); models live under dbt/<layer> or marts/<name>.
+    A camera-day source feeds the shop-day models through the camera -> shop mapping."""
+
+    def __init__(self, camera_to_shop: dg.PartitionMapping | None = None):
+        super().__init__()
+        self.camera_to_shop = camera_to_shop
+
+    def get_partition_mapping(self, dbt_resource_props: Mapping[str, Any],
+                              dbt_parent_resource_props: Mapping[str, Any]) -> dg.PartitionMapping | None:
+        if dbt_parent_resource_props["resource_type"] == "source" and \
+                "camera" in catalog.dataset(dbt_parent_resource_props["name"]).partition_keys:
+            return self.camera_to_shop
+        return super().get_partition_mapping(dbt_resource_props, dbt_parent_resource_props)
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         name = dbt_resource_props["name"]
@@ -81,7 +93,7 @@ def build_marts_definitions(partitions: WorkspacePartitions) -> dg.Definitions:
         manifest=project.manifest_path,
         project=project,
         partitions_def=partitions.shop_day,
-        dagster_dbt_translator=WatershopDbtTranslator(),
+        dagster_dbt_translator=WatershopDbtTranslator(partitions.camera_to_shop),
         pool="duckdb_build",
         backfill_policy=dg.BackfillPolicy.single_run(),
     )(watershop_marts)], asset_checks=[dg.asset_check(

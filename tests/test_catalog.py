@@ -24,7 +24,7 @@ DUCKDB_TYPES = {
     pl.Boolean: "boolean",
     pl.Date: "date",
 }
-PARTITION_VALUES = {"shop_id": "s1", "date": date(2024, 5, 1), "camera": "counter"}
+PARTITION_VALUES = {"shop_id": "s1", "date": date(2024, 5, 1), "camera": "counter", "segment": "20240501T090000Z-0a1b"}
 
 
 def duckdb_type(dtype: pl.DataType) -> str:

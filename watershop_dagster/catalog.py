@@ -493,12 +493,57 @@ FRIGATE_ALERT_DELIVERIES = Dataset(
 BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,
                      HEATMAP_CELLS, PERSON_OBSERVATIONS_QUARANTINE)
 
+# --------------------------------------------------------------------------------------------
+# shelves: items falling in `kind: shelf` zones (camera-day partitions; no personal data: the
+# stills, off by default, show only the shelf region)
+
+_FALLING_OBJECT = {
+    "event_id": pl.Utf8,  # stable: the same fall found twice has one id (the camera is the partition's)
+    "zone": pl.Utf8,
+    "release_utc": TS,  # the fitted parabola's vertex: when the item left its place
+    "landing_utc": TS,  # first frame at the bottom of the fall (or the last one in the zone)
+    "drop_height_px": pl.Float64,  # frame pixels
+    "blob_area_px": pl.Float64,  # frame pixels²
+    "confidence": pl.Float64,
+    "landed": pl.Boolean,  # stopped inside the zone (false: fell out of it)
+    "x_px": pl.Float64,  # where it landed, frame pixels
+    "y_px": pl.Float64,
+    "source_path": pl.Utf8,  # footage file, relative to the footage root
+    "still": pl.Utf8,  # JPEG of the shelf region, relative to the lake (only with shelf.store_stills)
+}
+FALLING_OBJECT_EVENTS = Dataset("falling_object_events", pl.Schema(_FALLING_OBJECT), CAMERA_DAY)
+#: one footage file's falls, kept per file so the near-live run's work is reused by the camera-day run
+FALLING_OBJECT_SEGMENTS = Dataset("falling_object_segments", pl.Schema(_FALLING_OBJECT),
+                                  (*CAMERA_DAY, "segment"), asset=False)
+FALLING_OBJECT_FILES = Dataset(
+    "falling_object_files",
+    pl.Schema({
+        "camera": pl.Utf8,
+        "path": pl.Utf8,
+        "start_utc": TS,
+        "status": pl.Utf8,  # processed | reused | quarantined
+        "reason": pl.Utf8,
+        "n_events": pl.Int32,
+        "footage_s": pl.Float64,
+    }),
+    CAMERA_DAY,
+)
+FALLING_OBJECT_STILLS = Dataset("falling_object_stills", None, CAMERA_DAY, asset=False)  # <event_id>.jpg
+FALLING_OBJECT_ALERTS = Dataset(
+    "falling_object_alerts",
+    pl.Schema({"event_id": pl.Utf8, "camera": pl.Utf8, "zone": pl.Utf8, "release_utc": TS, "sent_utc": TS,
+               "channel": pl.Utf8}),  # webhook | log
+    CAMERA_DAY,
+    asset=False,
+)
+
 DATASETS: tuple[Dataset, ...] = (
     TRANSACTIONS, TRANSACTIONS_QUARANTINE, RECEIPTS, RECEIPTS_QUARANTINE, CATEGORY_ZONES,
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
     CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
     *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE, FRIGATE_ALERT_DELIVERIES,
+    FALLING_OBJECT_EVENTS, FALLING_OBJECT_SEGMENTS, FALLING_OBJECT_FILES, FALLING_OBJECT_STILLS, FALLING_OBJECT_ALERTS,
 )
 BY_NAME: Mapping[str, Dataset] = MappingProxyType({d.name: d for d in DATASETS})
 #: the per-camera vision outputs, in the order the pipeline writes them

@@ -25,6 +25,7 @@ from watershop_dagster.vocabulary import (  # noqa: F401
     PAYMENT_STATUSES,
     RECEIPT_COLUMNS,
 )
+from watershop_dagster.shelf.settings import ShelfConfig
 from watershop_dagster.zones.config import CameraSettings, PolygonError, Zone, resolve_zones
 
 CONFIG_ENV_VAR = "WATERSHOP_CONFIG"
@@ -305,6 +306,7 @@ class WatershopConfig(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     vision: VisionConfig = Field(default_factory=VisionConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    shelf: ShelfConfig = Field(default_factory=ShelfConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     frigate: FrigateConfig | None = None
     workspace_dir: Path = Field(default=Path("."), exclude=True)

@@ -8,6 +8,9 @@ not). A lock dies with its process, so a killed run never leaves a lock that blo
   erasure, retention), so two days of one shop never interleave their read-match-write steps.
 * `privacy_audit_lock(warehouse)`: ``<warehouse>/locks/privacy-audit.lock``, around appends to
   the privacy audit log.
+* `shelf_alert_lock(warehouse, shop, camera)`: ``<warehouse>/locks/shelf-alerts-<shop>-<camera>.lock``,
+  around a camera's falling-item alert log (read, deliver, append), so two segments landing
+  together never both alert one zone inside its cooldown.
 * `build_lock(build_db)`: ``<build_db folder>/.build.lock``, serialising writers of the DuckDB
   build file (dbt runs, publishing).
 """
@@ -79,6 +82,11 @@ def identity_lock(warehouse_dir: Path, shop_id: str, timeout_s: float | None = D
 def privacy_audit_lock(warehouse_dir: Path):
     """Exclusive lock on the privacy audit log."""
     return file_lock(Path(warehouse_dir) / "locks" / "privacy-audit.lock")
+
+
+def shelf_alert_lock(warehouse_dir: Path, shop_id: str, camera: str):
+    """Exclusive lock on one camera's falling-item alert log."""
+    return file_lock(Path(warehouse_dir) / "locks" / f"shelf-alerts-{shop_id}-{camera}.lock")
 
 
 def build_lock(build_db: Path):

@@ -17,6 +17,7 @@ from assets.partitions import WorkspacePartitions
 from assets.pos import build_pos_definitions
 from assets.receipts import build_receipts_definitions
 from assets.reports import build_reports_definitions
+from assets.shelf import build_shelf_definitions
 from assets.vision import build_vision_definitions
 from resources import build_resources
 from watershop_dagster.config import CONFIG_ENV_VAR, config_path, load_config
@@ -37,6 +38,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
         build_receipts_definitions(partitions),
         build_vision_definitions(partitions),
         build_frigate_definitions(partitions) if config.frigate else dg.Definitions(),
+        build_shelf_definitions(partitions),
         build_identity_definitions(partitions),
         build_behaviour_definitions(partitions),
         build_marts_definitions(partitions),

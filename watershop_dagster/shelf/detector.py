@@ -1,0 +1,410 @@
+"""Falling items in one shelf zone: a small foreground blob whose bottom edge follows free fall.
+
+Per frame (every frame: a fall lasts a few hundred milliseconds) the zone's bounding box of the
+Y, U and V planes are cut out and downscaled to `FallTuning.work_width` px, compared against a running
+background (times the frame's global gain, so lamps and flicker do not count) and masked by the
+zone polygon. An idle shelf costs that resize, one difference and one count.
+
+When anything is foreground, connected components become blobs; small blobs are tracked frame to
+frame by their bottom edge (at release the item and the hole it leaves are one blob whose bottom
+is the item's). A track that stops descending (landing, or a bounce) or vanishes (it left the zone)
+is judged: its descending run must fit y(t) = y0 + v0·t + ½·g·t² with g near the zone's gravity
+in pixels/s², fall mostly straight down, span enough of the zone, and never be attached to an arm
+(a large blob, the zone's edge at release, a person's box). Release is the fitted parabola's
+vertex (speed zero), landing the first frame at the bottom. Rejected by construction: hands and
+arms (large or edge-connected), swinging signs (a map of where loose blobs kept moving lately,
+read as it was 0.5-1 s before, vetoes releases there; tracks that oscillate), carts and people
+(large, sideways), bounces (a "fall" starting where another just landed), light changes
+(gain-compensated; a change over much of the zone resets the background and every track).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import cv2
+import numpy as np
+
+from watershop_dagster.shelf.settings import FallTuning
+
+#: a blob within this many work px of a large blob belongs to it (a hand holding an item)
+ATTACH_PX = 3
+#: the gain is estimated on every n-th pixel of the region
+GAIN_STRIDE = 5
+#: a spot that was foreground this many frame-equivalents lately is busy (a sign, a screen): no release there
+BUSY_ACTIVITY = 5.0
+BUSY_MARGIN_PX = 4
+MOVED_PX = 1.0  # a tracked blob that moved more than this per frame marks the activity map
+#: a fall starting this soon after, and this near (work px), another one's landing is its bounce
+BOUNCE_S = 1.5
+BOUNCE_PX = 12.0
+CLOSE_KERNEL = np.ones((3, 3), np.uint8)
+ACTIVITY_DECAY_S = 0.5  # the activity map decays in steps this long
+
+
+class YuvPlanes(NamedTuple):
+    """A frame's planes: luma at full resolution, chroma at half (4:2:0)."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+
+@dataclass(frozen=True)
+class ShelfRegion:
+    """A shelf zone cut out of the frame: its box in frame px and its polygon mask in work px."""
+
+    camera: str
+    zone: str
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame px
+    work_size: tuple[int, int]  # width, height of the downscaled region
+    mask: np.ndarray  # bool (h, w): inside the polygon
+    gravity_px_s2: float  # g in frame px/s²
+
+    @property
+    def scale(self) -> float:
+        """Work px per frame px."""
+        return self.work_size[0] / (self.box[2] - self.box[0])
+
+    @classmethod
+    def from_polygon(cls, camera: str, zone: str, polygon: np.ndarray, frame_size: tuple[int, int],
+                     gravity_px_s2: float, work_width: int) -> ShelfRegion:  # fmt: skip
+        """`polygon` relative (n, 2) as in zones.config; `gravity_px_s2` in frame px/s²."""
+        width, height = frame_size
+        points = polygon * np.array([width, height])
+        x0, y0 = np.floor(points.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+        # a whole-number downscale factor: OpenCV's area resize has a fast path for it
+        factor = max(1, round((x1 - x0) / work_width))
+        x1, y1 = x0 + max(factor, (x1 - x0) // factor * factor), y0 + max(factor, (y1 - y0) // factor * factor)
+        ww, wh = (x1 - x0) // factor, (y1 - y0) // factor
+        mask = np.zeros((wh, ww), np.uint8)
+        work_points = (points - [x0, y0]) * [ww / (x1 - x0), wh / (y1 - y0)]
+        cv2.fillPoly(mask, [np.round(work_points).astype(np.int32)], 1)
+        return cls(camera, zone, (int(x0), int(y0), int(x1), int(y1)), (ww, wh), mask.astype(bool), gravity_px_s2)
+
+
+@dataclass(frozen=True)
+class FallEvent:
+    """One falling item; times in seconds of the footage's clock, sizes in frame px."""
+
+    camera: str
+    zone: str
+    release_s: float
+    landing_s: float
+    drop_height_px: float
+    blob_area_px: float
+    confidence: float
+    landed: bool  # stopped inside the zone (False: left it)
+    x_px: float  # where it landed, frame px
+    y_px: float
+
+
+class FallDetector(Protocol):
+    """What a caller needs from a falling-item detector (one per shelf zone)."""
+
+    def update(self, t: float, planes: YuvPlanes, people: Sequence[tuple[float, float, float, float]] = ()) -> list[FallEvent]:
+        """Feed one frame (its time in s, its YUV 4:2:0 planes, people's boxes in frame px); events judged now."""
+
+    def finish(self) -> list[FallEvent]:
+        """End of the footage: judge what is still open."""
+
+
+@dataclass(frozen=True)
+class _Blob:
+    x: float  # centre x, work px
+    bottom: float  # bottom edge y, work px
+    area: int
+    height: int
+    edge: bool
+    attached: bool
+    busy: float  # recent foreground activity where the blob is
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in work px
+
+
+@dataclass
+class _Track:
+    ts: list[float] = field(default_factory=list)
+    xs: list[float] = field(default_factory=list)
+    ys: list[float] = field(default_factory=list)  # bottom edge
+    areas: list[int] = field(default_factory=list)
+    edge: list[bool] = field(default_factory=list)
+    attached: list[bool] = field(default_factory=list)
+    missed: int = 0
+    judged: bool = False  # a fall was judged on it (emitted or not): its bounces are no new falls
+    reversals: int = 0
+    busy: list[float] = field(default_factory=list)
+
+    def add(self, t: float, blob: _Blob) -> None:
+        if len(self.ys) >= 2:
+            before, now = self.ys[-1] - self.ys[-2], blob.bottom - self.ys[-1]
+            if before * now < 0 and abs(before) > 0.5 and abs(now) > 0.5:
+                self.reversals += 1
+        self.ts.append(t)
+        self.xs.append(blob.x)
+        self.ys.append(blob.bottom)
+        self.areas.append(blob.area)
+        self.edge.append(blob.edge)
+        self.attached.append(blob.attached)
+        self.busy.append(blob.busy)
+        self.missed = 0
+
+    def predict(self, t: float, g: float) -> tuple[float, float]:
+        if len(self.ts) < 2:
+            return self.xs[-1], self.ys[-1]
+        dt = t - self.ts[-1]
+        step = self.ts[-1] - self.ts[-2] or dt
+        vx = (self.xs[-1] - self.xs[-2]) / step
+        vy = (self.ys[-1] - self.ys[-2]) / step
+        accel = g if vy > 0 else 0.0
+        return self.xs[-1] + vx * dt, self.ys[-1] + vy * dt + 0.5 * accel * dt * dt
+
+
+class ShelfFallDetector:
+    """The falling-item detector of one shelf zone (see module docstring)."""
+
+    def __init__(self, region: ShelfRegion, tuning: FallTuning = FallTuning()) -> None:
+        self.region = region
+        self.tuning = tuning
+        self.g_work = region.gravity_px_s2 * region.scale
+        self._background: np.ndarray | None = None
+        self._t_start: float | None = None
+        self._t_last: float | None = None
+        self._tracks: list[_Track] = []
+        self.rejected: Counter[str] = Counter()  # judged tracks that were no fall, by reason
+        self._landings: list[tuple[float, float, float]] = []  # (t, x, y) of recent falls' landings
+        w, h = region.work_size
+        self._activity = np.zeros((h, w), np.float32)
+        self._chroma_weight = tuning.luma_threshold / tuning.chroma_threshold
+        self._activity_decayed = 0.0
+        self._activity_recent = self._activity.copy()
+        self._activity_old = self._activity.copy()
+        self._mask_u8 = region.mask.astype(np.uint8)
+        self._mask_area = int(region.mask.sum())
+        self._gain_index = np.flatnonzero(region.mask[::GAIN_STRIDE, ::GAIN_STRIDE].ravel())
+        kernel = np.ones((2 * tuning.edge_px + 1, 2 * tuning.edge_px + 1), np.uint8)
+        padded = cv2.copyMakeBorder(self._mask_u8, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+        inner = cv2.erode(padded, kernel)[1:-1, 1:-1].astype(bool)
+        self._edge_band = region.mask & ~inner
+        self._max_area = tuning.max_area_share * self._mask_area
+        self._max_height = tuning.max_height_share * h
+
+    # -- per frame ---------------------------------------------------------------------------
+
+    def _small(self, planes: YuvPlanes) -> np.ndarray:
+        """The region as (h, w, 3) float32 Y, U, V at the work size."""
+        x0, y0, x1, y1 = self.region.box
+        size = self.region.work_size
+        y = cv2.resize(planes.y[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+        u = cv2.resize(planes.u[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2], size, interpolation=cv2.INTER_LINEAR)
+        v = cv2.resize(planes.v[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2], size, interpolation=cv2.INTER_LINEAR)
+        return cv2.merge((y, u, v)).astype(np.float32)
+
+    def update(self, t: float, planes: YuvPlanes, people: Sequence[tuple[float, float, float, float]] = ()) -> list[FallEvent]:
+        tuning = self.tuning
+        small = self._small(planes)
+        if self._background is None:
+            self._background, self._t_start, self._t_last, self._activity_decayed = small, t, t, t
+            return []
+        dt = max(1e-3, t - self._t_last)
+        self._t_last = t
+        bg = self._background
+        sample_bg = bg[::GAIN_STRIDE, ::GAIN_STRIDE, 0].ravel()[self._gain_index]
+        sample = small[::GAIN_STRIDE, ::GAIN_STRIDE, 0].ravel()[self._gain_index]
+        gain = float(np.median(sample / (sample_bg + 1.0))) if sample.size else 1.0
+        # chroma differences are weighed up to the luma threshold's scale; the gain applies to luma only
+        dy, du, dv = cv2.split(cv2.absdiff(small, bg * np.array((gain, 1.0, 1.0), np.float32)))
+        foreground = cv2.max(dy, cv2.max(du, dv) * self._chroma_weight) > tuning.luma_threshold
+        foreground &= self.region.mask
+        changed = int(np.count_nonzero(foreground))
+        if changed > tuning.global_change_share * self._mask_area:
+            self._background = small  # the light changed: start over
+            self._tracks = []
+            return []
+        fg_u8 = foreground.astype(np.uint8)
+        if changed:  # join an item's fragments (it passes products of its own colour)
+            fg_u8 = cv2.morphologyEx(fg_u8, cv2.MORPH_CLOSE, CLOSE_KERNEL) & self._mask_u8
+        if t - self._activity_decayed >= ACTIVITY_DECAY_S:
+            self._activity *= math.exp(-(t - self._activity_decayed) / tuning.activity_tau_s)
+            self._activity_decayed = t
+            # busy spots are judged on the map as it was 0.5-1 s ago: an item's own first frames do not count
+            self._activity_old, self._activity_recent = self._activity_recent, self._activity.copy()
+        cv2.accumulateWeighted(small, bg, min(1.0, dt / tuning.background_tau_s), 1 - fg_u8)
+        if changed:
+            cv2.accumulateWeighted(small, bg, min(1.0, dt / tuning.foreground_tau_s), fg_u8)
+        if not changed and not self._tracks:
+            return []
+        blobs = self._blobs(fg_u8, people) if changed else []
+        events = self._track(t, blobs)
+        return events if t - self._t_start >= tuning.warmup_s else []  # warming up: learn, do not tell
+
+    def _blobs(self, fg: np.ndarray, people: Sequence[tuple[float, float, float, float]]) -> list[_Blob]:
+        tuning = self.tuning
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        big, small = [], []
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            if area > self._max_area or h > self._max_height:
+                big.append((x, y, x + w, y + h))
+            elif area >= tuning.min_area_px:
+                small.append((label, x, y, w, h, area))
+        people_work = [self._to_work(box) for box in people]
+        blobs = []
+        for label, x, y, w, h, area in small:
+            box = (x, y, x + w, y + h)
+            edge = bool(np.any(self._edge_band[y:y + h, x:x + w] & (labels[y:y + h, x:x + w] == label)))
+            attached = any(_near(box, other, ATTACH_PX) for other in big) or any(_near(box, p, 0) for p in people_work)
+            busy = float(self._activity_old[max(0, y - BUSY_MARGIN_PX):y + h + BUSY_MARGIN_PX,
+                                        max(0, x - BUSY_MARGIN_PX):x + w + BUSY_MARGIN_PX].max())
+            blobs.append(_Blob(x + w / 2, float(y + h), area, h, edge, attached, busy, box))
+        return blobs
+
+    def _to_work(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x0, y0 = self.region.box[:2]
+        s = self.region.scale
+        return ((box[0] - x0) * s, (box[1] - y0) * s, (box[2] - x0) * s, (box[3] - y0) * s)
+
+    def _track(self, t: float, blobs: list[_Blob]) -> list[FallEvent]:
+        events: list[FallEvent] = []
+        pairs = []
+        for i, track in enumerate(self._tracks):
+            px, py = track.predict(t, self.g_work)
+            # a young track's speed is unknown: it may have started falling from rest since
+            young = self.g_work * (t - track.ts[0]) * (t - track.ts[-1]) if len(track.ts) < 3 else 0.0
+            speed = abs(py - track.ys[-1]) + young
+            for j, blob in enumerate(blobs):
+                dx, dy = blob.x - px, blob.bottom - py
+                if abs(dx) <= 5.0 + 0.5 * blob.height and -4.0 - 0.3 * speed <= dy <= 6.0 + 0.6 * speed + 0.5 * blob.height:
+                    pairs.append((math.hypot(dx, dy), i, j))
+        used_tracks, used_blobs = set(), set()
+        for _, i, j in sorted(pairs):
+            if i in used_tracks or j in used_blobs:
+                continue
+            used_tracks.add(i)
+            used_blobs.add(j)
+            track, blob = self._tracks[i], blobs[j]
+            if not blob.attached and math.hypot(blob.x - track.xs[-1], blob.bottom - track.ys[-1]) > MOVED_PX:
+                x0, y0, x1, y1 = blob.box  # loose moving blobs leave a trace: where signs swing
+                self._activity[y0:y1, x0:x1] += 1.0
+            track.add(t, blob)
+        alive = []
+        for i, track in enumerate(self._tracks):
+            if i not in used_tracks:
+                track.missed += 1
+                if track.missed > self.tuning.max_gap_frames:
+                    if not track.judged:
+                        events += self._judge(track, landed=False)
+                    continue
+            elif not track.judged and self._stopped(track):
+                track.judged = True
+                events += self._judge(track, landed=True)
+            alive.append(track)
+        for j, blob in enumerate(blobs):
+            if j not in used_blobs:
+                track = _Track()
+                track.add(t, blob)
+                alive.append(track)
+        self._tracks = alive
+        return events
+
+    def _stopped(self, track: _Track) -> bool:
+        """Descended a fall's worth, and now stands still or bounces back up."""
+        if len(track.ys) < self.tuning.min_points + 1:
+            return False
+        last = track.ys[-1] - track.ys[-2]
+        start = _descent_start(track.ys[:-1])
+        descended = track.ys[-2] - track.ys[start]
+        return descended >= self._min_drop() and last < self.tuning.stop_px
+
+    def _min_drop(self) -> float:
+        return self.tuning.min_drop_share * self.region.work_size[1]
+
+    def finish(self) -> list[FallEvent]:
+        events = []
+        for track in self._tracks:
+            if not track.judged:
+                events += self._judge(track, landed=False)
+        self._tracks = []
+        return events
+
+    # -- judging a track ---------------------------------------------------------------------
+
+    def _judge(self, track: _Track, landed: bool) -> list[FallEvent]:
+        """The track's fall as an event, or nothing when it is no free fall of a loose item."""
+        tuning = self.tuning
+        track.judged = True
+        lowest = int(np.argmax(track.ys))
+        end = next(k for k in range(len(track.ys)) if track.ys[k] >= track.ys[lowest] - 0.5)  # first frame at the bottom
+        start = _descent_start(track.ys[: end + 1])
+        n = end - start + 1
+        if n < tuning.min_points or track.reversals >= 2:
+            return self._reject("short" if n < tuning.min_points else "oscillates", track)
+        ts = np.asarray(track.ts[start:end + 1]) - track.ts[start]
+        ys = np.asarray(track.ys[start:end + 1])
+        xs = np.asarray(track.xs[start:end + 1])
+        drop = ys[-1] - ys[0]
+        if drop < self._min_drop() or abs(xs[-1] - xs[0]) > tuning.max_sideways * drop:
+            return self._reject("small drop" if drop < self._min_drop() else "sideways", track)
+        half = max(1, n // 2)
+        if any(track.attached[start:end + 1]) or any(track.edge[start:start + half]):
+            return self._reject("attached" if any(track.attached[start:end + 1]) else "edge", track)
+        if track.busy[start] > BUSY_ACTIVITY:
+            return self._reject("busy", track)
+        t_first = track.ts[start]
+        if any(t_first - t_land < BOUNCE_S and abs(xs[0] - x) < BOUNCE_PX and abs(ys[0] - y) < BOUNCE_PX
+               for t_land, x, y in self._landings):
+            return self._reject("bounce", track)
+        fit = n
+        if n > tuning.min_points and ys[-1] - ys[-2] < ys[-2] - ys[-3]:
+            fit = n - 1  # the impact frame: the item stopped part way through it
+        c2, c1, c0 = np.polyfit(ts[:fit], ys[:fit], 2)
+        g_fit = 2 * c2
+        ratio = g_fit / self.g_work
+        rms = float(np.sqrt(np.mean((np.polyval((c2, c1, c0), ts[:fit]) - ys[:fit]) ** 2)))
+        tolerance = max(tuning.max_fit_rms_px, 0.08 * drop)
+        if not tuning.gravity_ratio[0] <= ratio <= tuning.gravity_ratio[1] or rms > tolerance:
+            return self._reject("no free fall", track)
+        vertex = -c1 / (2 * c2)
+        release_rel = min(0.0, max(-0.5, vertex))
+        y_release = float(np.polyval((c2, c1, c0), release_rel)) if vertex < 0 else float(ys[0])
+        fit_term = math.exp(-rms / tolerance)
+        g_term = max(0.0, 1.0 - abs(math.log(ratio)) / math.log(2.5))
+        n_term = min(1.0, n / 6)
+        confidence = round(0.4 * fit_term + 0.4 * g_term + 0.2 * n_term, 3)
+        s = self.region.scale
+        x0, y0 = self.region.box[:2]
+        area = float(np.median(track.areas[start:end + 1])) / (s * s)
+        self._landings = [landing for landing in self._landings if track.ts[end] - landing[0] < BOUNCE_S]
+        self._landings.append((track.ts[end], float(xs[-1]), float(ys[-1])))
+        return [FallEvent(
+            camera=self.region.camera, zone=self.region.zone,
+            release_s=track.ts[start] + release_rel, landing_s=track.ts[end],
+            drop_height_px=round((ys[-1] - y_release) / s, 1), blob_area_px=round(area, 1),
+            confidence=confidence, landed=landed,
+            x_px=round(x0 + xs[-1] / s, 1), y_px=round(y0 + ys[-1] / s, 1),
+        )]  # fmt: skip
+
+
+    def _reject(self, reason: str, track: _Track) -> list[FallEvent]:
+        self.rejected[reason] += 1
+        return []
+
+
+def _descent_start(ys: Sequence[float]) -> int:
+    """Index where the final descending run of `ys` begins: its strictly descending frames and the
+    frame at rest before them (a long still stretch before is not part of the fall)."""
+    k = len(ys) - 1
+    while k > 0 and ys[k - 1] < ys[k]:
+        k -= 1
+    if k > 0 and ys[k - 1] <= ys[k] + 0.5:
+        k -= 1
+    return k
+
+
+def _near(a: tuple[float, float, float, float], b: tuple[float, float, float, float], margin: float) -> bool:
+    return a[0] <= b[2] + margin and b[0] <= a[2] + margin and a[1] <= b[3] + margin and b[1] <= a[3] + margin
