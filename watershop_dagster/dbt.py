@@ -27,9 +27,11 @@ def dbt_project() -> DbtProject:
 
 def dbt_vars(config: WatershopConfig, scope: dict[str, str] | None = None) -> dict[str, object]:
     """The --vars of a build: where the workspace's lake and build file are (the profile and the
-    sources read them), the config values dbt tests check against, and the partition scope."""
+    sources read them), the config values dbt tests check against, each shop's time zone (the zone
+    marts turn UTC times into local ones) and the partition scope."""
     return {"watershop_lake_root": str(config.lake_root), "watershop_build_db": str(config.build_db),
-            "max_visit_hours": config.thresholds.max_visit_hours, **(scope or {})}
+            "max_visit_hours": config.thresholds.max_visit_hours,
+            "shop_timezones": {shop.id: shop.timezone for shop in config.shops}, **(scope or {})}
 
 
 # The code location's manifest describes the project's graph, which no workspace path changes.
