@@ -53,6 +53,16 @@ VISIT_MARTS = (
     "visits_without_payment",
     "recognition_results",
 )
+#: built from the zone datasets (cameras with zones); empty, not missing, in other workspaces
+ZONE_MARTS = (
+    "zone_visits",
+    "zone_dwell_daily",
+    "zone_traffic_hourly",
+    "loitering_events",
+    "footfall_hourly",
+    "zone_transitions",
+    "store_visits",
+)
 
 
 class MartsUnavailable(RuntimeError):
