@@ -215,3 +215,18 @@ def test_zone_checks_flag_inconsistent_lake_data(dbt_build):
     with pytest.raises(pytest.fail.Exception, match="zone_visits_exit_after_entry"):
         dbt_build(SHOP, DAY, dbt_vars=VARS)
 
+
+
+def test_the_pipeline_builds_the_zone_models_only_once_the_lake_has_behaviour_data(tmp_path):
+    from watershop_dagster.config import CONFIG_FILENAME, load_config
+    from watershop_dagster.dbt import zone_build_args
+
+    (tmp_path / CONFIG_FILENAME).write_text("shops:\n  - id: market\n")
+    config = load_config(tmp_path / CONFIG_FILENAME)
+    lake.write_dataset(pl.DataFrame(), config.lake_root, catalog.TRANSACTIONS, shop_id=SHOP, date=DAY)
+    assert zone_build_args(config) == ["--exclude", "tag:zones"]
+    assert zone_build_args(config, ["--select", "fqn:*", "--exclude", "daily_revenue"]) == \
+        ["--select", "fqn:*", "--exclude", "tag:zones", "daily_revenue"]
+    lake.write_dataset(pl.DataFrame(schema=catalog.FOOTFALL.schema), config.lake_root, catalog.FOOTFALL,
+                       shop_id=SHOP, date=DAY, camera="door")  # an empty camera-day file is data too
+    assert zone_build_args(config, ["--select", "fqn:*"]) == ["--select", "fqn:*"]

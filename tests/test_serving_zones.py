@@ -5,6 +5,8 @@ over a workspace whose marts the pipeline's own dbt runner built from the tiny s
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 import duckdb
 import httpx
 import pytest
@@ -44,10 +46,11 @@ def market(tmp_path_factory):
     return config
 
 
-@pytest.fixture(scope="module")
-def api(market):
+@contextmanager
+def served(config) -> Iterator[httpx.Client]:
+    """create_app with an explicit key, served by uvicorn in a thread."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(market, api_key=KEY), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(config, api_key=KEY), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -59,6 +62,12 @@ def api(market):
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def api(market):
+    with served(market) as client:
+        yield client
 
 
 ZONE_ROUTES = ("/v1/zones/dwell", "/v1/zones/loitering", "/v1/footfall/hourly")
@@ -109,6 +118,20 @@ def test_zone_routes_validate_like_the_others(api):
     assert api.get("/v1/footfall/hourly", params={"start": DAY, "end": "2025-06-01"},
                    headers=AUTH).status_code == 422
     assert api.get("/v1/zones/loitering", params={"limit": 0}, headers=AUTH).status_code == 422
+
+
+def test_a_workspace_without_zone_marts_says_so(tmp_path):
+    """A water shop's served file has no zone marts (the pipeline leaves them out): 404 naming them."""
+    (tmp_path / CONFIG_FILENAME).write_text(CONFIG)
+    config = load_config(tmp_path / CONFIG_FILENAME)
+    config.marts_db.parent.mkdir(parents=True)
+    with duckdb.connect(str(config.marts_db)) as con:
+        con.execute("create table daily_revenue (shop_id varchar, date date)")
+    with served(config) as client:
+        for path in ZONE_ROUTES:
+            response = client.get(path, headers=AUTH)
+            assert response.status_code == 404, (path, response.text)
+            assert "no zone marts" in response.json()["detail"]
 
 
 def zones_page(config_file: str, shop: str, iso_day: str) -> None:
