@@ -9,8 +9,8 @@ from dagster_dbt import DbtProject
 
 from watershop_dagster.catalog import BEHAVIOUR_OUTPUTS
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.lake import PART_FILE
 from watershop_dagster.fixtures import REPO_ROOT
+from watershop_dagster.lake import PART_FILE
 
 PACKAGED_DBT_PROJECT = Path(__file__).resolve().parent / "dbt_project"  # where the wheel ships it
 
