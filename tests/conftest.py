@@ -119,8 +119,9 @@ def assert_marts(db: Path, queries: MartQueries, expected: dict, places: int) ->
 
 @pytest.fixture
 def dbt_build(tmp_path, monkeypatch):
-    """build(shop_id, day, *extra_args, day_to=None): one `dbt build` of the project, scoped by the
-    partition vars when given, over the lake `build.lake` into the DuckDB file `build.db`."""
+    """build(shop_id, day, *extra_args, day_to=None, dbt_vars=None): one `dbt build` of the project,
+    scoped by the partition vars when given (plus `dbt_vars`), over the lake `build.lake` into the
+    DuckDB file `build.db`; returns dbt's result."""
     lake, db = tmp_path / "lake", tmp_path / "warehouse" / "build.duckdb"
     db.parent.mkdir(parents=True)
     monkeypatch.setenv("WATERSHOP_LAKE_ROOT", str(lake))
@@ -130,13 +131,15 @@ def dbt_build(tmp_path, monkeypatch):
 
     from watershop_dagster.dbt import DBT_PROJECT_DIR
 
-    def build(shop_id: str | None = None, day: str | None = None, *extra: str, day_to: str | None = None) -> None:
+    def build(shop_id: str | None = None, day: str | None = None, *extra: str, day_to: str | None = None,
+              dbt_vars: dict | None = None):
         args = [
             "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--quiet", *extra,
         ]
-        if shop_id or day:
-            args += ["--vars", json.dumps({"shop_id": shop_id, "date": day, "date_to": day_to})]
+        scope = {"shop_id": shop_id, "date": day, "date_to": day_to} if shop_id or day else {}
+        if scope or dbt_vars:
+            args += ["--vars", json.dumps({**scope, **(dbt_vars or {})})]
         result = dbtRunner().invoke(args)
         if not result.success:
             problems = [
@@ -145,6 +148,7 @@ def dbt_build(tmp_path, monkeypatch):
                 if str(r.status) not in ("success", "pass", "warn", "skipped")
             ]
             pytest.fail(f"dbt build {shop_id} {day} failed: {result.exception or problems}")
+        return result
 
     build.lake, build.db = lake, db
     return build

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from watershop_dagster.catalog import BEHAVIOUR_OUTPUTS
 from watershop_dagster.config import WatershopConfig
+from watershop_dagster.lake import PART_FILE
 from watershop_dagster.fixtures import REPO_ROOT
 
 PACKAGED_DBT_PROJECT = Path(__file__).resolve().parent / "dbt_project"  # where the wheel ships it
@@ -27,10 +29,34 @@ def dbt_project() -> DbtProject:
 
 def dbt_vars(config: WatershopConfig, scope: dict[str, str] | None = None) -> dict[str, object]:
     """The --vars of a build: where the workspace's lake and build file are (the profile and the
-    sources read them), the config values dbt tests check against, and the partition scope."""
+    sources read them), the config values dbt tests check against, each shop's time zone (the zone
+    marts turn UTC times into local ones) and the partition scope."""
     return {"watershop_lake_root": str(config.lake_root), "watershop_build_db": str(config.build_db),
             "watershop_workspace": str(config.workspace_dir),
-            "max_visit_hours": config.thresholds.max_visit_hours, **(scope or {})}
+            "max_visit_hours": config.thresholds.max_visit_hours,
+            "shop_timezones": {shop.id: shop.timezone for shop in config.shops}, **(scope or {})}
+
+
+#: dbt tag of the supermarket behaviour models and tests (models/*/zones, tests/zones)
+ZONES_TAG = "zones"
+
+
+def lake_has_behaviour_data(lake_root: Path) -> bool:
+    """Whether any behaviour dataset (person tracks, zone visits, ...) has a partition file yet."""
+    return any(next((Path(lake_root) / entry.name).rglob(PART_FILE), None) is not None
+               for entry in BEHAVIOUR_OUTPUTS)
+
+
+def zone_build_args(config: WatershopConfig, extra_args: list[str] | None = None) -> list[str]:
+    """`extra_args`, excluding the zone models while the lake holds no behaviour data: a water shop's
+    build stays as fast as before and its served file holds no empty zone marts."""
+    args = list(extra_args or [])
+    if lake_has_behaviour_data(config.lake_root):
+        return args
+    if "--exclude" in args:  # dbt keeps the last --exclude: widen the one given
+        at = args.index("--exclude") + 1
+        return [*args[:at], f"tag:{ZONES_TAG}", *args[at:]]
+    return [*args, "--exclude", f"tag:{ZONES_TAG}"]
 
 
 # The code location's manifest describes the project's graph, which no workspace path changes.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_vars
+from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_vars, zone_build_args
 
 PROJECT_SUFFIXES = {".sql", ".py", ".yml", ".yaml"}  # .py: the experiment marts are Python models
 MAX_CACHED_MANIFESTS = 4  # a process rarely serves more workspaces than this (tests do)
@@ -85,7 +85,8 @@ class DbtWorkspaceRunner:
     def build(self, config: WatershopConfig, scope: Mapping[str, str] | None = None,
               extra_args: list[str] | None = None,
               on_event: Callable[[RawEvent], None] | None = None) -> DbtBuildResult:
-        """`dbt build` of the scope (shop_id, date, date_to: all optional; none = everything)."""
+        """`dbt build` of the scope (shop_id, date, date_to: all optional; none = everything); the zone
+        models only once the lake holds behaviour data."""
         from dbt.cli.main import dbtRunner
         from dbt_common.events.functions import msg_to_dict
 
@@ -101,7 +102,7 @@ class DbtWorkspaceRunner:
 
         run_vars = json.dumps(dbt_vars(config, scope), sort_keys=True)
         result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(
-            ["build", *self._base_args(config), "--vars", run_vars, *(extra_args or [])])
+            ["build", *self._base_args(config), "--vars", run_vars, *zone_build_args(config, extra_args)])
         failures = [f"{r.node.name}: {r.status} {r.message}" for r in getattr(result.result, "results", None) or []
                     if str(r.status) not in ("success", "pass", "warn", "skipped")]
         error = str(result.exception) if result.exception else None

@@ -150,6 +150,46 @@ class Defaulter(BaseModel):
     last_unpaid_at: datetime | None
 
 
+class ZoneDwell(BaseModel):
+    shop_id: str
+    date: date
+    camera: str
+    zone: str
+    kind: str | None
+    category: str | None
+    visits: int = Field(description="Customer visits of the zone that day (staff excluded).")
+    people: int = Field(description="Distinct store visits among them.")
+    mean_dwell_s: float
+    median_dwell_s: float
+    p90_dwell_s: float
+    max_dwell_s: float
+    loitering_events: int
+
+
+class LoiteringEvent(BaseModel):
+    shop_id: str
+    date: date
+    camera: str
+    zone: str
+    kind: str | None
+    track_id: str
+    identity: str | None = Field(description="Registry customer id or known person (vip/..., blocked/...).")
+    role: str
+    start_time: datetime = Field(description="Entry into the zone, shop-local.")
+    alert_time: datetime = Field(description="When presence reached the zone's loitering_time, shop-local.")
+    dwell_s: float
+    loitering_time_s: float
+
+
+class FootfallHour(BaseModel):
+    shop_id: str
+    date: date
+    hour: int
+    entries: int
+    exits: int
+    occupancy: int = Field(description="People inside at the end of the hour (running entries - exits).")
+
+
 class ErrorBody(BaseModel):
     detail: str
     missing_marts: list[str] | None = None
@@ -220,7 +260,8 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
         title="Watershop API",
         version="1.0",
         description=(__doc__ or "").strip(),
-        openapi_tags=[{"name": "visits"}, {"name": "customers"}, {"name": "payments"}, {"name": "meta"}],
+        openapi_tags=[{"name": "visits"}, {"name": "customers"}, {"name": "payments"}, {"name": "zones"},
+                      {"name": "meta"}],
     )
     app.state.reader = reader
 
@@ -336,6 +377,33 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
         con.require("repeat_defaulters")
         sql, params = q.defaulters_sql(shop_id)
         total, rows = q.paged(con, sql, params, "amount_owed desc, customer_id, shop_id", limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+    @app.get("/v1/zones/dwell", tags=["zones"], response_model=Page[ZoneDwell], **v1,
+             summary="Customer dwell per zone and shop-day: visits, mean, median and p90 dwell")
+    def zone_dwell(
+        con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0,
+        zone: Annotated[str | None, Query(max_length=200, description="Only this zone.")] = None,
+    ) -> dict[str, Any]:
+        con.require("zone_dwell_daily")
+        sql, params = q.zone_dwell_sql(flt, zone)
+        total, rows = q.paged(con, sql, params, "date, shop_id, camera, zone", limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+    @app.get("/v1/zones/loitering", tags=["zones"], response_model=Page[LoiteringEvent], **v1,
+             summary="Loitering events (staff excluded), newest first")
+    def zone_loitering(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        con.require("loitering_events")
+        sql, params = q.loitering_sql(flt)
+        total, rows = q.paged(con, sql, params, "start_time desc, shop_id, camera, zone, track_id", limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+    @app.get("/v1/footfall/hourly", tags=["zones"], response_model=Page[FootfallHour], **v1,
+             summary="Entrance entries, exits and occupancy per shop-day and hour")
+    def footfall_hourly(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        con.require("footfall_hourly")
+        sql, params = q.footfall_hourly_sql(flt)
+        total, rows = q.paged(con, sql, params, "date, hour, shop_id", limit, offset)
         return {"total": total, "limit": limit, "offset": offset, "items": rows}
 
     return app

@@ -53,6 +53,14 @@ def _default_range(reader: MartsReader) -> tuple[date, date]:
     return start, end
 
 
+def _has_zone_data(reader: MartsReader) -> bool:
+    try:
+        with reader.connect() as con:
+            return q.has_zone_data(con)
+    except MartsUnavailable:
+        return False
+
+
 def main() -> None:
     st.set_page_config(page_title="Watershop", page_icon=":material/water_drop:", layout="wide")
     try:
@@ -78,6 +86,9 @@ def main() -> None:
         start = end = picked or default_end
 
     view = pages.View(config=config, reader=reader, flt=q.Filter(shop_id, start, end))
+    zone_pages = [  # only where cameras with zones have filled the zone marts
+        st.Page(lambda: pages.zones(view), title="Zones", icon=":material/floor:", url_path="zones"),
+    ] if _has_zone_data(reader) else []
     navigation = st.navigation([
         st.Page(lambda: pages.overview(view), title="Overview", icon=":material/dashboard:",
                 url_path="overview", default=True),
@@ -87,6 +98,7 @@ def main() -> None:
                 url_path="top-customers"),
         st.Page(lambda: pages.customer(view), title="Customer history", icon=":material/person:",
                 url_path="customer"),
+        *zone_pages,
     ])
     with st.sidebar:
         st.caption(f"Marts: `{config.marts_db}` (read-only)")

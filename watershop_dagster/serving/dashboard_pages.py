@@ -367,3 +367,64 @@ def customer(view: View) -> None:
     else:
         _table(purchases.drop("shop_id"), amount=st.column_config.NumberColumn(format="%.2f"))
 
+
+
+# --- zones (supermarket behaviour) --------------------------------------------------------------
+
+def zones(view: View) -> None:
+    """Dwell per zone, the loitering list and footfall per hour (the zone marts; staff excluded)."""
+    st.title("Zones")
+    st.caption(view.title_suffix)
+    flt = view.flt
+    with snapshot(view) as con:
+        dwell = q.zone_dwell(con, flt)
+        loitering = q.loitering(con, flt)
+        footfall = q.footfall_by_hour(con, flt)
+
+    st.subheader("Dwell per zone")
+    if dwell.height == 0:
+        st.write("No zone visits in this date range.")
+    else:
+        dwell = dwell.with_columns(label=pl.col("camera") + " · " + pl.col("zone"))
+        st.altair_chart(
+            alt.Chart(dwell).mark_bar().encode(
+                x=alt.X("mean_dwell_s:Q", title="mean dwell (s)"),
+                y=alt.Y("label:N", title=None, sort="-x"),
+                color=alt.Color("kind:N", title="kind"),
+                tooltip=["camera:N", "zone:N", "kind:N", alt.Tooltip("visits:Q"),
+                         alt.Tooltip("mean_dwell_s:Q", format=".1f", title="mean (s)"),
+                         alt.Tooltip("median_dwell_s:Q", format=".1f", title="median (s)"),
+                         alt.Tooltip("p90_dwell_s:Q", format=".1f", title="p90 (s)")],
+            ).properties(height=max(120, 28 * dwell.height)),
+            width="stretch",
+        )
+        _table(dwell.drop("label").with_columns(
+            [pl.col(c).round(1) for c in ("mean_dwell_s", "median_dwell_s", "p90_dwell_s")]))
+
+    st.subheader("Loitering")
+    if loitering.height == 0:
+        st.write("Nobody loitered in this date range.")
+    else:
+        st.metric("Loitering events", count(loitering.height))
+        _table(loitering.with_columns(pl.col("dwell_s").round(1)))
+
+    st.subheader("Footfall per hour")
+    if footfall.height == 0:
+        st.write("No entrance crossings in this date range.")
+    else:
+        cols = st.columns(2)
+        cols[0].metric("Entries", count(int(footfall["entries"].sum())), help="Customers in (staff excluded).")
+        cols[1].metric("Exits", count(int(footfall["exits"].sum())))
+        crossings = footfall.with_columns(tick=pl.col("hour").cast(pl.String).str.zfill(2)).select(
+            "tick", pl.col("entries").alias("In"), pl.col("exits").alias("Out")).unpivot(
+            index="tick", variable_name="direction", value_name="people")
+        st.altair_chart(
+            alt.Chart(crossings).mark_bar().encode(
+                x=alt.X("tick:O", title="hour of day", axis=alt.Axis(labelAngle=0)),
+                xOffset="direction:N",
+                y=alt.Y("people:Q", title="people"),
+                color=alt.Color("direction:N", title=None, scale=alt.Scale(range=["#59a14f", "#e45756"])),
+                tooltip=["tick:O", "direction:N", "people:Q"],
+            ).properties(height=260),
+            width="stretch",
+        )

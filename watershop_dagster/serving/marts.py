@@ -53,6 +53,16 @@ VISIT_MARTS = (
     "visits_without_payment",
     "recognition_results",
 )
+#: built from the zone datasets (cameras with zones); empty, not missing, in other workspaces
+ZONE_MARTS = (
+    "zone_visits",
+    "zone_dwell_daily",
+    "zone_traffic_hourly",
+    "loitering_events",
+    "footfall_hourly",
+    "zone_transitions",
+    "store_visits",
+)
 
 
 class MartsUnavailable(RuntimeError):
@@ -65,12 +75,12 @@ class MartMissing(LookupError):
     def __init__(self, marts: Sequence[str], path: Path):
         self.marts = tuple(marts)
         self.path = path
-        visit = [m for m in self.marts if m in VISIT_MARTS]
-        hint = (
-            "this workspace has no visit marts yet: they are built from camera footage by the vision pipeline"
-            if visit
-            else "run `watershop run` to build the marts"
-        )
+        if any(m in VISIT_MARTS for m in self.marts):
+            hint = "this workspace has no visit marts yet: they are built from camera footage by the vision pipeline"
+        elif any(m in ZONE_MARTS for m in self.marts):
+            hint = "this workspace has no zone marts yet: they are built once cameras with zones have been processed"
+        else:
+            hint = "run `watershop run` to build the marts"
         super().__init__(f"mart(s) {', '.join(self.marts)} not found in {path}: {hint}")
 
 

@@ -409,5 +409,68 @@ def daily_revenue_sql(flt: Filter) -> tuple[str, list[Any]]:
                 from daily_revenue {where}""", params)
 
 
+# --- zones (supermarket behaviour) --------------------------------------------------------------
+# Customer figures: the zone marts already drop staff (zone_visits keeps them, flagged is_customer).
+
+def has_zone_data(con: MartsConnection, shop_id: str | None = None) -> bool:
+    """Whether the zone marts hold any customer zone visit (of the shop): they exist, empty, everywhere."""
+    if not con.has("zone_dwell_daily"):
+        return False
+    where, params = Filter(shop_id).where(None)
+    return con.scalar(f"select count(*) > 0 from (select 1 from zone_dwell_daily {where} limit 1)", params)
+
+
+def zone_dwell_sql(flt: Filter, zone: str | None = None) -> tuple[str, list[Any]]:
+    """zone_dwell_daily rows: one per shop, day, camera and zone."""
+    where, params = flt.where(extra=["zone = ?"] if zone else [])
+    return (f"""select shop_id, date, camera, zone, kind, category, visits, people, mean_dwell_s, median_dwell_s,
+                       p90_dwell_s, max_dwell_s, loitering_events
+                from zone_dwell_daily {where}""", [*params, *([zone] if zone else [])])
+
+
+def zone_dwell(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Customer dwell per zone over the range, recomputed from the visits (quantiles do not add up)."""
+    con.require("zone_visits")
+    where, params = flt.where(extra=["is_customer"])
+    return con.df(
+        f"""select camera, zone, any_value(kind) as kind, count(*) as visits,
+                   count(distinct date::varchar || store_visit_id) as people, avg(dwell_s) as mean_dwell_s,
+                   quantile_cont(dwell_s, 0.5) as median_dwell_s, quantile_cont(dwell_s, 0.9) as p90_dwell_s,
+                   count(*) filter (where is_loitering) as loitering_events
+            from zone_visits {where} group by camera, zone order by mean_dwell_s desc, camera, zone""",
+        params,
+    )
+
+
+def loitering_sql(flt: Filter) -> tuple[str, list[Any]]:
+    where, params = flt.where()
+    return (f"""select shop_id, date, camera, zone, kind, track_id, identity, role, start_time, alert_time,
+                       dwell_s, loitering_time_s
+                from loitering_events {where}""", params)
+
+
+def loitering(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    con.require("loitering_events")
+    sql, params = loitering_sql(flt)
+    return con.df(f"{sql} order by start_time desc, camera, zone, track_id", params)
+
+
+def footfall_hourly_sql(flt: Filter) -> tuple[str, list[Any]]:
+    where, params = flt.where()
+    return f"select shop_id, date, hour, entries, exits, occupancy from footfall_hourly {where}", params
+
+
+def footfall_by_hour(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Entries and exits per hour of day over the range, with the mean end-of-hour occupancy."""
+    con.require("footfall_hourly")
+    where, params = flt.where()
+    return con.df(
+        f"""select hour, sum(entries)::bigint as entries, sum(exits)::bigint as exits,
+                   avg(occupancy) as mean_occupancy
+            from footfall_hourly {where} group by hour order by hour""",
+        params,
+    )
+
+
 def format_time(value: datetime | time | None) -> str:
     return "—" if value is None else value.strftime("%H:%M")
