@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.test_dbt_behaviour_sales import DAY1, DAY2, DAY3, SHOP, write_lake
+from tests.test_dbt_behaviour_sales import DAIRY_HOURS, DAY1, DAY2, DAY3, SHOP, fit, write_lake
 from tests.test_serving_api import AUTH
 from tests.test_serving_zones import served
 from watershop_dagster.config import CONFIG_FILENAME, load_config
@@ -21,7 +21,7 @@ shops:
     timezone: UTC
     cameras: [door, floor]
 """
-ROUTES = ("/v1/zones/hourly", "/v1/store-days/behaviour")
+ROUTES = ("/v1/zones/hourly", "/v1/store-days/behaviour", "/v1/zones/dwell-sales-correlation")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,19 @@ def test_store_days_with_conversion_yield_and_zone_entry_rate(api):
         (DAY1.isoformat(), 4, 3, 0.75, 3.15, 0.75, 4.2),
         (DAY2.isoformat(), 4, 2, 0.5, 3.0, 0.75, 6.0),
         (DAY3.isoformat(), 1, 0, 0.0, 0.0, 0.0, None)]  # entries, no receipts
+
+
+def test_dwell_sales_correlation_per_zone(api):
+    body = api.get("/v1/zones/dwell-sales-correlation", params={"shop_id": SHOP, "grain": "hour"},
+                   headers=AUTH).json()
+    assert [(row["zone"], row["n"], row["status"]) for row in body["items"]] == [
+        ("bakery", 2, "no_interval"), ("dairy", 5, "ok"), ("entrance", 2, "no_variation"),
+        ("promo", 1, "too_few_observations")]
+    dairy = body["items"][1]
+    _, _, _, r, low, high, slope = fit(DAIRY_HOURS)
+    assert [round(dairy[k], 6) for k in ("correlation", "ci_low", "ci_high", "slope_sales_per_dwell_minute")] == [
+        r, low, high, slope]
+    assert api.get("/v1/zones/dwell-sales-correlation", params={"grain": "week"}, headers=AUTH).status_code == 422
 
 
 def test_the_routes_validate_like_the_others(api):

@@ -221,6 +221,25 @@ class StoreDayBehaviour(BaseModel):
     zone_entry_rate: float | None = Field(description="zone_visitors / store_visitors; null without entries.")
 
 
+class DwellSalesCorrelation(BaseModel):
+    shop_id: str
+    zone: str
+    grain: Literal["hour", "day"] = Field(description="Observations are zone-hours or zone-days.")
+    category: str | None
+    sold_categories: str | None
+    first_date: date
+    last_date: date
+    n: int
+    mean_total_dwell_s: float
+    mean_sales: float
+    correlation: float | None = Field(description="Pearson r of total dwell vs sales.")
+    ci_low: float | None = Field(description="95 % interval of r by Fisher's z (n >= 4).")
+    ci_high: float | None
+    slope_sales_per_dwell_minute: float | None
+    status: str = Field(description="ok, too_few_observations, no_variation, no_interval or perfect_correlation.")
+    reason: str | None
+
+
 class ErrorBody(BaseModel):
     detail: str
     missing_marts: list[str] | None = None
@@ -454,6 +473,17 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
         con.require("fct_store_day_behaviour")
         sql, params = q.store_day_behaviour_sql(flt)
         total, rows = q.paged(con, sql, params, "date, shop_id", limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+    @app.get("/v1/zones/dwell-sales-correlation", tags=["zones"], response_model=Page[DwellSalesCorrelation], **v1,
+             summary="Per zone: correlation of dwell with the zone's sales, 95 % CI, slope (all days)")
+    def dwell_sales_correlation(
+        con: Marts, shop_id: Shop_, limit: Limit = 100, offset: Offset = 0,
+        grain: Annotated[Literal["hour", "day"] | None, Query(description="Only this grain.")] = None,
+    ) -> dict[str, Any]:
+        con.require("zone_dwell_sales_correlation")
+        sql, params = q.dwell_sales_correlation_sql(shop_id, grain)
+        total, rows = q.paged(con, sql, params, "shop_id, zone, grain", limit, offset)
         return {"total": total, "limit": limit, "offset": offset, "items": rows}
 
     return app

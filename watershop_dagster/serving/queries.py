@@ -478,6 +478,14 @@ def store_day_behaviour_sql(flt: Filter) -> tuple[str, list[Any]]:
                 from fct_store_day_behaviour {where}""", params)
 
 
+def dwell_sales_correlation_sql(shop_id: str | None, grain: str | None = None) -> tuple[str, list[Any]]:
+    """zone_dwell_sales_correlation rows: one per shop, zone and grain (hour or day), over all days."""
+    where, params = Filter(shop_id).where(None, extra=["grain = ?"] if grain else [])
+    return (f"""select shop_id, zone, grain, category, sold_categories, first_date, last_date, n, mean_total_dwell_s,
+                       mean_sales, correlation, ci_low, ci_high, slope_sales_per_dwell_minute, status, reason
+                from zone_dwell_sales_correlation {where}""", [*params, *([grain] if grain else [])])
+
+
 def footfall_by_hour(con: MartsConnection, flt: Filter) -> pl.DataFrame:
     """Entries and exits per hour of day over the range, with the mean end-of-hour occupancy."""
     con.require("footfall_hourly")
