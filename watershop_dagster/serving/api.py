@@ -190,6 +190,56 @@ class FootfallHour(BaseModel):
     occupancy: int = Field(description="People inside at the end of the hour (running entries - exits).")
 
 
+class ZoneHour(BaseModel):
+    shop_id: str
+    date: date
+    hour: int
+    zone: str
+    visits: int = Field(description="Customer visits of the zone that started in the hour (staff excluded).")
+    visitors: int = Field(description="Distinct store visits among them.")
+    total_dwell_s: float
+    mean_dwell_s: float | None
+    receipts: int = Field(description="Receipts with a line of the zone's categories in the hour.")
+    lines: int
+    units: float
+    sales: float = Field(description="Net sales of the zone's categories in the hour.")
+    sales_per_visitor: float | None
+
+
+class StoreDayBehaviour(BaseModel):
+    shop_id: str
+    date: date
+    store_visitors: int = Field(description="Customer entries at the entrances (footfall).")
+    zone_visitors: int = Field(description="Customer store visits seen in a zone past the entrance.")
+    receipts: int
+    units: float
+    sales: float
+    average_transaction_value: float | None
+    units_per_transaction: float | None
+    conversion_rate: float | None = Field(description="receipts / store_visitors; null without entries.")
+    shopper_yield: float | None = Field(description="sales / store_visitors; null without entries.")
+    zone_entry_rate: float | None = Field(description="zone_visitors / store_visitors; null without entries.")
+
+
+class DwellSalesCorrelation(BaseModel):
+    shop_id: str
+    zone: str
+    grain: Literal["hour", "day"] = Field(description="Observations are zone-hours or zone-days.")
+    category: str | None
+    sold_categories: str | None
+    first_date: date
+    last_date: date
+    n: int
+    mean_total_dwell_s: float
+    mean_sales: float
+    correlation: float | None = Field(description="Pearson r of total dwell vs sales.")
+    ci_low: float | None = Field(description="95 % interval of r by Fisher's z (n >= 4).")
+    ci_high: float | None
+    slope_sales_per_dwell_minute: float | None
+    status: str = Field(description="ok, too_few_observations, no_variation, no_interval or perfect_correlation.")
+    reason: str | None
+
+
 class ErrorBody(BaseModel):
     detail: str
     missing_marts: list[str] | None = None
@@ -404,6 +454,36 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
         con.require("footfall_hourly")
         sql, params = q.footfall_hourly_sql(flt)
         total, rows = q.paged(con, sql, params, "date, hour, shop_id", limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+    @app.get("/v1/zones/hourly", tags=["zones"], response_model=Page[ZoneHour], **v1,
+             summary="Per zone and shop-day hour: customer visitors and dwell beside the zone's sales")
+    def zone_hourly(
+        con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0,
+        zone: Annotated[str | None, Query(max_length=200, description="Only this zone.")] = None,
+    ) -> dict[str, Any]:
+        con.require("fct_zone_hour")
+        sql, params = q.zone_hour_sql(flt, zone)
+        total, rows = q.paged(con, sql, params, "date, hour, shop_id, zone", limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+    @app.get("/v1/store-days/behaviour", tags=["zones"], response_model=Page[StoreDayBehaviour], **v1,
+             summary="Per shop-day: visitors, receipts, conversion rate, shopper yield and zone entry rate")
+    def store_day_behaviour(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        con.require("fct_store_day_behaviour")
+        sql, params = q.store_day_behaviour_sql(flt)
+        total, rows = q.paged(con, sql, params, "date, shop_id", limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+    @app.get("/v1/zones/dwell-sales-correlation", tags=["zones"], response_model=Page[DwellSalesCorrelation], **v1,
+             summary="Per zone: correlation of dwell with the zone's sales, 95 % CI, slope (all days)")
+    def dwell_sales_correlation(
+        con: Marts, shop_id: Shop_, limit: Limit = 100, offset: Offset = 0,
+        grain: Annotated[Literal["hour", "day"] | None, Query(description="Only this grain.")] = None,
+    ) -> dict[str, Any]:
+        con.require("zone_dwell_sales_correlation")
+        sql, params = q.dwell_sales_correlation_sql(shop_id, grain)
+        total, rows = q.paged(con, sql, params, "shop_id, zone, grain", limit, offset)
         return {"total": total, "limit": limit, "offset": offset, "items": rows}
 
     return app

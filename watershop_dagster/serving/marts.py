@@ -62,6 +62,9 @@ ZONE_MARTS = (
     "footfall_hourly",
     "zone_transitions",
     "store_visits",
+    "fct_zone_hour",
+    "fct_store_day_behaviour",
+    "zone_dwell_sales_correlation",
 )
 
 

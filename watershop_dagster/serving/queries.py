@@ -460,6 +460,32 @@ def footfall_hourly_sql(flt: Filter) -> tuple[str, list[Any]]:
     return f"select shop_id, date, hour, entries, exits, occupancy from footfall_hourly {where}", params
 
 
+def zone_hour_sql(flt: Filter, zone: str | None = None) -> tuple[str, list[Any]]:
+    """fct_zone_hour rows: one per shop, day, hour and zone, visitors and dwell beside the zone's sales."""
+    where, params = flt.where(extra=["zone = ?"] if zone else [])
+    return (f"""select shop_id, date, hour, zone, visits, visitors, total_dwell_s, mean_dwell_s, receipts, lines,
+                       units, sales::double as sales, sales_per_visitor::double as sales_per_visitor
+                from fct_zone_hour {where}""", [*params, *([zone] if zone else [])])
+
+
+def store_day_behaviour_sql(flt: Filter) -> tuple[str, list[Any]]:
+    """fct_store_day_behaviour rows: one per shop-day, footfall beside receipts and their ratios."""
+    where, params = flt.where()
+    return (f"""select shop_id, date, store_visitors, zone_visitors, receipts, units, sales::double as sales,
+                       average_transaction_value::double as average_transaction_value, units_per_transaction,
+                       conversion_rate::double as conversion_rate, shopper_yield::double as shopper_yield,
+                       zone_entry_rate::double as zone_entry_rate
+                from fct_store_day_behaviour {where}""", params)
+
+
+def dwell_sales_correlation_sql(shop_id: str | None, grain: str | None = None) -> tuple[str, list[Any]]:
+    """zone_dwell_sales_correlation rows: one per shop, zone and grain (hour or day), over all days."""
+    where, params = Filter(shop_id).where(None, extra=["grain = ?"] if grain else [])
+    return (f"""select shop_id, zone, grain, category, sold_categories, first_date, last_date, n, mean_total_dwell_s,
+                       mean_sales, correlation, ci_low, ci_high, slope_sales_per_dwell_minute, status, reason
+                from zone_dwell_sales_correlation {where}""", [*params, *([grain] if grain else [])])
+
+
 def footfall_by_hour(con: MartsConnection, flt: Filter) -> pl.DataFrame:
     """Entries and exits per hour of day over the range, with the mean end-of-hour occupancy."""
     con.require("footfall_hourly")
