@@ -10,8 +10,7 @@ whose `metadata()` suits a MaterializeResult.
   face_identities, recognition_results and customer_registry (snapshot of the day; snapshots of
   LATER days already written are refreshed too, so an out-of-order backfill leaves them
   consistent).
-* `build_visits(config, shop_id, day)` — reads face_identities and face_detections (face
-  boxes, to bridge a still face the detector lost); writes visits and alerts.
+* `build_visits(config, shop_id, day)` — reads face_identities; writes visits and alerts.
 * `link_transactions(config, shop_id, day)` — reads transactions, visits, face_identities and
   face_detections; writes transaction_visit_links, visits_without_transaction and
   pos_customer_map (snapshot over every day <= D).
@@ -61,7 +60,6 @@ from watershop_dagster.identity.privacy import id_salt
 from watershop_dagster.identity.registry import assign_identities, registry_snapshot
 from watershop_dagster.identity.visits import (
     segment_visits,
-    track_end_boxes,
     visit_alerts,
     visit_problems,
     visit_tracks,
@@ -233,10 +231,9 @@ class VisitsBuild:
 def build_visits(config: WatershopConfig, shop_id: str, day: date) -> VisitsBuild:
     """Segment the day's identified tracks into visits; write visits and alerts."""
     shop = config.shop(shop_id)
-    detections = _read(config, catalog.FACE_DETECTIONS, shop_id, day)
     with identity_lock(config.warehouse_dir, shop_id):
         identities = _read(config, catalog.FACE_IDENTITIES, shop_id, day)
-        visits = segment_visits(identities, config.thresholds, shop.tz, shop_id, track_end_boxes(detections))
+        visits = segment_visits(identities, config.thresholds, shop.tz, shop_id)
         alerts = visit_alerts(visits, visit_tracks(visits, identities))
         _write(config, visits, catalog.VISITS, shop_id, day)
         _write(config, alerts, catalog.ALERTS, shop_id, day)
