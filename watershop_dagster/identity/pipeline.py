@@ -48,7 +48,7 @@ import polars as pl
 
 from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.identity.known_people import load_known_people
+from watershop_dagster.identity.known_people import enrolment_report, load_known_people
 from watershop_dagster.identity.ledger import previous_assignments, read_ledger
 from watershop_dagster.identity.linking import (
     DEFAULT_TOLERANCE_S,
@@ -100,6 +100,7 @@ class RegistryBuild:
     ledger_rows: int = 0
     refreshed_snapshots: list[str] = field(default_factory=list)
     known_photo_problems: list[tuple[str, str]] = field(default_factory=list)
+    known_enrolment: list[dict] = field(default_factory=list)  # enrolment_report rows: photos, spread, nearest other
 
     def metadata(self) -> dict:
         out = asdict(self)
@@ -133,6 +134,7 @@ def build_customer_registry(
     if known is None:
         known = load_known_people(config, report=problems)
     result.known_photo_problems = problems
+    result.known_enrolment = enrolment_report(known, config.thresholds.face_match_distance).to_dicts()
     embeddings = _read(config, catalog.FACE_EMBEDDINGS, shop_id, day)
     tracks = _read(config, catalog.FACE_TRACKS, shop_id, day)
     with identity_lock(config.warehouse_dir, shop_id):
