@@ -24,8 +24,14 @@ figures are computed (see `bench_identity.evaluate`), plus staff appearances cou
 customer (a true staff appearance whose best-overlapping detected visit is not role staff).
 Printed: per run, then mean ± standard deviation (and min-max) over all runs.
 
-    .venv/bin/python bench/bench_identity_unseen.py --seeds 101 102 103 [--galleries 2] [--days 3]
-        [--minutes 5] [--visits-per-hour 48] [--size 960x540] [--fps 8] [--workers 2] [--reuse]
+    .venv/bin/python bench/bench_identity_unseen.py [--seeds 201 202 203] [--galleries 2] [--days 2]
+        [--minutes 4] [--visits-per-hour 45] [--size 800x450] [--fps 5] [--enrol-photos 2]
+        [--calibrate] [--workers 2] [--reuse]
+
+The defaults are the runs the README reports (small: the build box is shared); seeds 101-103 and
+7 were looked at while building it, so score on others. `--calibrate` sets the match threshold and
+ambiguous margin from `identity.calibration` measured on the OTHER galleries' people, never on
+the gallery being scored.
 
 `--reuse` keeps footage and vision outputs of an earlier run with the same parameters (the
 identity steps, which is what changes when tuning recognition, re-run in seconds).
@@ -261,15 +267,15 @@ def goal_met(key: str, value: float) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[201, 202, 203])
     parser.add_argument("--galleries", type=int, default=2)
     parser.add_argument("--only-gallery", type=int, default=None, help="run just this gallery index")
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--minutes", type=float, default=5.0, help="footage per day")
-    parser.add_argument("--visits-per-hour", type=float, default=48.0)
-    parser.add_argument("--size", default="960x540")
-    parser.add_argument("--fps", type=float, default=8.0)
-    parser.add_argument("--enrol-photos", type=int, default=3, help="staff photos enrolled; the rest are shown")
+    parser.add_argument("--days", type=int, default=2)
+    parser.add_argument("--minutes", type=float, default=4.0, help="footage per day")
+    parser.add_argument("--visits-per-hour", type=float, default=45.0)
+    parser.add_argument("--size", default="800x450")
+    parser.add_argument("--fps", type=float, default=5.0)
+    parser.add_argument("--enrol-photos", type=int, default=2, help="staff photos enrolled; the rest are shown")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--start", default="2025-03-03", help="first day")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out" / "identity_unseen")
