@@ -112,19 +112,21 @@ def test_visit_problems_detects_bad_rows():
     assert visit_problems(pl.concat([visits, visits.head(1)])) == ["duplicate visit_id", "1 visits overlap an earlier visit of the same person"]
 
 
-def test_still_face_lost_and_found_at_the_same_place_stays_one_visit():
-    from watershop_dagster.identity.visits import TRACK_ENDS_SCHEMA
+def test_same_person_back_at_the_same_spot_minutes_later_is_two_visits():
+    # issue #10 class 3: two visits 7.5 min apart, both at the counter, were merged into one
+    # 10-minute visit by a same-place bridging rule; the configured 60 s gap is the rule
+    ids = identities(track("a", 0, 80), track("b", 80 + 450, 600))
+    visits = segment_visits(ids, TH, "UTC", "s1")
+    assert visits.height == 2
+    assert visits["duration_s"].to_list() == [80, 70]
+    assert visits["entry_utc"].to_list() == [T0, T0 + timedelta(seconds=530)]
 
-    ids = identities(track("a", 0, 60), track("b", 60 + 120, 300), track("c", 300 + 120, 500),
-                     track("d", 500 + 700, 1300))
-    counter, door = [300, 100, 360, 160], [20, 40, 50, 70]
-    ends = pl.DataFrame(
-        [("a", [100, 40, 130, 70], counter), ("b", [302, 101, 361, 161], counter),  # found where it was lost
-         ("c", door, door), ("d", door, door)],  # came back through the door; gone for > 10 min
-        schema=TRACK_ENDS_SCHEMA, orient="row",
-    )
-    visits = segment_visits(ids, TH, "UTC", "s1", ends)
-    assert visits["n_tracks"].to_list() == [2, 1, 1]
-    assert visits["duration_s"][0] == 300
-    # without boxes only the visit_gap_seconds rule applies
-    assert segment_visits(ids, TH, "UTC", "s1").height == 4
+
+def test_dropout_shorter_than_the_gap_stays_one_visit():
+    # face lost for 45 s (< 60 s gap) while at the counter: one visit, entry/exit from first/last sight
+    ids = identities(track("a", 0, 50), track("b", 95, 140), track("c", 140 + 60, 210))
+    visits = segment_visits(ids, TH, "UTC", "s1")
+    assert visits["n_tracks"].to_list() == [3]
+    assert visits["duration_s"].to_list() == [210]
+    # one second more than the gap splits
+    assert segment_visits(identities(track("a", 0, 50), track("b", 111, 140)), TH, "UTC", "s1").height == 2

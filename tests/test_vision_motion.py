@@ -176,3 +176,18 @@ def test_sampler_large_change_searches_whole_frame_for_big_faces():
     sampler = FrameSampler(FULL)
     plan = sampler.plan(0.0, MotionResult(0.8, (Box(0, 0, 1280, 720),)))
     assert plan.regions[0].kind == "frame" and plan.regions[0].min_face_px >= 80
+
+
+def test_sampler_rescans_whole_frame_for_still_faces():
+    # a customer standing still, not followed (lost at a slice boundary): nothing moves, yet the
+    # whole frame is searched every still_rescan_s, so the face is found again within the visit gap
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, still_rescan_s=30.0))
+    still = MotionResult(0.0, ())
+    plans = [(t, sampler.plan(t, still)) for t in [k * 0.2 for k in range(0, 400)]]
+    searched = [(t, p) for t, p in plans if p is not None]
+    assert [round(t, 1) for t, _ in searched] == [30.0, 60.0]
+    assert all(p.regions[0].kind == "rescan" and p.regions[0].box == Box(0, 0, *FULL) for _, p in searched)
+    # never instead of a motion search, nor while a face is followed
+    moving = MotionResult(0.03, (Box(430, 200, 620, 700),))
+    assert all(r.kind != "rescan" for r in sampler.plan(90.0, moving).regions)
+    assert all(r.kind != "rescan" for r in sampler.plan(95.0, still, [Box(480, 220, 560, 300)]).regions)

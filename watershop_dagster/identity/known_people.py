@@ -6,6 +6,12 @@ when they are seen). Every usable photo (exactly one face) gives one row: ``pers
 the same way as the vision pipeline's (dlib HOG box, 5-point alignment, one jitter). Photos with
 no face or several faces, unreadable files and folders of unknown roles are reported, never
 fatal. Results are cached in-process, keyed by the files' paths, sizes and modification times.
+
+A person enrolled from fewer than `AUGMENT_BELOW` usable photos also gets embeddings of
+augmented views of each photo (mirrored, darker, brighter: how the camera may see them on
+another day), rows whose ``photo`` is ``<photo>#<view>``, so two reference photos still cover
+some of a person's day-to-day variation. `enrolment_report` says per person how good the
+enrolment is: photos used, their spread, and the nearest other known person.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: photos are shrunk to at most this many pixels on the long side before face detection
 DETECT_MAX_SIDE = 900
+
+#: people with fewer usable photos than this also get augmented views of every photo
+AUGMENT_BELOW = 5
+#: augmented views: name -> (mirror, brightness gain, gamma)
+AUGMENTATIONS = {"mirror": (True, 1.0, 1.0), "dark": (False, 0.7, 1.15), "bright": (False, 1.25, 0.85)}
 
 KNOWN_PEOPLE_SCHEMA = pl.Schema(
     {
@@ -70,6 +81,61 @@ def photo_embedding(rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
     return vector.astype(np.float32), None
 
 
+def augmented_view(rgb: np.ndarray, view: str) -> np.ndarray:
+    """One of AUGMENTATIONS applied to an RGB photo."""
+    mirror, gain, gamma = AUGMENTATIONS[view]
+    out = rgb[:, ::-1] if mirror else rgb
+    if gain != 1.0 or gamma != 1.0:
+        out = np.clip((out.astype(np.float32) / 255.0) ** gamma * gain, 0.0, 1.0) * 255.0
+    return np.ascontiguousarray(out.astype(np.uint8))
+
+
+ENROLMENT_SCHEMA = pl.Schema({
+    "person_key": pl.Utf8, "role": pl.Utf8, "photos": pl.Int32, "embeddings": pl.Int32, "augmented": pl.Boolean,
+    "spread": pl.Float64, "nearest_other": pl.Utf8, "nearest_other_distance": pl.Float64, "warning": pl.Utf8,
+})
+
+
+def enrolment_report(people: pl.DataFrame, match_distance: float) -> pl.DataFrame:
+    """ENROLMENT_SCHEMA, one row per known person: usable photos, embeddings (with augmented
+    views), spread (median distance between the person's own photos: large = varied photos,
+    good; None with one photo), the nearest other known person and the closest distance between
+    their embeddings, and a warning when the enrolment is weak (one or two photos) or another
+    known person is within `match_distance` (the two may be confused)."""
+    if people.is_empty():
+        return pl.DataFrame(schema=ENROLMENT_SCHEMA)
+    from watershop_dagster.identity.clustering import distances, matrix
+
+    people = people.sort("person_key", "photo")
+    vectors = matrix(people["embedding"])
+    keys = people["person_key"].to_numpy()
+    original = ~people["photo"].str.contains("#", literal=True).to_numpy()
+    d = distances(vectors, vectors)
+    rows = []
+    for key in sorted(set(keys)):
+        mine = keys == key
+        own = d[np.ix_(mine & original, mine & original)]
+        n_photos = int((mine & original).sum())
+        spread = float(np.median(own[np.triu_indices(n_photos, 1)])) if n_photos > 1 else None
+        nearest, nearest_d = None, None
+        if (~mine).any():
+            cross = d[np.ix_(mine, ~mine)].min(axis=0)
+            j = int(np.argmin(cross))
+            nearest, nearest_d = str(keys[~mine][j]), float(cross[j])
+        warnings = []
+        if n_photos < 3:
+            warnings.append(f"only {n_photos} usable photo(s): add more, from different days and angles")
+        if nearest_d is not None and nearest_d < match_distance:
+            warnings.append(f"closer than the match distance to {nearest}: the two may be confused")
+        rows.append({
+            "person_key": key, "role": str(people.filter(pl.col("person_key") == key)["role"][0]),
+            "photos": n_photos, "embeddings": int(mine.sum()), "augmented": bool((mine & ~original).any()),
+            "spread": spread, "nearest_other": nearest, "nearest_other_distance": nearest_d,
+            "warning": "; ".join(warnings) or None,
+        })
+    return pl.DataFrame(rows, schema=ENROLMENT_SCHEMA)
+
+
 def _photos(folder: Path) -> tuple[list[tuple[str, str, Path]], list[tuple[str, str]]]:
     photos, problems = [], []
     if not folder.is_dir():
@@ -110,6 +176,7 @@ def scan_known_people(folder: Path) -> KnownPeople:
     if hit is not None:
         return KnownPeople(hit.people.clone(), list(hit.problems))
     rows: dict[str, list] = {k: [] for k in KNOWN_PEOPLE_SCHEMA}
+    usable: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
     for role, name, path in photos:
         relative = str(path.relative_to(folder))
         try:
@@ -121,9 +188,21 @@ def scan_known_people(folder: Path) -> KnownPeople:
         if vector is None:
             problems.append((relative, reason))
             continue
+        usable.setdefault((role, name), []).append((relative, rgb))
         for column, value in (("person_key", f"{role}/{name}"), ("role", role), ("name", name),
                               ("photo", relative), ("embedding", vector)):
             rows[column].append(value)
+    for (role, name), shots in usable.items():
+        if len(shots) >= AUGMENT_BELOW:
+            continue
+        for relative, rgb in shots:
+            for view in AUGMENTATIONS:
+                vector, _ = photo_embedding(augmented_view(rgb, view))
+                if vector is None:
+                    continue
+                for column, value in (("person_key", f"{role}/{name}"), ("role", role), ("name", name),
+                                      ("photo", f"{relative}#{view}"), ("embedding", vector)):
+                    rows[column].append(value)
     vectors = np.asarray(rows.pop("embedding"), np.float32).reshape(-1, EMBEDDING_DIM)
     people = pl.DataFrame(rows | {"embedding": vectors}, schema=KNOWN_PEOPLE_SCHEMA)
     result = KnownPeople(people, problems)

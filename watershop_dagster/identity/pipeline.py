@@ -10,8 +10,7 @@ whose `metadata()` suits a MaterializeResult.
   face_identities, recognition_results and customer_registry (snapshot of the day; snapshots of
   LATER days already written are refreshed too, so an out-of-order backfill leaves them
   consistent).
-* `build_visits(config, shop_id, day)` — reads face_identities and face_detections (face
-  boxes, to bridge a still face the detector lost); writes visits and alerts.
+* `build_visits(config, shop_id, day)` — reads face_identities; writes visits and alerts.
 * `link_transactions(config, shop_id, day)` — reads transactions, visits, face_identities and
   face_detections; writes transaction_visit_links, visits_without_transaction and
   pos_customer_map (snapshot over every day <= D).
@@ -49,7 +48,7 @@ import polars as pl
 
 from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.identity.known_people import load_known_people
+from watershop_dagster.identity.known_people import enrolment_report, load_known_people
 from watershop_dagster.identity.ledger import previous_assignments, read_ledger
 from watershop_dagster.identity.linking import (
     DEFAULT_TOLERANCE_S,
@@ -61,7 +60,6 @@ from watershop_dagster.identity.privacy import id_salt
 from watershop_dagster.identity.registry import assign_identities, registry_snapshot
 from watershop_dagster.identity.visits import (
     segment_visits,
-    track_end_boxes,
     visit_alerts,
     visit_problems,
     visit_tracks,
@@ -102,6 +100,7 @@ class RegistryBuild:
     ledger_rows: int = 0
     refreshed_snapshots: list[str] = field(default_factory=list)
     known_photo_problems: list[tuple[str, str]] = field(default_factory=list)
+    known_enrolment: list[dict] = field(default_factory=list)  # enrolment_report rows: photos, spread, nearest other
 
     def metadata(self) -> dict:
         out = asdict(self)
@@ -135,6 +134,7 @@ def build_customer_registry(
     if known is None:
         known = load_known_people(config, report=problems)
     result.known_photo_problems = problems
+    result.known_enrolment = enrolment_report(known, config.thresholds.face_match_distance).to_dicts()
     embeddings = _read(config, catalog.FACE_EMBEDDINGS, shop_id, day)
     tracks = _read(config, catalog.FACE_TRACKS, shop_id, day)
     with identity_lock(config.warehouse_dir, shop_id):
@@ -233,10 +233,9 @@ class VisitsBuild:
 def build_visits(config: WatershopConfig, shop_id: str, day: date) -> VisitsBuild:
     """Segment the day's identified tracks into visits; write visits and alerts."""
     shop = config.shop(shop_id)
-    detections = _read(config, catalog.FACE_DETECTIONS, shop_id, day)
     with identity_lock(config.warehouse_dir, shop_id):
         identities = _read(config, catalog.FACE_IDENTITIES, shop_id, day)
-        visits = segment_visits(identities, config.thresholds, shop.tz, shop_id, track_end_boxes(detections))
+        visits = segment_visits(identities, config.thresholds, shop.tz, shop_id)
         alerts = visit_alerts(visits, visit_tracks(visits, identities))
         _write(config, visits, catalog.VISITS, shop_id, day)
         _write(config, alerts, catalog.ALERTS, shop_id, day)

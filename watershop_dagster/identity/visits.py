@@ -12,12 +12,10 @@ length), and visits shorter than `min_visit_seconds` are dropped (a face glimpse
 faces, not people, so a customer who turns round to leave has "exited" when the face is last seen
 (in the synthetic footage that is ``counter_end_utc``, a few seconds before ``exit_utc``).
 
-A person standing still is not always *seen*: the vision step is motion-gated, and a still face
-it lost (e.g. at a processing-slice boundary) is only found again once it moves. So a longer gap
-(up to `still_gap_s`, default 10 min) is bridged when the face reappears at the same place on the
-same camera (boxes overlapping: IoU >= 0.3 or centres within half a face width, sizes within
-1.5×; `track_end_boxes` from face_detections) — someone who left and came back would walk in from
-the door and show up elsewhere first.
+The configured gap is the only rule that joins tracks: no other evidence (same place, same
+camera) bridges a longer gap, because a customer who leaves and comes back minutes later is two
+visits. A still face the motion-gated vision step lost is found again by its periodic rescan
+(`SamplerSettings.still_rescan_s`, shorter than the default gap), not bridged here.
 
 ``visit_id`` = ``v_`` + hash(shop, person, first track id, piece start): re-running gives the same
 ids. ``confidence`` = the tracks' identity confidence (weighted by their embeddings) × an evidence
@@ -48,66 +46,20 @@ def _identity_key() -> pl.Expr:
     return pl.coalesce("customer_id", "person_key")
 
 
-#: longest out-of-sight gap bridged when the face reappears where it was lost
-STILL_GAP_S = 600.0
-TRACK_ENDS_SCHEMA = pl.Schema(
-    {"track_id": pl.Utf8, "first_box": pl.Array(pl.Int32, 4), "last_box": pl.Array(pl.Int32, 4)}  # left, top, right, bottom
-)
-
-
-def track_end_boxes(detections: pl.DataFrame) -> pl.DataFrame:
-    """TRACK_ENDS_SCHEMA: each track's first and last face box (from face_detections)."""
-    if detections.is_empty():
-        return pl.DataFrame(schema=TRACK_ENDS_SCHEMA)
-    box = pl.concat_arr("left", "top", "right", "bottom").cast(pl.Array(pl.Int32, 4))
-    ordered = detections.sort("ts_utc", "detection_id").with_columns(box.alias("_box"))
-    return ordered.group_by("track_id").agg(
-        pl.col("_box").first().alias("first_box"), pl.col("_box").last().alias("last_box")
-    ).cast(dict(TRACK_ENDS_SCHEMA))
-
-
-def same_place(a, b, min_iou: float = 0.3, max_size_ratio: float = 1.5) -> bool:
-    """Whether two (left, top, right, bottom) face boxes are the same face position."""
-    if a is None or b is None:
-        return False
-    aw, ah = a[2] - a[0], a[3] - a[1]
-    bw, bh = b[2] - b[0], b[3] - b[1]
-    if min(aw, ah, bw, bh) <= 0 or max(aw, bw) / min(aw, bw) > max_size_ratio:
-        return False
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0, iw) * max(0, ih)
-    iou = inter / (aw * ah + bw * bh - inter)
-    dx = (a[0] + a[2] - b[0] - b[2]) / 2
-    dy = (a[1] + a[3] - b[1] - b[3]) / 2
-    return iou >= min_iou or (dx * dx + dy * dy) ** 0.5 <= 0.5 * max(aw, bw)
-
-
 def segment_visits(
     identities: pl.DataFrame,
     thresholds: Thresholds,
     tz: ZoneInfo | str,
     shop_id: str,
-    track_ends: pl.DataFrame | None = None,
-    still_gap_s: float = STILL_GAP_S,
 ) -> pl.DataFrame:
-    """VISITS_SCHEMA rows from a day's face_identities (unidentified tracks are ignored).
-
-    track_ends: `track_end_boxes(face_detections)`, to bridge gaps where a still face was lost
-    and found again at the same place (None: only the visit_gap_seconds rule)."""
+    """VISITS_SCHEMA rows from a day's face_identities (unidentified tracks are ignored)."""
     tz_name = tz if isinstance(tz, str) else tz.key
     rows = identities.filter(_identity_key().is_not_null()) if not identities.is_empty() else identities
     if rows.is_empty():
         return pl.DataFrame(schema=VISITS_SCHEMA)
     gap = timedelta(seconds=thresholds.visit_gap_seconds)
-    still_gap = timedelta(seconds=max(still_gap_s, thresholds.visit_gap_seconds))
     cap = timedelta(hours=thresholds.max_visit_hours)
     rows = rows.with_columns(_identity_key().alias("_key")).sort("_key", "start_utc", "track_id")
-    if track_ends is not None and not track_ends.is_empty():
-        rows = rows.join(track_ends, on="track_id", how="left")
-    else:
-        rows = rows.with_columns(pl.lit(None, pl.Array(pl.Int32, 4)).alias("first_box"),
-                                 pl.lit(None, pl.Array(pl.Int32, 4)).alias("last_box"))
     out: list[dict] = []
 
     def close(visit: dict | None) -> None:
@@ -147,24 +99,15 @@ def segment_visits(
             for p_start, p_end in pieces:
                 extend = False
                 if visit is not None and max(p_end, visit["exit_utc"]) - visit["entry_utc"] <= cap:
-                    away = p_start - visit["exit_utc"]
-                    lost = visit["_last_seen"]  # (camera, box) of the face last seen
-                    extend = away <= gap or (
-                        away <= still_gap
-                        and lost is not None
-                        and lost[0] == track["camera"]
-                        and same_place(lost[1], track["first_box"])
-                    )
+                    extend = p_start - visit["exit_utc"] <= gap
                 if not extend:
                     close(visit)
                     visit = {
                         "_key": key, "_first_track": track["track_id"], "_cameras": set(), "_conf_w": 0.0, "_w": 0.0,
                         "customer_id": track["customer_id"], "person_key": track["person_key"], "role": track["role"],
                         "entry_utc": p_start, "exit_utc": p_end, "n_tracks": 0, "n_faces": 0, "n_embeddings": 0,
-                        "ambiguous": False, "_last_seen": None,
+                        "ambiguous": False,
                     }
-                if p_end >= visit["exit_utc"]:
-                    visit["_last_seen"] = (track["camera"], track["last_box"])
                 visit["exit_utc"] = max(visit["exit_utc"], p_end)
                 visit["_cameras"].add(track["camera"])
                 visit["n_tracks"] += 1

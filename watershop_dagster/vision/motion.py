@@ -7,7 +7,8 @@ connected blobs, mapped back to full-resolution pixels, are the motion regions.
 
 `FrameSampler` turns motion into face-detector work. It is deterministic (frame times only, no
 wall clock) and bounds the cost: no search without motion (except a once-a-second look for faces
-already followed, so a customer standing still at the counter stays one track), at most
+already followed, so a customer standing still at the counter stays one track, and a whole-frame
+search every `still_rescan_s` that finds a still face nobody follows), at most
 `max_fps` searched frames a second, known faces are followed in small windows around their last
 position, and the (costly) search of whole motion regions backs off while it keeps finding
 nothing or while every moving blob is already explained by a followed face.
@@ -227,6 +228,10 @@ class SamplerSettings:
     # large faces only
     large_motion_share: float = 0.5
     large_motion_min_face_px: float = 80.0
+    # while nothing moves and no face is followed, the whole frame is searched this often, so a
+    # face that stands still and was lost (e.g. at a slice boundary) is found again well within
+    # the visit gap (default 60 s) instead of splitting the visit
+    still_rescan_s: float = 30.0
 
 
 @dataclass
@@ -250,6 +255,7 @@ class FrameSampler:
     _last_search: float = field(default=-math.inf, init=False)
     _last_motion_search: float = field(default=-math.inf, init=False)
     _last_follow: float = field(default=-math.inf, init=False)
+    _last_rescan: float = field(default=-math.inf, init=False)
     _empty_streak: int = field(default=0, init=False)
     _followed_all: bool = field(default=False, init=False)
 
@@ -269,10 +275,17 @@ class FrameSampler:
         moving = motion.score >= s.motion_threshold and bool(motion.boxes)
         if motion.score < s.motion_threshold:
             self._empty_streak = 0  # scene at rest: next motion gets the full rate again
-        if not moving and not tracked:
+        if self._last_rescan == -math.inf:
+            self._last_rescan = t  # a slice's first rescan comes still_rescan_s in
+        # only when nothing moves and nothing is followed: it never displaces a motion or follow search
+        rescan_due = not moving and not tracked and t - self._last_rescan >= s.still_rescan_s - 1e-6
+        if not moving and not tracked and not rescan_due:
             return None
         if t - self._last_search < 1.0 / s.max_fps - 1e-6:
             return None
+        if rescan_due:
+            self._last_search = self._last_rescan = t
+            return SearchPlan(t, [SearchRegion(Box(0, 0, w, h), s.min_face_px, "rescan")], False)
 
         regions: list[SearchRegion] = []
         bodies: list[Box] = []
