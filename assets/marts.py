@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 from assets.partitions import WorkspacePartitions, parse_shop_day
 from resources import WatershopResource
 from watershop_dagster import catalog
-from watershop_dagster.dbt import dbt_project, ensure_manifest
+from watershop_dagster.dbt import ZONES_TAG, dbt_project, ensure_manifest
 from watershop_dagster.dbt_runner import DbtBuildResult, project_runner
 from watershop_dagster.warehouse import build_lock, publish_marts
 
@@ -86,12 +86,15 @@ def served_marts_complete(context: dg.AssetCheckExecutionContext, served_marts: 
 
 
 def build_marts_definitions(partitions: WorkspacePartitions) -> dg.Definitions:
-    """The dbt models as assets on the shop-day partitions (the project's graph is the same for every workspace)."""
+    """The dbt models as assets on the shop-day partitions. A workspace whose cameras have no zones
+    gets no zone marts: a UI backfill of "all assets" must not wait for marts nothing can fill."""
     project = dbt_project()
     ensure_manifest(project)
+    has_zones = any(shop.zones() for shop in partitions.shops)
     return dg.Definitions(assets=[dbt_assets(
         manifest=project.manifest_path,
         project=project,
+        exclude=None if has_zones else f"tag:{ZONES_TAG}",
         partitions_def=partitions.shop_day,
         dagster_dbt_translator=WatershopDbtTranslator(partitions.camera_to_shop),
         pool="duckdb_build",

@@ -49,7 +49,7 @@ def _store(lake_root, workspace) -> None:
 def test_experiment_results_are_the_analysis_of_the_marts_zone_sales(dbt_build, tmp_path):
     workspace = tmp_path / "workspace"
     _store(dbt_build.lake, workspace)
-    dbt_build(None, None, "--select", "+fct_store_day +receipt_lines +experiment_results", "--vars",
+    dbt_build(None, None, "--select", "+fct_store_day +receipt_lines +experiment_results", "--indirect-selection", "cautious", "--vars",
               json.dumps({"watershop_workspace": str(workspace)}))
     with duckdb.connect(str(dbt_build.db)) as db:
         results = db.sql("select * from experiment_results").pl()

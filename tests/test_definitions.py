@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets import identity, pos, vision
+from assets import identity, marts, pos, vision
 from assets.partitions import WorkspacePartitions, shop_day_key
 from resources import WatershopResource
 from watershop_dagster import lake
@@ -80,6 +80,19 @@ def test_a_workspace_without_cameras_has_no_vision_definitions(config_file):
     partitions = WorkspacePartitions.from_config(load_config(config_file))
     assert partitions.camera_day is None and partitions.camera_to_shop is None
     assert not vision.build_vision_definitions(partitions).assets
+
+
+def test_zone_marts_are_assets_only_where_a_camera_has_zones(config_file):
+    """A UI backfill of every asset of a water shop must not wait for zone marts nothing can fill."""
+    def mart_keys() -> set[str]:
+        (assets_def,) = marts.build_marts_definitions(WorkspacePartitions.from_config(load_config(config_file))).assets
+        return {key.path[-1] for key in assets_def.keys}
+
+    config_file.write_text(CONFIG + "    cameras: [counter]\n")
+    water = mart_keys()
+    assert "daily_revenue" in water and not water & {"zone_visits", "zone_dwell_daily", "fct_zone_hour"}
+    config_file.write_text(CONFIG + '    cameras:\n      aisle:\n        zones:\n          promo: {coordinates: "0,0,1,0,1,1"}\n')
+    assert {"zone_visits", "zone_dwell_daily", "fct_zone_hour"} <= mart_keys()
 
 
 def test_a_run_reads_the_workspace_config_once(config_file, monkeypatch):
