@@ -9,6 +9,7 @@ saying so; a workspace whose marts were never built answers 503.
 
 # No `from __future__ import annotations`: FastAPI must see the real (locally defined) annotations.
 import hmac
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -261,6 +262,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _page(con: MartsConnection, sql: str, params: Sequence[Any], order_by: str, limit: int, offset: int) -> dict[str, Any]:
+    """One `Page` of `sql`'s rows, the total counted from the same snapshot."""
+    total, rows = q.paged(con, sql, params, order_by, limit, offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+
 def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     """The API for a workspace. The key comes from `api_key`, then $WATERSHOP_API_KEY, then the config."""
     key = resolve_api_key(config, api_key)
@@ -348,16 +355,14 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     def daily_visits(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         con.require("daily_visits")
         sql, params = q.daily_visits_sql(flt)
-        total, rows = q.paged(con, sql, params, "date, shop_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "date, shop_id", limit, offset)
 
     @app.get("/v1/daily-revenue", tags=["payments"], response_model=Page[DailyRevenue], **v1,
              summary="Sales per shop-day")
     def daily_revenue(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         con.require("daily_revenue")
         sql, params = q.daily_revenue_sql(flt)
-        total, rows = q.paged(con, sql, params, "date, shop_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "date, shop_id", limit, offset)
 
     customer_sorts = {
         "visits": "visits desc nulls last, amount desc, customer_id, shop_id",
@@ -377,8 +382,7 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
         if min_visits is not None:
             con.require("customer_visit_counts")
             sql, params = f"select * from ({sql}) where visits >= ?", [*params, min_visits]
-        total, rows = q.paged(con, sql, params, customer_sorts[sort], limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, customer_sorts[sort], limit, offset)
 
     def known_customer(con: MartsConnection, customer_id: str, shop_id: str | None) -> list[dict[str, Any]]:
         con.require("total_spent")
@@ -400,8 +404,7 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
         con.require("visit_log")
         known_customer(con, customer_id, flt.shop_id)
         sql, params = q.customer_visits_sql(customer_id, flt)
-        total, rows = q.paged(con, sql, params, "entry_time, visit_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "entry_time, visit_id", limit, offset)
 
     @app.get("/v1/payments", tags=["payments"], response_model=Page[Payment], **v1,
              summary="Transactions, newest first")
@@ -413,8 +416,7 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         con.require("transactions")
         sql, params = q.payments_sql(flt, payment_status, mode, customer_id)
-        total, rows = q.paged(con, sql, params, "timestamp_local desc, transaction_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "timestamp_local desc, transaction_id", limit, offset)
 
     @app.get("/v1/payments/summary", tags=["payments"], response_model=list[PaymentModeTotal], **v1,
              summary="Totals per payment mode")
@@ -426,8 +428,7 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     def defaulters(con: Marts, shop_id: Shop_, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         con.require("repeat_defaulters")
         sql, params = q.defaulters_sql(shop_id)
-        total, rows = q.paged(con, sql, params, "amount_owed desc, customer_id, shop_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "amount_owed desc, customer_id, shop_id", limit, offset)
 
     @app.get("/v1/zones/dwell", tags=["zones"], response_model=Page[ZoneDwell], **v1,
              summary="Customer dwell per zone and shop-day: visits, mean, median and p90 dwell")
@@ -437,24 +438,21 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         con.require("zone_dwell_daily")
         sql, params = q.zone_dwell_sql(flt, zone)
-        total, rows = q.paged(con, sql, params, "date, shop_id, camera, zone", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "date, shop_id, camera, zone", limit, offset)
 
     @app.get("/v1/zones/loitering", tags=["zones"], response_model=Page[LoiteringEvent], **v1,
              summary="Loitering events (staff excluded), newest first")
     def zone_loitering(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         con.require("loitering_events")
         sql, params = q.loitering_sql(flt)
-        total, rows = q.paged(con, sql, params, "start_time desc, shop_id, camera, zone, track_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "start_time desc, shop_id, camera, zone, track_id", limit, offset)
 
     @app.get("/v1/footfall/hourly", tags=["zones"], response_model=Page[FootfallHour], **v1,
              summary="Entrance entries, exits and occupancy per shop-day and hour")
     def footfall_hourly(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         con.require("footfall_hourly")
         sql, params = q.footfall_hourly_sql(flt)
-        total, rows = q.paged(con, sql, params, "date, hour, shop_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "date, hour, shop_id", limit, offset)
 
     @app.get("/v1/zones/hourly", tags=["zones"], response_model=Page[ZoneHour], **v1,
              summary="Per zone and shop-day hour: customer visitors and dwell beside the zone's sales")
@@ -464,16 +462,14 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         con.require("fct_zone_hour")
         sql, params = q.zone_hour_sql(flt, zone)
-        total, rows = q.paged(con, sql, params, "date, hour, shop_id, zone", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "date, hour, shop_id, zone", limit, offset)
 
     @app.get("/v1/store-days/behaviour", tags=["zones"], response_model=Page[StoreDayBehaviour], **v1,
              summary="Per shop-day: visitors, receipts, conversion rate, shopper yield and zone entry rate")
     def store_day_behaviour(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         con.require("fct_store_day_behaviour")
         sql, params = q.store_day_behaviour_sql(flt)
-        total, rows = q.paged(con, sql, params, "date, shop_id", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "date, shop_id", limit, offset)
 
     @app.get("/v1/zones/dwell-sales-correlation", tags=["zones"], response_model=Page[DwellSalesCorrelation], **v1,
              summary="Per zone: correlation of dwell with the zone's sales, 95 % CI, slope (all days)")
@@ -483,8 +479,7 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         con.require("zone_dwell_sales_correlation")
         sql, params = q.dwell_sales_correlation_sql(shop_id, grain)
-        total, rows = q.paged(con, sql, params, "shop_id, zone, grain", limit, offset)
-        return {"total": total, "limit": limit, "offset": offset, "items": rows}
+        return _page(con, sql, params, "shop_id, zone, grain", limit, offset)
 
     return app
 
