@@ -488,6 +488,7 @@ FRIGATE_ALERT_DELIVERIES = Dataset(
         "deliveries_json": pl.Utf8,  # {"channel": {"ok", "attempts", "at" | "error"}}
     }),
     CAMERA_DAY,
+    personal=PersonalData(match_on=("person_key",)),  # an alert about a known person names them
 )
 #: the behaviour outputs of one camera-day, in the order they are written
 BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,
