@@ -128,17 +128,21 @@ class Subject:
 
     def rows(self, frame: pl.DataFrame, match_on: tuple[str, ...]) -> pl.Expr | None:
         """Which rows of `frame` are theirs (None: it has none of the `match_on` columns)."""
-        names = sorted({self.customer_id, self.person_key} - {None})
         tests = {
             "customer_id": lambda: pl.col("customer_id") == self.customer_id,
             "track_id": lambda: pl.col("track_id").is_in(sorted(self.tracks)),
             "visit_id": lambda: pl.col("visit_id").is_in(sorted(self.visits)),
-            "identity": lambda: pl.col("identity").is_in(names),  # behaviour rows: customer id or known key
+            "identity": lambda: pl.col("identity").is_in(self.names),  # behaviour rows: customer id or known key
             "person_key": lambda: pl.col("person_key") == self.person_key,
         }
         hits = [tests[column]() for column in match_on
                 if column in tests and column in frame.columns and self.could_match(column)]
         return functools.reduce(operator.or_, hits).fill_null(False) if hits else None
+
+    @property
+    def names(self) -> list[str]:
+        """What names them: their customer id and, for a known person, their key."""
+        return sorted({self.customer_id, self.person_key} - {None})
 
     def could_match(self, column: str) -> bool:
         known = {"customer_id": True, "identity": True, "track_id": bool(self.tracks),
@@ -170,7 +174,7 @@ def _forget_rows(dataset: Dataset, subject: Subject) -> Callable[[pl.DataFrame],
         for reference in personal.references:
             if reference.column not in frame.columns:
                 continue
-            named = pl.col(reference.column) == subject.customer_id
+            named = pl.col(reference.column).is_in(subject.names).fill_null(False)
             if n := frame.filter(named).height:
                 frame = frame.with_columns(
                     pl.when(named).then(None).otherwise(pl.col(column)).alias(column)
