@@ -14,14 +14,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.test_identity_privacy import SPECS, build_all, lake_mentions, write_crops, write_transactions
+from tests.test_identity_privacy import SPECS, lake_mentions, write_crops, write_transactions
 from tests.test_identity_registry import (
     DAY1,
+    PHOTOS_PER_PERSON,
     SHOP,
+    _photo_vectors,
     ids_by_track,
     known_frame,
     no_known,
-    photo_vectors,  # noqa: F401 - the fixture
     write_vision_day,
 )
 from watershop_dagster import catalog, lake
@@ -42,6 +43,15 @@ from watershop_dagster.identity.privacy import ErasurePending, erasure_journals,
 from watershop_dagster.warehouse import rebuild_marts
 
 VIP = "John_Savage"
+
+
+@pytest.fixture(scope="session")
+def vectors(faces_dir):
+    """person -> (5, 128) embeddings of the shared fixture faces (as test_identity_registry's photo_vectors)."""
+    found = _photo_vectors(str(faces_dir))
+    if any(len(v) < PHOTOS_PER_PERSON for v in found.values()):
+        pytest.skip("fixture photos without a usable face")
+    return found
 
 
 def workspace(root: Path, vectors, known: dict[str, str] | None = None) -> WatershopConfig:
@@ -89,8 +99,8 @@ def forget_cli(config: WatershopConfig, customer_id: str, kill_after: int | None
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_a_kill_at_every_step_boundary_then_a_rerun_erases_what_an_uninterrupted_erasure_does(photo_vectors, tmp_path):
-    killed = workspace(tmp_path / "killed", photo_vectors)
+def test_a_kill_at_every_step_boundary_then_a_rerun_erases_what_an_uninterrupted_erasure_does(vectors, tmp_path):
+    killed = workspace(tmp_path / "killed", vectors)
     shutil.copytree(tmp_path / "killed", tmp_path / "clean")
     clean = load_config(tmp_path / "clean" / "watershop.yaml")
     salley = ids_by_track(killed, DAY1)["t0501-000"]
@@ -126,8 +136,8 @@ def test_a_kill_at_every_step_boundary_then_a_rerun_erases_what_an_uninterrupted
     assert_same_lake(killed, clean)
 
 
-def test_watershop_run_finishes_an_interrupted_erasure(photo_vectors, tmp_path):
-    config = workspace(tmp_path, photo_vectors)
+def test_watershop_run_finishes_an_interrupted_erasure(vectors, tmp_path):
+    config = workspace(tmp_path, vectors)
     salley = ids_by_track(config, DAY1)["t0501-000"]
     assert forget_cli(config, salley, kill_after=4).returncode == -9  # the plan and three steps done
     assert erasure_journals(config)
@@ -147,8 +157,8 @@ def frigate_line(event_id: str, sub_label, t: float) -> str:
     return encode_line(t, "frigate/events", json.dumps(payload)).decode()
 
 
-def test_a_known_person_is_erased_from_frigate_landing_alerts_behaviour_and_known_people(photo_vectors, tmp_path):
-    config = workspace(tmp_path, photo_vectors, known={VIP: "vip", "John_Schneider": "blocked"})
+def test_a_known_person_is_erased_from_frigate_landing_alerts_behaviour_and_known_people(vectors, tmp_path):
+    config = workspace(tmp_path, vectors, known={VIP: "vip", "John_Schneider": "blocked"})
     vip_id = ids_by_track(config, DAY1)["t0501-001"]
     assert vip_id.startswith("k_")
     for person in (VIP, "John_Schneider"):
@@ -197,8 +207,8 @@ def test_a_known_person_is_erased_from_frigate_landing_alerts_behaviour_and_know
 
 
 @pytest.mark.slow
-def test_forget_rebuilds_the_marts_and_fails_loudly_on_a_served_mart_it_cannot_rebuild(photo_vectors, tmp_path):
-    config = workspace(tmp_path, photo_vectors)
+def test_forget_rebuilds_the_marts_and_fails_loudly_on_a_served_mart_it_cannot_rebuild(vectors, tmp_path):
+    config = workspace(tmp_path, vectors)
     salley = ids_by_track(config, DAY1)["t0501-000"]
     rebuild_marts(config)
     assert marts_mentions(config.marts_db, [salley])  # the marts name her before
