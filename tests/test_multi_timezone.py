@@ -184,14 +184,15 @@ def test_frigate_messages_near_midnight_land_in_each_shops_local_day(config):
             assert ids == {e for e, d in days.items() if d == day}, (shop_id, day)
 
 
+@pytest.mark.slow  # a dbt build
 def test_the_marts_show_each_shops_local_days(config, dbt_build):
     assert dbt_build.lake == config.lake_root
     for shop_id in (EAST, WEST):
         write_pos_csv(config, shop_id)
         ingest_partitions(config, shop_id, [DAY, NEXT])
-    dbt_build(None, None, "--select", "+daily_revenue +transactions",
+    dbt_build(None, None, "--select", "+daily_revenue +monthly_revenue +transactions",
               dbt_vars={"shop_timezones": {EAST: "Asia/Tokyo", WEST: "Atlantic/Cape_Verde"}})
-    with duckdb.connect(str(dbt_build.db), read_only=True) as con:
+    with duckdb.connect(str(dbt_build.db)) as con:  # dbt-duckdb keeps its own (read-write) connection open
         revenue = con.execute("select shop_id, date, transactions from daily_revenue order by all").fetchall()
         hours = con.execute("select shop_id, date, min(timestamp_local), max(timestamp_local) from transactions "
                             "group by all order by all").fetchall()
