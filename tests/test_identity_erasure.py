@@ -17,6 +17,7 @@ import pytest
 from tests.test_identity_privacy import SPECS, lake_mentions, write_crops, write_transactions
 from tests.test_identity_registry import (
     DAY1,
+    DAY3,
     PHOTOS_PER_PERSON,
     SHOP,
     _photo_vectors,
@@ -40,6 +41,7 @@ from watershop_dagster.identity.erasure import (
     verify_erased,
 )
 from watershop_dagster.identity.privacy import ErasurePending, erasure_journals, read_audit, was_erased
+from watershop_dagster.orchestration.runner import run_range
 from watershop_dagster.warehouse import rebuild_marts
 
 VIP = "John_Savage"
@@ -136,18 +138,21 @@ def test_a_kill_at_every_step_boundary_then_a_rerun_erases_what_an_uninterrupted
     assert_same_lake(killed, clean)
 
 
-def test_watershop_run_finishes_an_interrupted_erasure(vectors, tmp_path):
+@pytest.mark.slow  # Dagster runs and a dbt build
+def test_watershop_run_finishes_an_interrupted_erasure_before_any_run(vectors, tmp_path):
     config = workspace(tmp_path, vectors)
     salley = ids_by_track(config, DAY1)["t0501-000"]
     assert forget_cli(config, salley, kill_after=4).returncode == -9  # the plan and three steps done
-    assert erasure_journals(config)
+    (journal,) = erasure_journals(config)
+    assert json.loads(journal.read_text())["done"] == json.loads(journal.read_text())["steps"][:3]
+    with pytest.raises(ErasurePending):  # the daemon's identity runs refuse meanwhile
+        ident.build_visits(config, SHOP, DAY1)
 
-    reports = finish_pending_erasures(config)  # what `watershop run` does before any run
+    runs = run_range(DAY3, DAY3, config.workspace_dir / "watershop.yaml")  # a new day: footage-less runs
 
-    assert [r.resumed_after for r in reports] == [3] and erasure_journals(config) == []
-    assert lake_mentions(config, {salley}) == []
-    ident.build_customer_registry(config, SHOP, DAY1, known=no_known())  # builds again
-    assert salley not in ids_by_track(config, DAY1).values()
+    assert [r.success for r in runs] == [True] and erasure_journals(config) == []
+    assert lake_mentions(config, {salley}) == [] and was_erased(config, SHOP, salley)
+    assert marts_mentions(config.marts_db, [salley]) == [] and finish_pending_erasures(config) == []
 
 
 def frigate_line(event_id: str, sub_label, t: float) -> str:
