@@ -28,7 +28,7 @@ CAMERA_DIM = "camera"
 STREAM_SEPARATOR = "."  # neither shop ids nor camera ids may contain it
 
 
-def date_dimension_timezone(shops: Iterable[ShopConfig], year: int | None = None) -> str:
+def date_dimension_timezone(shops: Iterable[ShopConfig]) -> str:
     """The time zone of the shared date dimension: the shops' own zone when they share one, else the
     fixed offset (whole hours) at least as far ahead of UTC as any shop's zone is at any time of year.
 
@@ -46,8 +46,9 @@ def date_dimension_timezone(shops: Iterable[ShopConfig], year: int | None = None
     zones = sorted({shop.timezone for shop in shops})
     if len(zones) <= 1:
         return zones[0] if zones else "UTC"
-    year = year or date.today().year
-    ahead = max(datetime(year, month, 1, 12, tzinfo=ZoneInfo(zone)).utcoffset() for zone in zones for month in range(1, 13))
+    year = date.today().year
+    ahead = max(datetime(year, month, 1, 12, tzinfo=ZoneInfo(zone)).utcoffset()
+                for zone in zones for month in range(1, 13))
     hours = math.ceil(ahead / timedelta(hours=1))
     return "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"  # Etc/GMT-9 is UTC+9 (POSIX signs)
 
