@@ -1,6 +1,7 @@
 """Partitions shared by every asset.
 
-Shop-day: one partition per shop and local calendar day (POS, identity, marts, reports).
+Shop-day: one partition per shop and local calendar day (POS, identity, marts, reports): the date
+key is the shop's own local date, whatever its time zone (`date_dimension_timezone`).
 Camera-day: one partition per camera stream ("<shop>.<camera>") and day (vision). Camera-days are
 independent, so each camera's footage is processed, retried and backfilled on its own; the shop-day
 assets read all of the shop's camera-days through CAMERA_TO_SHOP mappings.
@@ -11,8 +12,11 @@ Partitions are configuration (shops, cameras, time zones) that Dagster needs at 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -24,10 +28,36 @@ CAMERA_DIM = "camera"
 STREAM_SEPARATOR = "."  # neither shop ids nor camera ids may contain it
 
 
+def date_dimension_timezone(shops: Iterable[ShopConfig]) -> str:
+    """The time zone of the shared date dimension: the shops' own zone when they share one, else the
+    fixed offset (whole hours) at least as far ahead of UTC as any shop's zone is at any time of year.
+
+    Why one dimension for several zones: every shop-day and camera-day asset shares one partitions
+    definition (a Dagster `MultiPartitionsDefinition` holds one time dimension), and a date key is
+    only a calendar-date label: every asset body reads key D as the shop's own local day D (its
+    footage, POS rows, Frigate messages and visits are placed by `shop.tz`), and nothing reads the
+    key's Dagster time window. What the zone decides is when key D comes to exist (end_offset=1:
+    when D begins in that zone). Taking the zone that reaches each date first means each shop's
+    local today exists from its own local midnight — near-live runs (Frigate, shelf segments) and a
+    shop's after-closing schedule never ask for a key that is not there yet — at the cost of a
+    western shop's tomorrow being listed a few hours before it starts (its run would find no data;
+    the schedules never ask for it). Each shop's daily run keeps its own schedule in its own zone
+    (`assets.jobs.after_closing_schedule`)."""
+    zones = sorted({shop.timezone for shop in shops})
+    if len(zones) <= 1:
+        return zones[0] if zones else "UTC"
+    year = date.today().year
+    ahead = max(datetime(year, month, 1, 12, tzinfo=ZoneInfo(zone)).utcoffset()
+                for zone in zones for month in range(1, 13))
+    hours = math.ceil(ahead / timedelta(hours=1))
+    return "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"  # Etc/GMT-9 is UTC+9 (POSIX signs)
+
+
 def _days(config: WatershopConfig) -> dg.DailyPartitionsDefinition:
-    """Days are local to each shop; end_offset=1 admits today, so a run after closing can take it."""
+    """Days are local to each shop (see date_dimension_timezone); end_offset=1 admits today, so a run
+    after closing can take it."""
     return dg.DailyPartitionsDefinition(
-        start_date=config.partitions_start.isoformat(), timezone=config.shops[0].timezone, end_offset=1
+        start_date=config.partitions_start.isoformat(), timezone=date_dimension_timezone(config.shops), end_offset=1
     )
 
 

@@ -17,7 +17,7 @@ from assets.partitions import WorkspacePartitions, camera_day_key, shop_day_key
 from watershop_dagster import catalog, lake
 from watershop_dagster.behaviour.partition import SKIP_NO_PEOPLE, process_behaviour_day
 from watershop_dagster.config import CONFIG_FILENAME, load_config
-from watershop_dagster.identity.privacy import forget_customer
+from watershop_dagster.identity.erasure import forget_customer
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
 from watershop_dagster.orchestration.runner import run_range

@@ -22,11 +22,11 @@ from tests.test_identity_registry import (
 from watershop_dagster import lake
 from watershop_dagster.config import Retention, WatershopConfig
 from watershop_dagster.identity import pipeline as ident
+from watershop_dagster.identity.erasure import forget_customer
 from watershop_dagster.identity.privacy import (
     KIND_FORGET,
     KIND_RETENTION,
     apply_retention,
-    forget_customer,
     read_audit,
     was_erased,
 )

@@ -58,7 +58,7 @@ class Expiry:
 
 @dataclass(frozen=True)
 class Reference:
-    """A column naming another customer (nulled on their erasure, with `dependents`)."""
+    """A column naming another customer or known person (nulled on their erasure, with `dependents`)."""
 
     column: str
     dependents: tuple[str, ...] = ()
@@ -340,7 +340,8 @@ RECOGNITION_RESULTS = Dataset(
     personal=PersonalData(
         match_on=("customer_id", "track_id"),
         references=(Reference("best_match", ("best_distance", "track_distance")),
-                    Reference("second_match", ("second_distance",))),
+                    Reference("second_match", ("second_distance",)),
+                    Reference("known_match", ("known_distance",))),
     ),
 )
 VISITS = Dataset(
@@ -488,6 +489,7 @@ FRIGATE_ALERT_DELIVERIES = Dataset(
         "deliveries_json": pl.Utf8,  # {"channel": {"ok", "attempts", "at" | "error"}}
     }),
     CAMERA_DAY,
+    personal=PersonalData(match_on=("person_key",)),  # an alert about a known person names them
 )
 #: the behaviour outputs of one camera-day, in the order they are written
 BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,

@@ -99,25 +99,29 @@ def run(config_file, start, end, shop_ids, verbose) -> None:
 @click.option("--shop", "shop_id", default=None, help="The customer's shop (default: the only shop).")
 @click.argument("customer_id")
 def forget(config_file, shop_id, customer_id) -> None:
-    """Erase a customer everywhere (lake, registry, embeddings, crops, visits, marts) and audit it."""
-    from watershop_dagster.identity.privacy import forget_customer
-    from watershop_dagster.warehouse import rebuild_marts
+    """Erase a customer everywhere (lake, registry, embeddings, crops, visits, Frigate landing, marts),
+    verify nothing is left and audit it; resumes an interrupted erasure of them."""
+    from watershop_dagster.identity.erasure import ErasureIncomplete, forget_customer
 
     config = _load(config_file)
     if shop_id is None:
         if len(config.shops) != 1:
             raise click.UsageError("this workspace has several shops: pass --shop")
         shop_id = config.shop_ids[0]
-    report = forget_customer(config, shop_id, customer_id)
+    try:
+        report = forget_customer(config, shop_id, customer_id)
+    except ErasureIncomplete as exc:
+        raise click.ClickException(f"{exc}\nrun `watershop forget` again once the cause is fixed") from exc
+    if report.resumed_after is not None:
+        click.echo(f"resumed an interrupted erasure ({report.resumed_after} steps were done)")
     if not report.found:
         click.echo(f"no data found for {customer_id} in {shop_id}; erasure {report.erasure_id} recorded anyway")
     for dataset, rows in sorted(report.counts.items()):
-        if rows:
-            click.echo(f"  {dataset}: {rows} rows")
+        click.echo(f"  {dataset}: {rows}")
     click.echo(f"  files removed: {report.files_removed}")
-    if config.build_db.exists():
-        rebuild_marts(config, shop_id)
+    if report.marts_rebuilt:
         click.echo(f"marts rebuilt and published: {config.marts_db}")
+    click.echo("verified: no trace left in the lake, landing logs, known people or served marts")
     click.echo(f"erasure {report.erasure_id} recorded in the privacy audit log")
 
 

@@ -56,7 +56,7 @@ from watershop_dagster.identity.linking import (
     pos_customer_map,
     visits_without_transaction,
 )
-from watershop_dagster.identity.privacy import id_salt
+from watershop_dagster.identity.privacy import id_salt, refuse_if_erasure_pending
 from watershop_dagster.identity.registry import assign_identities, registry_snapshot
 from watershop_dagster.identity.visits import (
     segment_visits,
@@ -138,6 +138,7 @@ def build_customer_registry(
     embeddings = _read(config, catalog.FACE_EMBEDDINGS, shop_id, day)
     tracks = _read(config, catalog.FACE_TRACKS, shop_id, day)
     with identity_lock(config.warehouse_dir, shop_id):
+        refuse_if_erasure_pending(config, shop_id)
         salt = id_salt(config, shop_id)
         ledger = read_ledger(root, shop_id)
         other = ledger.filter(pl.col("date") != day)
@@ -234,6 +235,7 @@ def build_visits(config: WatershopConfig, shop_id: str, day: date) -> VisitsBuil
     """Segment the day's identified tracks into visits; write visits and alerts."""
     shop = config.shop(shop_id)
     with identity_lock(config.warehouse_dir, shop_id):
+        refuse_if_erasure_pending(config, shop_id)
         identities = _read(config, catalog.FACE_IDENTITIES, shop_id, day)
         visits = segment_visits(identities, config.thresholds, shop.tz, shop_id)
         alerts = visit_alerts(visits, visit_tracks(visits, identities))
@@ -298,6 +300,7 @@ def link_transactions(
     transactions = _read(config, catalog.TRANSACTIONS, shop_id, day)
     detections = _read(config, catalog.FACE_DETECTIONS, shop_id, day)
     with identity_lock(config.warehouse_dir, shop_id):
+        refuse_if_erasure_pending(config, shop_id)
         visits = _read(config, catalog.VISITS, shop_id, day)
         identities = _read(config, catalog.FACE_IDENTITIES, shop_id, day)
         sightings = visit_sightings(visits, identities, detections)

@@ -26,6 +26,7 @@ from assets.partitions import camera_day_key, shop_day_key
 from watershop_dagster.behaviour.partition import people_cameras
 from watershop_dagster.config import config_path, load_config
 from watershop_dagster.frigate.landing import landing_file
+from watershop_dagster.identity.erasure import finish_pending_erasures
 from watershop_dagster.lake_sweep import sweep_temp_files
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
@@ -89,6 +90,7 @@ def run_range(
     instance = workspace_instance(config)
     recover_dead_runs(instance)  # a killed earlier run must not hold the duckdb_build slot forever
     sweep_temp_files(config.lake_root)  # temp files of writes a killed run left behind
+    finish_pending_erasures(config)  # an interrupted `forget` first: no run may re-create the person
     definitions = build_definitions(config_file)
     daily = definitions.resolve_job_def(DAILY_JOB)
     per_day, per_stretch = _split_daily_job(daily)
