@@ -5,8 +5,8 @@ neither the other channels nor the other alerts.
 `deliver` is the synchronous pass of a Dagster run (a sensor tick, a shelf segment): under the
 shop's log lock it sends the new alerts that pass their cooldown, then the log's failed deliveries
 whose retry time has come, and writes the log once. `LiveDelivery` is `frigate listen`'s: one
-thread per channel sends as soon as an alert is raised, keeps its failures on a timer and writes
-each outcome to the log."""
+thread per channel sends as soon as an alert is raised and keeps its failures on a timer; another
+writes the outcomes to the log in batches."""
 
 from __future__ import annotations
 
@@ -196,9 +196,12 @@ class LiveDelivery:
         self._queues: dict[str, queue.Queue] = {}
         self._threads: list[threading.Thread] = []
         self._seq = itertools.count()
+        self._log_queue: queue.Queue = queue.Queue()
+        self._log_thread = threading.Thread(target=self._write_log, name="alert-log", daemon=True)
 
     def start(self, pending: Iterable[tuple[Alert, int, float]] = ()) -> LiveDelivery:
         """Start the channel threads with `pending` (alert, attempts, next attempt) failures to retry."""
+        self._log_thread.start()
         for channel in [*self.senders, LOG]:
             self._queues[channel] = queue.Queue()
             thread = threading.Thread(target=self._run, args=(channel,), name=f"alert-{channel}", daemon=True)
@@ -238,22 +241,38 @@ class LiveDelivery:
             self._record(row)
 
     def _record(self, row: dict) -> None:
-        try:
-            day = log_day(alert_from_row(row, self.shop_id), self.tz)
-            with alert_log_lock(self.config.warehouse_dir, self.shop_id):
-                write_rows(self.config, self.shop_id, {day: [row]})
-        except Exception:  # the lake unreachable: delivery goes on, the outcome is in the process log
-            log.exception("alert %s on %s: delivery log not written (%s)", row["alert_id"], row["channel"],
-                          row["status"])
-        self.outcomes.append(row)
-        if row["status"] == DELIVERED:
-            log.info("ALERT %s delivered on %s", row["alert_id"], row["channel"])
+        self._log_queue.put(row)
+
+    def _write_log(self) -> None:
+        """Outcomes to the delivery log in batches, off the senders' path (a write costs milliseconds)."""
+        while True:
+            rows = [self._log_queue.get()]
+            while not self._log_queue.empty():
+                rows.append(self._log_queue.get())
+            written = [row for row in rows if row is not None]
+            by_day: dict = {}
+            for row in written:
+                by_day.setdefault(log_day(alert_from_row(row, self.shop_id), self.tz), []).append(row)
+            try:
+                with alert_log_lock(self.config.warehouse_dir, self.shop_id):
+                    write_rows(self.config, self.shop_id, by_day)
+            except Exception:  # the lake unreachable: delivery goes on, the outcomes are in the process log
+                log.exception("delivery log not written for %s", [(r["alert_id"], r["channel"], r["status"])
+                                                                   for r in written])
+            for row in written:
+                self.outcomes.append(row)
+                if row["status"] == DELIVERED:
+                    log.info("ALERT %s delivered on %s", row["alert_id"], row["channel"])
+            if len(written) < len(rows):
+                return
 
     def stop(self) -> None:
         for work in self._queues.values():
             work.put(None)
         for thread in self._threads:
             thread.join(timeout=10)
+        self._log_queue.put(None)
+        self._log_thread.join(timeout=10)
 
 
 def pending_live(config: WatershopConfig, shop_id: str, source: str) -> list[tuple[Alert, int, float]]:
