@@ -22,6 +22,7 @@ from watershop_dagster.alerts.channels import configured_senders, webhook_sender
 from watershop_dagster.alerts.delivery import RetryPolicy, deliver
 from watershop_dagster.alerts.log import DELIVERED, FAILED, GIVEN_UP, read_log, recent_alerts
 from watershop_dagster.alerts.model import SOURCE_RECORDINGS, Alert, Cooldown
+from watershop_dagster.alerts.rules import partition_alerts
 from watershop_dagster.config import load_config
 from watershop_dagster.orchestration.assemble import build_definitions
 
@@ -210,3 +211,19 @@ def test_the_sensor_delivers_the_recordings_rules_and_keeps_its_cursor_through_f
         fall = next(body for _, body in webhook.received if body["kind"] == "falling_object")
         assert fall["zone"] == "shelf_a" and fall["camera"] == "aisle" and fall["drop_height_px"] == 100.0
     webhook.close()
+
+
+def test_a_frigate_fed_shop_gets_only_its_falls_evaluated_from_the_lake(tmp_path):
+    _, config = workspace(tmp_path)
+    _lake_rows(config)
+    recordings = {name: partition_alerts(config, name, "s1", DAY, camera, T0)
+                  for name, camera in (("alerts", None), ("loitering_events", "aisle"), ("falling_object_events", "aisle"))}
+    assert {name: len(alerts) for name, alerts in recordings.items()} == {
+        "alerts": 1, "loitering_events": 2, "falling_object_events": 3}  # before the cooldown
+    assert {a.subject for a in recordings["loitering_events"]} == {"aisle/t1/promo", "aisle/t3/promo"}
+    path = tmp_path / "watershop.yaml"
+    path.write_text(path.read_text() + "frigate: {mqtt_port: 1883}\n")
+    fed = load_config(path)
+    assert partition_alerts(fed, "alerts", "s1", DAY, None, T0) == []  # `frigate listen` raises these live
+    assert partition_alerts(fed, "loitering_events", "s1", DAY, "aisle", T0) == []
+    assert len(partition_alerts(fed, "falling_object_events", "s1", DAY, "aisle", T0)) == 3

@@ -52,7 +52,8 @@ def known_person_alerts(rows: pl.DataFrame, rules: list[AlertRule], shop_id: str
 
 
 def loitering_alerts(rows: pl.DataFrame, rules: list[AlertRule], shop_id: str, now: float) -> list[Alert]:
-    """A person (never staff) whose presence in a zone reached its loitering_time."""
+    """A person (never staff) whose presence in a zone reached its loitering_time. The cooldown counts
+    per known person, else per track and zone: a registry customer's id never enters the log."""
     out = []
     for rule in _rules(rules, LOITERING):
         for row in rows.iter_rows(named=True):
@@ -63,7 +64,7 @@ def loitering_alerts(rows: pl.DataFrame, rules: list[AlertRule], shop_id: str, n
             out.append(Alert(
                 alert_id=f"{rule.name}:{row['camera']}:{row['track_id']}:{row['zone']}:{row['start_ts'].isoformat()}",
                 source=SOURCE_RECORDINGS, rule=rule.name, kind=rule.kind, shop_id=shop_id, camera=row["camera"],
-                event_id=row["track_id"], subject=identity or f"{row['camera']}/{row['track_id']}/{row['zone']}",
+                event_id=row["track_id"], subject=identity if role else f"{row['camera']}/{row['track_id']}/{row['zone']}",
                 ts=row["alert_ts"].timestamp(), triggered_at=now, zone=row["zone"],
                 person_key=identity if role else None, role=role, cooldown_s=rule.cooldown_seconds,
                 channels=tuple(rule.channels),
