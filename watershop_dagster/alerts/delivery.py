@@ -43,6 +43,7 @@ from watershop_dagster.locks import alert_log_lock
 
 log = logging.getLogger(__name__)
 
+LOG_BATCH_SECONDS = 0.25  # live outcomes are written to the delivery log at most this often
 UNREACHABLE = "unreachable"
 #: the endpoint itself is down (as opposed to rejecting one alert)
 UNREACHABLE_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
@@ -247,6 +248,8 @@ class LiveDelivery:
         """Outcomes to the delivery log in batches, off the senders' path (a write costs milliseconds)."""
         while True:
             rows = [self._log_queue.get()]
+            if rows[0] is not None:
+                time.sleep(LOG_BATCH_SECONDS)  # the alert's other channels finish meanwhile: one write
             while not self._log_queue.empty():
                 rows.append(self._log_queue.get())
             written = [row for row in rows if row is not None]

@@ -68,12 +68,14 @@ def cooldown_days(days: Iterable[date]) -> set[date]:
 
 
 def write_rows(config: WatershopConfig, shop_id: str, rows_by_day: dict[date, list[dict]]) -> None:
-    """Upsert rows by (alert_id, channel) into their day's partition. The caller holds the log lock."""
+    """Upsert rows by (alert_id, channel) into their day's partition (of several rows for one, the
+    last). The caller holds the log lock."""
     for day, rows in rows_by_day.items():
         if not rows:
             continue
         current = lake.read_dataset(config.lake_root, DATASET, shop_id=shop_id, date=day)
-        new = pl.DataFrame(rows, schema=DATASET.schema, orient="row")
+        new = pl.DataFrame(rows, schema=DATASET.schema, orient="row").unique(  # the latest outcome wins
+            ["alert_id", "channel"], keep="last", maintain_order=True)
         kept = current.join(new.select("alert_id", "channel"), on=["alert_id", "channel"], how="anti")
         lake.write_dataset(pl.concat([kept, new]).sort("ts", "alert_id", "channel"), config.lake_root, DATASET,
                            shop_id=shop_id, date=day)
