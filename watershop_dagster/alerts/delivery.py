@@ -101,11 +101,9 @@ class DeliveryReport:
     suppressed: int = 0  # within their rule's cooldown: not sent
     already_logged: int = 0  # raised before: never sent again
     retried: int = 0
-    rows: list[dict] = field(default_factory=list)
 
     def count(self, rows: Iterable[dict]) -> None:
         for row in rows:
-            self.rows.append(row)
             status = row["status"]
             if status == DELIVERED:
                 self.delivered += 1
@@ -118,7 +116,8 @@ class DeliveryReport:
 
     def summary(self) -> str:
         return (f"{self.delivered} delivered, {self.failed} failed (retried later), {self.given_up} given up, "
-                f"{self.suppressed} within cooldown, {self.already_logged} already raised, {self.retried} retries")
+                f"{self.not_configured} on channels not configured, {self.suppressed} within cooldown, "
+                f"{self.already_logged} already raised, {self.retried} retries")
 
 
 def _cooldown(logged: pl.DataFrame) -> Cooldown:
