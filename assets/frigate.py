@@ -18,12 +18,10 @@ from assets.partitions import WorkspacePartitions, camera_day_key, parse_camera_
 from resources import WatershopResource
 from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.frigate.alerts import alert_deliveries, alert_log_file
 from watershop_dagster.frigate.events import build_landed_camera_day, sub_label_people
 from watershop_dagster.frigate.landing import UNROUTED, landed_camera_days, landing_file
 
 QUARANTINE = dg.AssetKey(catalog.FRIGATE_MESSAGES_QUARANTINE.asset_key)
-DELIVERIES = dg.AssetKey(catalog.FRIGATE_ALERT_DELIVERIES.asset_key)
 OUTPUTS = (catalog.PERSON_TRACKS, catalog.ZONE_VISITS, catalog.LOITERING_EVENTS, catalog.FOOTFALL,
            catalog.ZONE_OCCUPANCY, catalog.ZONE_TRANSITIONS)
 STABLE_AFTER_SECONDS = 60  # a landing file still being appended to is left for a later tick
@@ -44,7 +42,6 @@ def frigate_events(context: dg.AssetExecutionContext, watershop: WatershopResour
         for entry in OUTPUTS:
             yield dg.MaterializeResult(asset_key=frigate_key(entry), metadata={"written": False})
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"written": False, "landing_file": str(path)})
-        yield dg.MaterializeResult(asset_key=DELIVERIES, metadata={"written": False})
         return
     shop = cfg.shop(shop_id)
     settings = shop.camera_settings.get(camera)
@@ -63,10 +60,6 @@ def frigate_events(context: dg.AssetExecutionContext, watershop: WatershopResour
         lake.write_dataset(bad, cfg.lake_root, catalog.FRIGATE_MESSAGES_QUARANTINE, shop_id=shop_id, date=day,
                            camera=UNROUTED)
         unrouted = bad.height
-    deliveries = alert_deliveries(alert_log_file(root / shop_id, day), camera)
-    lake.write_dataset(deliveries, cfg.lake_root, catalog.FRIGATE_ALERT_DELIVERIES, **keys)
-    yield dg.MaterializeResult(asset_key=DELIVERIES, metadata={
-        "alerts": deliveries.height, "undelivered": deliveries.filter(~deliveries["delivered"]).height})
     for entry, frame in result.frames()[:-1]:
         yield dg.MaterializeResult(asset_key=frigate_key(entry), metadata={"rows": frame.height})
     reasons = result.quarantine.group_by("reason").len().sort("len", descending=True).rows()
@@ -114,7 +107,6 @@ FRIGATE_SPECS = [
     *[_spec(frigate_key(entry), f"Frigate-sourced rows of lake/{entry.name} (source=frigate).") for entry in OUTPUTS],
     _spec(QUARANTINE, "Frigate messages that could not be used (invalid JSON, unknown camera, missing fields, "
                       "duplicates, out of the object's life), each with its reason."),
-    _spec(DELIVERIES, "Live alerts `frigate listen` raised on the camera-day and how each channel delivered them."),
 ]
 
 

@@ -1,21 +1,19 @@
-"""Identity: customer registry, visit log and POS links, with checks, alert delivery and retention.
+"""Identity: customer registry, visit log and POS links, with checks and retention (the visits of
+vip/blocked people, `alerts`, are delivered by `assets/alerts.py`).
 
-Bodies, the alerts sensor and the retention job are module-level; `build_identity_definitions` only
+Bodies and the retention job are module-level; `build_identity_definitions` only
 decorates the bodies with the workspace's shop-day partitions."""
 
-import json
 from datetime import date
 
 import dagster as dg
 import polars as pl
-import requests
 
-from assets.partitions import RANGE_POLICY, WorkspacePartitions, parse_shop_day, range_metadata, shop_days
+from assets.partitions import RANGE_POLICY, WorkspacePartitions, range_metadata, shop_days
 from assets.pos import TRANSACTIONS
 from assets.vision import DETECTIONS, EMBEDDINGS, TRACKS
 from resources import WatershopResource
 from watershop_dagster import catalog, lake
-from watershop_dagster.config import WatershopConfig
 from watershop_dagster.identity.pipeline import (
     build_customer_registry,
     build_visits,
@@ -89,52 +87,6 @@ def registry_ids_stable(context: dg.AssetCheckExecutionContext, watershop: Water
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": dg.MetadataValue.json(problems[:50])})
 
 
-MAX_ALERT_ATTEMPTS = 5  # ticks on which a shop-day's undelivered alerts are tried again
-DELIVERED_MEMORY = 5000  # alert ids remembered as delivered (a re-tried shop-day never re-sends them)
-
-
-def read_alert_cursor(cursor: str | None) -> dict:
-    """{"after": storage id, "delivered": [alert ids], "retry": {"<shop>|<day>": attempts}}; an older
-    cursor (just the storage id) is read as such."""
-    if not cursor:
-        return {"after": None, "delivered": [], "retry": {}}
-    if cursor.isdigit():
-        return {"after": int(cursor), "delivered": [], "retry": {}}
-    return json.loads(cursor)
-
-
-@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Delivers vip/blocked alerts to the configured webhook (log only without one), "
-                       "for every shop-day whose alerts were materialized since the last tick; a failed alert is "
-                       "retried on later ticks without re-sending the ones delivered, and holds back no other.")
-def alerts_sensor(context: dg.SensorEvaluationContext, watershop: WatershopResource):
-    state = read_alert_cursor(context.cursor)
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=ALERTS, after_storage_id=state["after"]), limit=500, ascending=True).records
-    due = dict.fromkeys(state["retry"])
-    for record in records:
-        if record.partition_key:
-            shop_id, day = parse_shop_day(record.partition_key)
-            due[f"{shop_id}|{day.isoformat()}"] = None
-        state["after"] = record.storage_id
-    delivered = set(state["delivered"])
-    sent = failed = 0
-    for key in due:
-        shop_id, day = key.split("|")
-        ok, failures = deliver_alerts(watershop.config, shop_id, date.fromisoformat(day), context.log, delivered)
-        state["delivered"] += ok
-        delivered.update(ok)
-        sent, failed = sent + len(ok), failed + len(failures)
-        attempts = state["retry"].pop(key, 0) + 1
-        if failures and attempts < MAX_ALERT_ATTEMPTS:
-            state["retry"][key] = attempts
-        elif failures:
-            context.log.error(f"alerts {failures} of {key} not delivered after {attempts} attempts; given up")
-    state["delivered"] = state["delivered"][-DELIVERED_MEMORY:]
-    context.update_cursor(json.dumps(state))
-    return dg.SkipReason(f"{sent} alert(s) delivered, {failed} failed, of {len(due)} shop-day(s)")
-
-
 @dg.op(description="Delete embeddings and face crops older than the configured retention.")
 def enforce_retention(context: dg.OpExecutionContext, watershop: WatershopResource) -> None:
     report = apply_retention(watershop.config, date.today())
@@ -199,34 +151,9 @@ def build_identity_definitions(partitions: WorkspacePartitions) -> dg.Definition
                            description="Every customer of the previous day's registry keeps its id and first-seen date.")(
                 registry_ids_stable),
         ],
-        sensors=[alerts_sensor],
         jobs=[retention],
         schedules=[retention_schedule],
     )
-
-
-def deliver_alerts(config: WatershopConfig, shop_id: str, day: date, log,
-                   delivered: set[str] = frozenset()) -> tuple[list[str], list[str]]:
-    """POST each alert of the shop-day not in `delivered` as JSON to the webhook (or log it when none
-    is configured); (alert ids delivered now, alert ids that failed). One failure stops no other."""
-    alerts = lake.read_dataset(config.lake_root, catalog.ALERTS, shop_id=shop_id, date=day)
-    ok, failed = [], []
-    for alert in alerts.iter_rows(named=True):
-        if alert["alert_id"] in delivered:
-            continue
-        payload = {"shop_id": shop_id, **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in alert.items()}}
-        if not config.alerts.webhook_url:
-            log.info(f"ALERT {json.dumps(payload)}")
-            ok.append(alert["alert_id"])
-            continue
-        try:
-            response = requests.post(config.alerts.webhook_url, json=payload, timeout=config.alerts.timeout_seconds)
-            response.raise_for_status()
-            ok.append(alert["alert_id"])
-        except requests.RequestException as exc:
-            log.warning(f"alert {alert['alert_id']} not delivered: {exc}")
-            failed.append(alert["alert_id"])
-    return ok, failed
 
 
 def _jsonable(metadata: dict) -> dict:

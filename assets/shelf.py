@@ -8,15 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
-import requests
 
 from assets.jobs import SHELF_GROUP
 from assets.partitions import WorkspacePartitions, parse_camera_day
 from resources import WatershopResource
 from watershop_dagster import catalog, lake
+from watershop_dagster.alerts.channels import configured_senders
+from watershop_dagster.alerts.delivery import DeliveryReport, deliver
+from watershop_dagster.alerts.model import SOURCE_SHELF
+from watershop_dagster.alerts.rules import falling_object_alerts
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.locks import shelf_alert_lock
-from watershop_dagster.shelf.alerts import alert_payload, alerts_due, sent_rows
 from watershop_dagster.shelf.pipeline import (
     PROCESSED,
     QUARANTINED,
@@ -79,33 +80,15 @@ def falls_in_segment(context: dg.OpExecutionContext, config: SegmentConfig, wate
     if outcome.status == QUARANTINED:
         context.log.warning(f"segment {config.path} quarantined: {outcome.reason}")
         return
-    sent = alert_falls(cfg, shop.id, outcome, context.log)
-    context.log.info(f"{outcome.events.height} fall(s) in {config.path} ({outcome.status}), {sent} alert(s)")
+    report = alert_falls(cfg, shop.id, outcome)
+    context.log.info(f"{outcome.events.height} fall(s) in {config.path} ({outcome.status}); alerts: {report.summary()}")
 
 
-def alert_falls(cfg: WatershopConfig, shop_id: str, outcome: FileOutcome, log) -> int:
-    """Alerts for the segment's falls through the alert channel (webhook, else the log), one per zone per cooldown."""
-    if outcome.events.height == 0:
-        return 0
-    camera = outcome.footage.camera
-    day = outcome.footage.start_utc.astimezone(cfg.shop(shop_id).tz).date()
-    keys = {"shop_id": shop_id, "date": day, "camera": camera}
-    with shelf_alert_lock(cfg.warehouse_dir, shop_id, camera):
-        log_rows = lake.read_dataset(cfg.lake_root, catalog.FALLING_OBJECT_ALERTS, **keys)
-        due = alerts_due(outcome.events, log_rows, cfg.shelf.alert_cooldown_s)
-        if due.height == 0:
-            return 0
-        channel = "webhook" if cfg.alerts.webhook_url else "log"
-        for event in due.iter_rows(named=True):
-            payload = alert_payload(shop_id, camera, event)
-            if cfg.alerts.webhook_url:
-                response = requests.post(cfg.alerts.webhook_url, json=payload, timeout=cfg.alerts.timeout_seconds)
-                response.raise_for_status()
-            else:
-                log.info(f"ALERT {json.dumps(payload)}")
-        log_rows = pl.concat([log_rows, sent_rows(due, camera, datetime.now(UTC), channel)])
-        lake.write_dataset(log_rows, cfg.lake_root, catalog.FALLING_OBJECT_ALERTS, **keys)
-    return due.height
+def alert_falls(cfg: WatershopConfig, shop_id: str, outcome: FileOutcome) -> DeliveryReport:
+    """The segment's falls through the shared alert layer (the falling_object rules' cooldown per zone)."""
+    alerts = falling_object_alerts(outcome.events, outcome.footage.camera, cfg.alerts.rules, shop_id, time.time(),
+                                   SOURCE_SHELF)
+    return deliver(cfg, shop_id, alerts, configured_senders(cfg))
 
 
 shelf_segment_op = dg.op(name="falls_in_segment", description="Falls in one new segment of a shelf camera; "

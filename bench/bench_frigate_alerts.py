@@ -56,11 +56,11 @@ def rss_mb(pid: int) -> float:
 def bench_latency(root: Path, alerts: int) -> None:
     webhook, smtp = WebhookSink(), SmtpSink()
     topic = f"bench-{uuid.uuid4().hex[:8]}/alerts"
-    extra = (f"  alert_topic: {topic}\n  smtp: {{port: {smtp.port}, recipients: [owner@shop.test]}}\n"
-             "  rules:\n    - {name: known, kind: known_person, cooldown_seconds: 0, "
-             "channels: [webhook, mqtt, email]}\n")
-    config, prefix = frigate_workspace(root, extra)
-    config.write_text(config.read_text().replace("alerts:\n", f"alerts:\n  webhook_url: {webhook.url}\n", 1))
+    config, prefix = frigate_workspace(root)
+    config.write_text(config.read_text().replace("alerts:\n", (
+        f"alerts:\n  webhook_url: {webhook.url}\n  mqtt_topic: {topic}\n"
+        f"  smtp: {{port: {smtp.port}, recipients: [owner@shop.test]}}\n"
+        "  rules:\n    - {name: known, kind: known_person, cooldown_seconds: 0, channels: [webhook, mqtt, email]}\n"), 1))
     (root / "known_people" / "vip" / "alice").mkdir(parents=True)
     arrivals: dict[str, dict[str, float]] = {"mqtt": {}, "webhook": {}, "email": {}}
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}")
@@ -119,8 +119,8 @@ def bench_throughput(root: Path, messages: int, rate: float) -> None:
         init_workspace(workspace, shop_id="s1", timezone="UTC", cameras=list(CAMERAS_8))
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         config = workspace / "watershop.yaml"
-        config.write_text(config.read_text() + f"\nfrigate:\n  topic_prefix: {prefix}\n  client_id: bench-{prefix}\n"
-                          "  rules: []\n")
+        config.write_text(config.read_text().replace("alerts:\n", "alerts:\n  rules: []\n", 1)
+                          + f"\nfrigate:\n  topic_prefix: {prefix}\n  client_id: bench-{prefix}\n")
         sample = payloads if mode == "burst" else payloads[:int(rate * 20)]
         listener = ListenerProcess(config)
         client = publisher()

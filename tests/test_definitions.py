@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets import identity, marts, pos, vision
+from assets import alerts, identity, marts, pos, vision
 from assets.partitions import WorkspacePartitions, shop_day_key
 from resources import WatershopResource
 from watershop_dagster import lake
@@ -71,7 +71,7 @@ def test_bodies_and_partition_free_definitions_are_module_level():
     assert callable(pos.transactions) and callable(vision.vision) and callable(identity.customer_registry)
     assert isinstance(pos.transactions_landing_sensor, dg.SensorDefinition)
     assert isinstance(vision.footage_sensor, dg.SensorDefinition)
-    assert isinstance(identity.alerts_sensor, dg.SensorDefinition)
+    assert isinstance(alerts.alerts_sensor, dg.SensorDefinition)
     assert isinstance(identity.retention, dg.JobDefinition)
 
 

@@ -1,7 +1,8 @@
 """Live alerts: the rules over Frigate's messages (known person, loitering, cooldown, staff), the
-delivery (retries, one failing channel holds back nothing, a success is never re-sent) against a
-real webhook server and a real SMTP server (aiosmtpd), and end to end through `frigate listen`
-and the loopback Mosquitto within seconds."""
+live delivery (per-channel threads, back-off, one failing channel holds back nothing, a success is
+never re-sent, every outcome in the lake's delivery log) against a real webhook server and a real
+SMTP server (aiosmtpd), and end to end through `frigate listen` and the loopback Mosquitto within
+seconds."""
 
 from __future__ import annotations
 
@@ -24,13 +25,16 @@ from tests.frigate_helpers import (
     publisher,
 )
 from tests.test_frigate_events import START, zones_of
-from watershop_dagster.config import FrigateAlertRule, SmtpConfig
-from watershop_dagster.frigate.alerts import AlertRules, AlertService, email_sender, webhook_sender
+from watershop_dagster.alerts.channels import configured_senders
+from watershop_dagster.alerts.delivery import LiveDelivery
+from watershop_dagster.alerts.log import DELIVERED, GIVEN_UP, read_log
+from watershop_dagster.config import AlertRule, load_config
+from watershop_dagster.frigate.alerts import AlertRules
 from watershop_dagster.frigate.simulate import ScriptedPerson, person_messages
 
 PEOPLE = {"alice": "vip/alice", "sam": "staff/sam", "bob": "blocked/bob"}
-RULES = [FrigateAlertRule(name="known", kind="known_person", cooldown_seconds=600, channels=["webhook", "email"]),
-         FrigateAlertRule(name="loiter", kind="loitering", cooldown_seconds=0, channels=["webhook"])]
+RULES = [AlertRule(name="known", kind="known_person", cooldown_seconds=600, channels=["webhook", "email"]),
+         AlertRule(name="loiter", kind="loitering", cooldown_seconds=0, channels=["webhook"])]
 
 
 def run(rules: AlertRules, payloads: list[str]):
@@ -38,7 +42,7 @@ def run(rules: AlertRules, payloads: list[str]):
 
 
 def test_a_known_person_alerts_once_per_cooldown_and_staff_never():
-    rules = AlertRules(RULES, PEOPLE, zones_of("door"))
+    rules = AlertRules("s1", RULES, PEOPLE, zones_of("door"))
     rng = random.Random(3)
     alice = person_messages(ScriptedPerson("door", START, [(None, 1), ("entrance", 2)], "Alice", "a1"), rng)[0]
     again = person_messages(ScriptedPerson("door", START + 60, [(None, 1)], "Alice", "a2"), rng)[0]
@@ -48,7 +52,7 @@ def test_a_known_person_alerts_once_per_cooldown_and_staff_never():
 
 
 def test_loitering_fires_from_messages_and_from_the_tick_at_loitering_time():
-    rules = AlertRules(RULES, PEOPLE, zones_of("door"))
+    rules = AlertRules("s1", RULES, PEOPLE, zones_of("door"))
     rng = random.Random(4)
     stays = person_messages(ScriptedPerson("door", START, [(None, 1), ("promo", 45)], None, "p1"), rng)[0]
     alerts = run(rules, stays)  # the end message comes 46 s later: loitering seen on it
@@ -61,30 +65,52 @@ def test_loitering_fires_from_messages_and_from_the_tick_at_loitering_time():
     assert [(a.event_id, a.zone) for a in fired] == [("p2", "promo")] and rules.on_tick(received + 40) == []
 
 
-def test_delivery_retries_and_one_failing_channel_holds_back_nothing(tmp_path):
+def _wait_for(delivery: LiveDelivery, count: int, timeout: float = 10) -> list[dict]:
+    deadline = time.time() + timeout
+    while len([o for o in delivery.outcomes if o["status"] != "failed"]) < count and time.time() < deadline:
+        time.sleep(0.02)
+    return list(delivery.outcomes)
+
+
+def test_live_delivery_retries_with_back_off_and_one_failing_channel_holds_back_nothing(tmp_path):
     webhook, smtp = WebhookSink(failures=2), SmtpSink()
-    broken = SmtpConfig(port=1, recipients=["x@example.invalid"], timeout_seconds=1)  # nothing listens on port 1
+    config_path, _ = frigate_workspace(tmp_path)
+    text = config_path.read_text().replace("alerts:\n", f"alerts:\n  webhook_url: {webhook.url}\n"
+                                           "  retry_first_seconds: 0.05\n  max_attempts: 3\n"
+                                           f"  smtp: {{port: {smtp.port}, recipients: [owner@shop.test]}}\n", 1)
+    config_path.write_text(text)
+    config = load_config(config_path)
+    rules = AlertRules("s1", RULES, PEOPLE, [])
+    delivery = LiveDelivery(config, "s1", configured_senders(config)).start()
     try:
-        service = AlertService(AlertRules(RULES, PEOPLE, []), {
-            "webhook": webhook_sender(webhook.url, 5),
-            "email": email_sender(SmtpConfig(port=smtp.port, recipients=["owner@shop.test"])),
-        }, tmp_path, __import__("zoneinfo").ZoneInfo("UTC"), retry_delays=(0.05, 0.05, 0.05))
         alice = person_messages(ScriptedPerson("door", START, [(None, 1)], "Alice", "a1"), random.Random(5))[0]
-        alert = service.deliver(service.rules.on_message(alice[0], time.time())[0])
-        assert alert.deliveries["webhook"]["ok"] and alert.deliveries["webhook"]["attempts"] == 3
-        assert alert.deliveries["email"]["ok"] and "vip/alice" in smtp.received[0][1]
+        (alert,) = rules.on_message(alice[0], time.time())
+        delivery.submit(alert)
+        outcomes = _wait_for(delivery, 2)
+        assert len(smtp.received) == 1 and "vip/alice" in smtp.received[0][1]  # not held back by the webhook
+        assert [(o["channel"], o["status"], o["attempts"]) for o in outcomes if o["channel"] == "webhook"] == [
+            ("webhook", "failed", 1), ("webhook", "failed", 2), ("webhook", DELIVERED, 3)]
         assert len(webhook.received) == 1  # the successful POST is not repeated
-        failing = AlertService(service.rules, {"email": email_sender(broken), "webhook": webhook_sender(webhook.url, 5)},
-                               tmp_path, service.tz, retry_delays=(0.05,))
-        bob = person_messages(ScriptedPerson("door", START, [(None, 1)], "Bob", "b1"), random.Random(6))[0]
-        second = failing.deliver(failing.rules.on_message(bob[0], time.time())[0])
-        assert not second.deliveries["email"]["ok"] and second.deliveries["email"]["attempts"] == 2
-        assert second.deliveries["webhook"]["ok"] and len(webhook.received) == 2
-        logged = [json.loads(line) for line in (tmp_path / "_alerts").glob("*.ndjson").__next__().read_text().splitlines()]
-        assert [entry["person_key"] for entry in logged] == ["vip/alice", "blocked/bob"]
     finally:
-        webhook.close()
+        delivery.stop()
         smtp.close()
+    broken = config.model_copy(update={"alerts": config.alerts.model_copy(update={
+        "smtp": config.alerts.smtp.model_copy(update={"port": 1, "timeout_seconds": 1})})})  # nothing on port 1
+    delivery = LiveDelivery(broken, "s1", configured_senders(broken)).start()
+    try:
+        bob = person_messages(ScriptedPerson("door", START, [(None, 1)], "Bob", "b1"), random.Random(6))[0]
+        (second,) = rules.on_message(bob[0], time.time())
+        delivery.submit(second)
+        outcomes = _wait_for(delivery, 2)
+        assert ("email", GIVEN_UP, 3) in [(o["channel"], o["status"], o["attempts"]) for o in outcomes]
+        assert len(webhook.received) == 2
+    finally:
+        delivery.stop()
+        webhook.close()
+    log = read_log(config, "s1").sort("triggered_at", "channel")
+    assert log.select("person_key", "channel", "status").rows() == [
+        ("vip/alice", "email", DELIVERED), ("vip/alice", "webhook", DELIVERED),
+        ("blocked/bob", "email", GIVEN_UP), ("blocked/bob", "webhook", DELIVERED)]
 
 
 @needs_broker
@@ -92,11 +118,12 @@ def test_delivery_retries_and_one_failing_channel_holds_back_nothing(tmp_path):
 def test_listen_delivers_alerts_on_every_channel_within_seconds(tmp_path):
     webhook, smtp = WebhookSink(), SmtpSink()
     alert_topic = f"watershop-test-{uuid.uuid4().hex[:8]}/alerts"
-    extra = (f"  alert_topic: {alert_topic}\n  smtp: {{port: {smtp.port}, recipients: [owner@shop.test]}}\n"
-             "  rules:\n    - {name: known, kind: known_person, channels: [webhook, mqtt, email]}\n"
-             "    - {name: loiter, kind: loitering, channels: [mqtt]}\n")
-    config, prefix = frigate_workspace(tmp_path, extra)
-    config.write_text(config.read_text().replace("alerts:\n", f"alerts:\n  webhook_url: {webhook.url}\n", 1))
+    config, prefix = frigate_workspace(tmp_path)
+    config.write_text(config.read_text().replace("alerts:\n", (
+        f"alerts:\n  webhook_url: {webhook.url}\n  mqtt_topic: {alert_topic}\n"
+        f"  smtp: {{port: {smtp.port}, recipients: [owner@shop.test]}}\n"
+        "  rules:\n    - {name: known, kind: known_person, channels: [webhook, mqtt, email]}\n"
+        "    - {name: loiter, kind: loitering, channels: [mqtt]}\n"), 1))
     (tmp_path / "known_people" / "vip" / "alice").mkdir(parents=True)
     received: list[tuple[float, dict]] = []
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}")
@@ -134,5 +161,5 @@ def test_listen_delivers_alerts_on_every_channel_within_seconds(tmp_path):
         watcher.disconnect()
         webhook.close()
         smtp.close()
-    log = (tmp_path / "landing" / "frigate" / "s1" / "_alerts").glob("*.ndjson").__next__().read_text()
-    assert len(log.splitlines()) == 2
+    log = read_log(load_config(config), "s1")
+    assert log["alert_id"].n_unique() == 2 and log.height == 4 and set(log["status"]) == {DELIVERED}

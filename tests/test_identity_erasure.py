@@ -1,5 +1,5 @@
 """Erasure is crash-safe (a real SIGKILL at every step boundary, then a re-run), resumable, idempotent
-and verified: no trace in the lake, the Frigate landing and alert logs, known people or the marts."""
+and verified: no trace in the lake (the alert log too), the Frigate landing, known people or the marts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.test_identity_privacy import SPECS, lake_mentions, write_crops, write_transactions
+from tests.test_identity_privacy import (
+    SPECS,
+    lake_mentions,
+    write_crops,
+    write_transactions,
+)
 from tests.test_identity_registry import (
     DAY1,
     DAY3,
@@ -27,8 +32,9 @@ from tests.test_identity_registry import (
     write_vision_day,
 )
 from watershop_dagster import catalog, lake
+from watershop_dagster.alerts.log import DELIVERED, delivery_row, read_log, write_rows
+from watershop_dagster.alerts.model import Alert
 from watershop_dagster.config import WatershopConfig, load_config
-from watershop_dagster.frigate.alerts import alert_deliveries
 from watershop_dagster.frigate.landing import encode_line
 from watershop_dagster.identity import pipeline as ident
 from watershop_dagster.identity.erasure import (
@@ -40,7 +46,12 @@ from watershop_dagster.identity.erasure import (
     marts_mentions,
     verify_erased,
 )
-from watershop_dagster.identity.privacy import ErasurePending, erasure_journals, read_audit, was_erased
+from watershop_dagster.identity.privacy import (
+    ErasurePending,
+    erasure_journals,
+    read_audit,
+    was_erased,
+)
 from watershop_dagster.orchestration.runner import run_range
 from watershop_dagster.warehouse import rebuild_marts
 
@@ -162,7 +173,7 @@ def frigate_line(event_id: str, sub_label, t: float) -> str:
     return encode_line(t, "frigate/events", json.dumps(payload)).decode()
 
 
-def test_a_known_person_is_erased_from_frigate_landing_alerts_behaviour_and_known_people(vectors, tmp_path):
+def test_a_known_person_is_erased_from_frigate_landing_alert_log_behaviour_and_known_people(vectors, tmp_path):
     config = workspace(tmp_path, vectors, known={VIP: "vip", "John_Schneider": "blocked"})
     vip_id = ids_by_track(config, DAY1)["t0501-001"]
     assert vip_id.startswith("k_")
@@ -175,16 +186,13 @@ def test_a_known_person_is_erased_from_frigate_landing_alerts_behaviour_and_know
     t = 1_714_536_000.0
     landing.write_text(frigate_line("e1", [VIP, 0.91], t) + frigate_line("e2", "john_schneider", t + 1)
                        + frigate_line("e3", None, t + 2))
-    alerts = config.frigate_landing / SHOP / "_alerts" / f"{DAY1}.ndjson"
-    alerts.parent.mkdir(parents=True)
-    alerts.write_text("".join(json.dumps({"alert_id": a, "rule": "r", "kind": kind, "camera": "door", "event_id": e,
-                                          "zone": None, "person_key": key, "role": key and key.split("/")[0],
-                                          "ts": t, "triggered_at": t, "deliveries": {"mqtt": {"ok": True}}}) + "\n"
-                              for a, kind, e, key in (("a1", "known_person", "e1", f"vip/{VIP}"),
-                                                      ("a2", "known_person", "e2", "blocked/John_Schneider"),
-                                                      ("a3", "loitering", "e3", None))))
+    alerts = [Alert(alert_id=a, source="frigate", rule="r", kind=kind, shop_id=SHOP, camera="door", event_id=e,
+                    subject=key or e, ts=t, triggered_at=t, person_key=key, role=key and key.split("/")[0])
+              for a, kind, e, key in (("a1", "known_person", "e1", f"vip/{VIP}"),
+                                      ("a2", "known_person", "e2", "blocked/John_Schneider"),
+                                      ("a3", "loitering", "e3", None))]
+    write_rows(config, SHOP, {DAY1: [delivery_row(alert, "mqtt", DELIVERED, 1, t) for alert in alerts]})
     keys = {"shop_id": SHOP, "date": DAY1, "camera": "door"}
-    lake.write_dataset(alert_deliveries(alerts, "door"), config.lake_root, catalog.FRIGATE_ALERT_DELIVERIES, **keys)
     tracks = pl.DataFrame({"track_id": ["p1", "p2", "p3", "p4"],
                            "identity": [vip_id, f"vip/{VIP}", "blocked/John_Schneider", None]})
     lake.write_dataset(tracks, config.lake_root, catalog.PERSON_TRACKS, **keys)
@@ -194,14 +202,14 @@ def test_a_known_person_is_erased_from_frigate_landing_alerts_behaviour_and_know
 
     report = forget_customer(config, SHOP, vip_id)
 
-    assert report.counts["frigate_landing_lines"] == 1 and report.counts["frigate_alert_log_lines"] == 1
-    assert report.counts["person_tracks"] == 2 and report.counts["frigate_alert_deliveries"] == 1
+    assert report.counts["frigate_landing_lines"] == 1
+    assert report.counts["person_tracks"] == 2 and report.counts["alert_deliveries"] == 1
     assert report.counts["alerts"] >= 1 and report.counts["known_people_photos"] == 1
     assert verify_erased(config, journal) == []
     assert VIP not in landing.read_text() and VIP.lower() not in landing.read_text().lower()
     lines = [json.loads(json.loads(line)["payload"]) for line in landing.read_text().splitlines()]
     assert [m["after"]["sub_label"] for m in lines] == [None, "john_schneider", None]  # the track stays, anonymous
-    assert [json.loads(line)["alert_id"] for line in alerts.read_text().splitlines()] == ["a2", "a3"]
+    assert sorted(read_log(config, SHOP)["alert_id"].to_list()) == ["a2", "a3"]
     assert not (config.known_people_dir / "vip" / VIP).exists()
     assert (config.known_people_dir / "blocked" / "John_Schneider" / "3.jpg").exists()
     person_tracks = lake.read_dataset(config.lake_root, catalog.PERSON_TRACKS, **keys)

@@ -22,8 +22,12 @@ from assets.shelf import SEGMENT_JOB, build_shelf_definitions, new_segments, she
 from assets.partitions import WorkspacePartitions, camera_day_key
 from resources import WatershopResource
 from watershop_dagster import catalog, lake
+from watershop_dagster.alerts.channels import LOG
+from watershop_dagster.alerts.delivery import deliver
+from watershop_dagster.alerts.log import read_log
+from watershop_dagster.alerts.model import SOURCE_SHELF
+from watershop_dagster.alerts.rules import falling_object_alerts
 from watershop_dagster.config import load_config
-from watershop_dagster.shelf.alerts import alerts_due
 from watershop_dagster.shelf.detector import ShelfFallDetector, ShelfRegion, YuvPlanes
 from watershop_dagster.shelf.pipeline import PROCESSED, QUARANTINED, REUSED, process_shelf_camera_day
 from watershop_dagster.shelf.scan import regions_for
@@ -100,15 +104,20 @@ def test_free_fall_is_required_and_people_boxes_veto():
     assert held == []
 
 
-def test_alert_cooldown_is_per_zone_and_never_repeats():
+def test_fall_alerts_cool_down_per_zone_and_never_repeat(tmp_path):
     at = lambda s: START + timedelta(seconds=s)  # noqa: E731
     events = pl.DataFrame({"event_id": ["a", "b", "c", "d"], "zone": ["z1", "z1", "z2", "z1"],
                            "release_utc": [at(0), at(100), at(50), at(400)]})
-    due = alerts_due(events, pl.DataFrame(schema=catalog.FALLING_OBJECT_ALERTS.schema), 300)
-    assert due["event_id"].to_list() == ["a", "c", "d"]
-    sent = pl.DataFrame({"event_id": ["a"], "camera": ["x"], "zone": ["z1"], "release_utc": [at(0)],
-                         "sent_utc": [at(1)], "channel": ["log"]}, schema=catalog.FALLING_OBJECT_ALERTS.schema)
-    assert alerts_due(events, sent, 300)["event_id"].to_list() == ["c", "d"]
+    config_file = tmp_path / "watershop.yaml"
+    config_file.write_text(yaml.safe_dump({"shops": [{"id": "s1", "timezone": "UTC", "cameras": [CAMERA]}]}))
+    cfg = load_config(config_file)  # no channel configured: alerts are logged only
+    alerts = falling_object_alerts(events, CAMERA, cfg.alerts.rules, "s1", at(500).timestamp(), SOURCE_SHELF)
+    first = deliver(cfg, "s1", alerts[:2], {})  # the first segment: a, then b within its zone's cooldown
+    assert (first.delivered, first.suppressed) == (1, 1)
+    again = deliver(cfg, "s1", alerts, {})  # a later segment's run sees every fall again
+    assert (again.delivered, again.suppressed, again.already_logged) == (2, 1, 1)  # c and d; b still too close
+    log = read_log(cfg, "s1")
+    assert sorted(log["event_id"].to_list()) == ["a", "c", "d"] and set(log["channel"]) == {LOG}
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,7 +151,7 @@ def _workspace(tmp_path: Path, webhook_url: str) -> Path:
     cameras = synthetic.camera_config([CAMERA])
     cameras["counter"] = None  # a camera without shelf zones
     config = {"shops": [{"id": "s1", "timezone": "UTC", "cameras": cameras}], "partitions_start": "2026-01-01",
-              "alerts": {"webhook_url": webhook_url}, "shelf": {"alert_cooldown_s": 300, "store_stills": True}}
+              "alerts": {"webhook_url": webhook_url}, "shelf": {"store_stills": True}}
     path = tmp_path / "watershop.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -173,8 +182,8 @@ def test_segments_alert_near_live_and_the_camera_day_reuses_them(tmp_path, webho
     # alerts: one per zone within the cooldown (all three drops fall within 40 s)
     assert len(received) == 1 and received[0]["zone"] == synthetic.zone_name(CAMERA)
     assert received[0]["kind"] == "falling_object" and received[0]["camera"] == CAMERA
-    log = lake.read_dataset(cfg.lake_root, catalog.FALLING_OBJECT_ALERTS, shop_id="s1", date=START.date(), camera=CAMERA)
-    assert log.height == 1
+    log = read_log(cfg, "s1")
+    assert log.select("kind", "camera", "channel", "status").rows() == [("falling_object", CAMERA, "webhook", "delivered")]
 
     day = process_shelf_camera_day(cfg, "s1", CAMERA, START.date())
     statuses = dict(zip(day.files["path"].to_list(), day.files["status"].to_list()))

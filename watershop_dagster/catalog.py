@@ -472,25 +472,6 @@ FRIGATE_MESSAGES_QUARANTINE = Dataset(
     CAMERA_DAY,  # messages naming no configured camera: camera=_unrouted
     retention=Retention.QUARANTINE,
 )
-FRIGATE_ALERT_DELIVERIES = Dataset(
-    "frigate_alert_deliveries",
-    pl.Schema({
-        "alert_id": pl.Utf8,
-        "rule": pl.Utf8,
-        "kind": pl.Utf8,  # known_person | loitering
-        "camera": pl.Utf8,
-        "event_id": pl.Utf8,  # Frigate's tracked object (person_tracks.track_id)
-        "zone": pl.Utf8,
-        "person_key": pl.Utf8,  # known person (role/name), else null
-        "role": pl.Utf8,
-        "ts": TS,  # when it happened, Frigate's clock
-        "triggered_at": TS,  # when `listen` raised it
-        "delivered": pl.Boolean,  # every channel succeeded
-        "deliveries_json": pl.Utf8,  # {"channel": {"ok", "attempts", "at" | "error"}}
-    }),
-    CAMERA_DAY,
-    personal=PersonalData(match_on=("person_key",)),  # an alert about a known person names them
-)
 #: the behaviour outputs of one camera-day, in the order they are written
 BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,
                      HEATMAP_CELLS, PERSON_OBSERVATIONS_QUARANTINE)
@@ -531,12 +512,37 @@ FALLING_OBJECT_FILES = Dataset(
     CAMERA_DAY,
 )
 FALLING_OBJECT_STILLS = Dataset("falling_object_stills", None, CAMERA_DAY, asset=False)  # <event_id>.jpg
-FALLING_OBJECT_ALERTS = Dataset(
-    "falling_object_alerts",
-    pl.Schema({"event_id": pl.Utf8, "camera": pl.Utf8, "zone": pl.Utf8, "release_utc": TS, "sent_utc": TS,
-               "channel": pl.Utf8}),  # webhook | log
-    CAMERA_DAY,
+
+# --------------------------------------------------------------------------------------------
+# alerts of every source (Frigate live, recordings after each run, shelf segments near-live)
+
+ALERT_DELIVERIES = Dataset(
+    "alert_deliveries",
+    pl.Schema({
+        "alert_id": pl.Utf8,  # stable: the same event evaluated twice gives the same id
+        "source": pl.Utf8,  # frigate | recordings | shelf
+        "rule": pl.Utf8,
+        "kind": pl.Utf8,  # known_person | loitering | falling_object
+        "camera": pl.Utf8,
+        "event_id": pl.Utf8,  # Frigate's tracked object, the visit, the loitering track or the fall
+        "zone": pl.Utf8,
+        "subject": pl.Utf8,  # what the cooldown counts per rule: the person, else the track or shelf zone
+        "person_key": pl.Utf8,  # known person (role/name), else null
+        "role": pl.Utf8,
+        "ts": TS,  # when it happened
+        "triggered_at": TS,  # when the alert was raised
+        "cooldown_s": pl.Float64,
+        "detail_json": pl.Utf8,  # producer-specific fields of the payload (drop height, confidence, ...)
+        "channel": pl.Utf8,  # webhook | mqtt | email | log (no channel configured)
+        "status": pl.Utf8,  # delivered | failed (retried at next_attempt_at) | given_up | not_configured
+        "attempts": pl.Int32,
+        "last_attempt_at": TS,
+        "next_attempt_at": TS,  # null unless failed
+        "error": pl.Utf8,
+    }),
+    SHOP_DAY,  # the shop's local day of `ts`; one row per alert and channel, updated in place
     asset=False,
+    personal=PersonalData(match_on=("person_key",)),  # an alert about a known person names them
 )
 
 DATASETS: tuple[Dataset, ...] = (
@@ -544,8 +550,9 @@ DATASETS: tuple[Dataset, ...] = (
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
     CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
-    *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE, FRIGATE_ALERT_DELIVERIES,
-    FALLING_OBJECT_EVENTS, FALLING_OBJECT_SEGMENTS, FALLING_OBJECT_FILES, FALLING_OBJECT_STILLS, FALLING_OBJECT_ALERTS,
+    *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE,
+    FALLING_OBJECT_EVENTS, FALLING_OBJECT_SEGMENTS, FALLING_OBJECT_FILES, FALLING_OBJECT_STILLS,
+    ALERT_DELIVERIES,
 )
 BY_NAME: Mapping[str, Dataset] = MappingProxyType({d.name: d for d in DATASETS})
 #: the per-camera vision outputs, in the order the pipeline writes them

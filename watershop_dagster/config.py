@@ -234,13 +234,6 @@ class VisionConfig(_Strict):
                          description="Processes per camera-day run; a long file is split into slices across them")
 
 
-class AlertsConfig(_Strict):
-    webhook_url: str | None = Field(
-        default=None, description="POST alerts (vip/blocked person seen) here as JSON; unset: log only"
-    )
-    timeout_seconds: float = Field(default=10.0, gt=0)
-
-
 class SmtpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
@@ -252,21 +245,48 @@ class SmtpConfig(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0)
 
 
-class FrigateAlertRule(_Strict):
-    """A live alert: a known person of `roles` enters (`known_person`), or a person's presence in a
-    zone reaches its loitering_time (`loitering`; `zones` limits it, empty: every loitering zone)."""
+class MqttBrokerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+
+
+AlertChannel = Literal["webhook", "mqtt", "email"]
+
+
+class AlertRule(_Strict):
+    """An alert: a known person of `roles` enters (`known_person`), a person's presence in a zone
+    reaches its loitering_time (`loitering`), or an item falls in a shelf zone (`falling_object`);
+    `zones` limits it (empty: every zone)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    kind: Literal["known_person", "loitering"]
+    kind: Literal["known_person", "loitering", "falling_object"]
     roles: list[str] = Field(default_factory=lambda: ["vip", "blocked"])
     zones: list[str] = Field(default_factory=list)
-    cooldown_seconds: float = Field(default=300.0, ge=0, description="Per person (or track) and rule")
-    channels: list[Literal["webhook", "mqtt", "email"]] = Field(default_factory=lambda: ["mqtt"])
+    cooldown_seconds: float = Field(default=300.0, ge=0, description="Per person (track, or shelf zone) and rule")
+    channels: list[AlertChannel] = Field(
+        default_factory=list, description="Empty: every configured channel (none configured: logged only)")
 
 
-def _default_frigate_rules() -> list[FrigateAlertRule]:
-    return [FrigateAlertRule(name="known_person", kind="known_person"),
-            FrigateAlertRule(name="loitering", kind="loitering")]
+def _default_alert_rules() -> list[AlertRule]:
+    return [AlertRule(name="known_person", kind="known_person"), AlertRule(name="loitering", kind="loitering"),
+            AlertRule(name="falling_object", kind="falling_object")]
+
+
+class AlertsConfig(_Strict):
+    """Alert rules and channels, for `frigate listen` (live) and the recordings path (after each run)."""
+
+    webhook_url: str | None = Field(default=None, description="POST alerts here as JSON")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    mqtt_topic: str = Field(default="watershop/alerts", description="Alerts are published to <mqtt_topic>/<rule>")
+    mqtt: MqttBrokerConfig | None = Field(
+        default=None, description="Broker for the mqtt channel; default: Frigate's broker when there is one")
+    smtp: SmtpConfig | None = None
+    retry_first_seconds: float = Field(default=5.0, ge=0, description="A failed delivery is retried after this, doubling")
+    retry_max_seconds: float = Field(default=600.0, ge=0)
+    max_attempts: int = Field(default=8, ge=1, description="Attempts per alert and channel before giving up")
+    rules: list[AlertRule] = Field(default_factory=_default_alert_rules)
 
 
 class FrigateConfig(_Strict):
@@ -284,9 +304,6 @@ class FrigateConfig(_Strict):
     fsync_seconds: float = Field(default=1.0, gt=0, description="Landed messages are fsync'd at least this often")
     sub_labels: dict[str, str] = Field(
         default_factory=dict, description="Frigate sub_label -> known person (role/name); default: the folder name")
-    alert_topic: str = "watershop/alerts"
-    smtp: SmtpConfig | None = None
-    rules: list[FrigateAlertRule] = Field(default_factory=_default_frigate_rules)
 
 
 class ServingConfig(_Strict):
@@ -509,9 +526,12 @@ vision:
   store_face_crops: false  # biometric data: keep off unless you need crops for review
 
 alerts:
-  # A vip or blocked person (known_people/<role>/<name>/) entering raises an alert. Without a
-  # webhook the alert is only logged (Dagster run log + lake/alerts).
+  # Rules (default: a vip or blocked person of known_people/<role>/<name>/ enters, a person
+  # loiters in a zone past its loitering_time, an item falls in a shelf zone) go to every
+  # configured channel; without one they are only logged (lake/alert_deliveries).
   # webhook_url: https://example.invalid/watershop-alerts
+  # smtp: {{host: mail.example.invalid, port: 587, starttls: true, recipients: [owner@example.invalid]}}
+  # mqtt: {{host: 127.0.0.1, port: 1883}}   # publishes to <mqtt_topic>/<rule>
   timeout_seconds: 10
 
 serving:

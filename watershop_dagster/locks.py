@@ -8,9 +8,9 @@ not). A lock dies with its process, so a killed run never leaves a lock that blo
   erasure, retention), so two days of one shop never interleave their read-match-write steps.
 * `privacy_audit_lock(warehouse)`: ``<warehouse>/locks/privacy-audit.lock``, around appends to
   the privacy audit log.
-* `shelf_alert_lock(warehouse, shop, camera)`: ``<warehouse>/locks/shelf-alerts-<shop>-<camera>.lock``,
-  around a camera's falling-item alert log (read, deliver, append), so two segments landing
-  together never both alert one zone inside its cooldown.
+* `alert_log_lock(warehouse, shop)`: ``<warehouse>/locks/alerts-<shop>.lock``, around a shop's
+  alert delivery log (read, decide, deliver, write), so two runs (or `listen` and a run) never both
+  send one alert, nor two alerts of one subject inside its cooldown.
 * `build_lock(build_db)`: ``<build_db folder>/.build.lock``, serialising writers of the DuckDB
   build file (dbt runs, publishing).
 """
@@ -84,9 +84,9 @@ def privacy_audit_lock(warehouse_dir: Path):
     return file_lock(Path(warehouse_dir) / "locks" / "privacy-audit.lock")
 
 
-def shelf_alert_lock(warehouse_dir: Path, shop_id: str, camera: str):
-    """Exclusive lock on one camera's falling-item alert log."""
-    return file_lock(Path(warehouse_dir) / "locks" / f"shelf-alerts-{shop_id}-{camera}.lock")
+def alert_log_lock(warehouse_dir: Path, shop_id: str):
+    """Exclusive lock on a shop's alert delivery log."""
+    return file_lock(Path(warehouse_dir) / "locks" / f"alerts-{shop_id}.lock")
 
 
 def build_lock(build_db: Path):

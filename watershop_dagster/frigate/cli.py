@@ -25,18 +25,21 @@ def _frigate_section(config: WatershopConfig) -> FrigateConfig:
 
 
 def live_alerts(config: WatershopConfig, section: FrigateConfig, shop, client):
-    """The alert service of `listen`: the config's rules and channels (MQTT through `client`)."""
-    from watershop_dagster.frigate.alerts import AlertRules, AlertService, email_sender, mqtt_sender, webhook_sender
+    """The alert service of `listen`: the config's live rules, every configured channel (MQTT through
+    `client`), the cooldown and the failed deliveries left in the log by an earlier run."""
+    import time
+
+    from watershop_dagster.alerts.channels import configured_senders
+    from watershop_dagster.alerts.delivery import LiveDelivery, logged_cooldown, pending_live
+    from watershop_dagster.alerts.model import SOURCE_FRIGATE
+    from watershop_dagster.frigate.alerts import AlertRules, AlertService
     from watershop_dagster.frigate.events import sub_label_people
 
     people = sub_label_people(config.known_people_dir, section.sub_labels)
-    senders = {"mqtt": mqtt_sender(client.publish, section.alert_topic)}
-    if config.alerts.webhook_url:
-        senders["webhook"] = webhook_sender(config.alerts.webhook_url, config.alerts.timeout_seconds)
-    if section.smtp:
-        senders["email"] = email_sender(section.smtp)
-    rules = AlertRules(section.rules, people, shop.zones())
-    return AlertService(rules, senders, config.frigate_landing / shop.id, shop.tz)
+    cooldown = logged_cooldown(config, shop.id, SOURCE_FRIGATE, time.time())
+    rules = AlertRules(shop.id, config.alerts.rules, people, shop.zones(), cooldown)
+    delivery = LiveDelivery(config, shop.id, configured_senders(config, client.publish))
+    return AlertService(rules, delivery, pending_live(config, shop.id, SOURCE_FRIGATE))
 
 
 @frigate.command()
@@ -50,6 +53,7 @@ def listen(config_file, mqtt_host, mqtt_port, topic_prefix, username, password) 
     """Land Frigate's MQTT events and reviews as they come (a long-running service; SIGTERM stops it)."""
     import logging
 
+    from watershop_dagster.frigate.alerts import LIVE_KINDS
     from watershop_dagster.frigate.listener import MqttSettings, listen as run_listener
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -62,7 +66,8 @@ def listen(config_file, mqtt_host, mqtt_port, topic_prefix, username, password) 
         password=password or section.password, client_id=section.client_id)
     click.echo(f"listening on {settings.host}:{settings.port} {settings.topic_prefix}/# for shop {shop.id}; "
                f"landing in {config.frigate_landing / shop.id}")
-    make_alerts = partial(live_alerts, config, section, shop) if section.rules else None
+    live = any(rule.kind in LIVE_KINDS for rule in config.alerts.rules)
+    make_alerts = partial(live_alerts, config, section, shop) if live else None
     try:
         listener = run_listener(settings, config.frigate_landing, shop.id, set(shop.cameras), shop.tz,
                                 section.fsync_seconds, make_alerts)

@@ -6,20 +6,20 @@ the embeddings of tracks whose identity rows were already gone. So the plan come
 
 1. **plan**: everything to erase is collected — the customer id, their known-person key (a VIP or
    blocked person) and the Frigate sub_labels naming it, their track, visit, detection and
-   embedding ids, the Frigate landing files and alert logs naming them, their known-person folder —
+   embedding ids, the Frigate landing files naming them, their known-person folder —
    and written to the journal ``<lake>/state/erasure/<shop>/<digest>.json`` (atomically, fsync'd,
    folder fsync'd; the file name is a digest, not the id) before anything is touched;
 2. **steps**, each idempotent and marked done in the journal (same durable write) when finished,
    so a re-run after a kill redoes at most the step it was killed in: one step per catalog dataset
    with personal data (`catalog.PersonalData`: rows dropped, or scrubbed where they are business
    records), face crops, Frigate landing lines (the sub_label naming them nulled in the payload: the
-   tracked person stays, anonymous), Frigate alert-log lines naming them (dropped), their
+   tracked person stays, anonymous), their
    known-person folder (else the next run re-creates them from the reference photos), the privacy
    audit row (appended once per erasure id; from then on new ids use the new salt), the marts
    rebuilt from the lake;
 3. **verify**: `verify_erased` scans the shop's partitions of every catalog dataset with personal
-   data, the face crops, the Frigate landing and alert logs, the known people and the served marts
-   for any id of the journal. A trace left fails the erasure loudly (`ErasureIncomplete`): the
+   data (the alert delivery log among them), the face crops, the Frigate landing, the known people
+   and the served marts for any id of the journal. A trace left fails the erasure loudly (`ErasureIncomplete`): the
    journal stays with every step reopened, so the next `forget` runs them all again. Clean: the
    journal, which itself lists the erased ids, is deleted; the audit row is the lasting record.
 
@@ -48,6 +48,7 @@ import shutil
 import signal
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,6 @@ from watershop_dagster import catalog, lake
 from watershop_dagster.atomic import atomic_write_text
 from watershop_dagster.catalog import Dataset
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.frigate.alerts import ALERT_LOG
 from watershop_dagster.frigate.events import sub_label_people
 from watershop_dagster.frigate.landing import SUFFIX, encode_line
 from watershop_dagster.identity.privacy import (
@@ -73,7 +73,7 @@ from watershop_dagster.identity.privacy import (
     shop_parts,
     subject_hash,
 )
-from watershop_dagster.locks import identity_lock
+from watershop_dagster.locks import alert_log_lock, identity_lock
 from watershop_dagster.warehouse import rebuild_marts
 
 KILL_AFTER_ENV = "WATERSHOP_ERASURE_KILL_AFTER"
@@ -81,7 +81,6 @@ _journal_writes = itertools.count(1)
 
 STEP_CROPS = "face_crops"
 STEP_LANDING = "frigate_landing"
-STEP_ALERT_LOGS = "frigate_alert_logs"
 STEP_KNOWN_PERSON = "known_person"
 STEP_AUDIT = "audit"
 STEP_MARTS = "marts"
@@ -255,10 +254,9 @@ def _plan(config: WatershopConfig, shop_id: str, customer_id: str) -> dict:
         "detections": sorted(detections),
         "embeddings": sorted(embeddings),
         "landing_files": _relative(config, (p for p, n in _landing_hits(config, shop_id, labels) if n)),
-        "alert_logs": _relative(config, (p for p, n in _alert_log_hits(config, shop_id, person_key) if n)),
         "known_person_dir": person_key if person_key and (config.known_people_dir / person_key).is_dir() else None,
         "planned_at": datetime.now(UTC).isoformat(),
-        "steps": [*(f"dataset:{d.name}" for d in personal_datasets()), STEP_CROPS, STEP_LANDING, STEP_ALERT_LOGS,
+        "steps": [*(f"dataset:{d.name}" for d in personal_datasets()), STEP_CROPS, STEP_LANDING,
                   STEP_KNOWN_PERSON, STEP_AUDIT, STEP_MARTS],
         "done": [],
         "counts": {},
@@ -285,7 +283,7 @@ def _needles(journal: dict) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Frigate: landing lines and alert logs naming the person, known-person folders
+# Frigate: landing lines naming the person, known-person folders
 
 
 def _labels(config: WatershopConfig, person_key: str | None) -> set[str]:
@@ -322,34 +320,15 @@ def _unlabel(line: str, labels: set[str]) -> str | None:
     return encode_line(entry.get("received_at"), entry.get("topic"), json.dumps(message)).decode().rstrip("\n")
 
 
-def _names_person(line: str, person_key: str) -> bool:
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return False
-    return isinstance(entry, dict) and entry.get("person_key") == person_key
-
-
 def _landing_files(config: WatershopConfig, shop_id: str) -> Iterator[Path]:
     folder = config.frigate_landing / shop_id
-    for path in sorted(folder.glob(f"*/*{SUFFIX}")) if folder.is_dir() else []:
-        if path.parent.name != ALERT_LOG:
-            yield path
-
-
-def _alert_logs(config: WatershopConfig, shop_id: str) -> list[Path]:
-    return sorted((config.frigate_landing / shop_id / ALERT_LOG).glob(f"*{SUFFIX}"))
+    yield from sorted(folder.glob(f"*/*{SUFFIX}")) if folder.is_dir() else []
 
 
 def _landing_hits(config: WatershopConfig, shop_id: str, labels: set[str]) -> Iterator[tuple[Path, int]]:
     """(landing file, lines naming the person) for every landing file of the shop."""
     for path in _landing_files(config, shop_id) if labels else []:
         yield path, sum(_unlabel(line, labels) is not None for line in path.read_text().splitlines())
-
-
-def _alert_log_hits(config: WatershopConfig, shop_id: str, person_key: str | None) -> Iterator[tuple[Path, int]]:
-    for path in _alert_logs(config, shop_id) if person_key else []:
-        yield path, sum(_names_person(line, person_key) for line in path.read_text().splitlines())
 
 
 def _rewrite_lines(path: Path, change: Callable[[str], str | None]) -> int:
@@ -384,8 +363,11 @@ def _run_step(config: WatershopConfig, journal: dict, step: str) -> None:
         dataset = catalog.dataset(step.removeprefix("dataset:"))
         subject = _subject(journal)
         if any(subject.could_match(column) for column in dataset.personal.match_on):
-            for _day, path in shop_parts(root, dataset, shop_id):
-                count(dataset.name, rewrite(path, _forget_rows(dataset, subject)))
+            # the alert layer rewrites its log under this lock (a running `frigate listen` too)
+            guard = alert_log_lock(config.warehouse_dir, shop_id) if dataset is catalog.ALERT_DELIVERIES else nullcontext()
+            with guard:
+                for _day, path in shop_parts(root, dataset, shop_id):
+                    count(dataset.name, rewrite(path, _forget_rows(dataset, subject)))
     elif step == STEP_CROPS:
         removed = _forget_crops(root, shop_id, set(journal["detections"]))
         count(catalog.FACE_CROPS.name, removed)
@@ -396,12 +378,6 @@ def _run_step(config: WatershopConfig, journal: dict, step: str) -> None:
             path = config.frigate_landing / relative
             if path.exists():
                 count("frigate_landing_lines", _rewrite_lines(path, lambda line: _unlabel(line, labels)))
-    elif step == STEP_ALERT_LOGS:
-        key = journal["person_key"]
-        for relative in journal["alert_logs"]:
-            path = config.frigate_landing / relative
-            if path.exists():
-                count("frigate_alert_log_lines", _rewrite_lines(path, lambda line: "" if _names_person(line, key) else None))
     elif step == STEP_KNOWN_PERSON:
         folder = config.known_people_dir / journal["known_person_dir"] if journal["known_person_dir"] else None
         if folder is not None and folder.is_dir():
@@ -450,7 +426,7 @@ def _forget_crops(lake_root: Path, shop_id: str, detection_ids: set[str]) -> int
 
 def verify_erased(config: WatershopConfig, journal: dict) -> list[str]:
     """Where any id of the journal remains (no ids in the answer): the shop's partitions of every
-    personal dataset, face crops, Frigate landing lines and alert logs, the known-person folder and
+    personal dataset, face crops, Frigate landing lines, the known-person folder and
     every table of the served marts."""
     shop_id, needles = journal["shop_id"], _needles(journal)
     traces = []
@@ -466,7 +442,6 @@ def verify_erased(config: WatershopConfig, journal: dict) -> list[str]:
             traces.append(str(path.relative_to(config.lake_root)))
     labels = set(journal["sub_labels"]) | _labels(config, journal["person_key"])
     traces += [f"{path}: {n} lines with their sub_label" for path, n in _landing_hits(config, shop_id, labels) if n]
-    traces += [f"{path}: {n} alert lines" for path, n in _alert_log_hits(config, shop_id, journal["person_key"]) if n]
     if journal["person_key"] and (config.known_people_dir / journal["person_key"]).exists():
         traces.append(f"known people folder {config.known_people_dir / journal['person_key']}")
     traces += [f"served marts {config.marts_db.name}: {where}" for where in marts_mentions(config.marts_db, needles)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.alerts import build_alert_definitions
 from assets.behaviour import build_behaviour_definitions
 from assets.frigate import build_frigate_definitions
 from assets.identity import build_identity_definitions
@@ -40,6 +41,7 @@ def build_definitions(config_file: str | Path | None = None) -> dg.Definitions:
         build_frigate_definitions(partitions) if config.frigate else dg.Definitions(),
         build_shelf_definitions(partitions),
         build_identity_definitions(partitions),
+        build_alert_definitions(),
         build_behaviour_definitions(partitions),
         build_marts_definitions(partitions),
         build_reports_definitions(partitions),

@@ -30,7 +30,6 @@ class ShelfConfig(_Strict):
     zones: dict[str, ShelfZoneScale] = Field(default_factory=dict, description="Per zone name: its own scale")
     min_confidence: float = Field(default=0.6, ge=0, le=1)
     store_stills: bool = Field(default=False, description="Keep a JPEG of the shelf region at each landing")
-    alert_cooldown_s: float = Field(default=300.0, ge=0, description="At most one alert per zone this often")
 
     def gravity_px_s2(self, zone: str, zone_height_px: float) -> float:
         """g in px/s² for a zone `zone_height_px` high in frame pixels."""
