@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -62,16 +64,16 @@ def workspaces(tmp_path_factory) -> ServingWorkspaces:
     return serving_workspaces(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def dashboard(workspaces, tmp_path_factory):
-    """`python -m watershop_dagster.serving.commands dashboard` (= `watershop dashboard`) on a free port."""
+@contextmanager
+def served_dashboard(config, log: Path, *extra: str, env: dict | None = None) -> Iterator[str]:
+    """`python -m watershop_dagster.serving.commands dashboard` (= `watershop dashboard`) on a free port,
+    until it answers its health check; its base URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("dashboard") / "streamlit.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "watershop_dagster.serving.commands", "dashboard", "--port", str(port),
-             "--config", str(ServingWorkspaces.config_file(workspaces.full))],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+             *extra, "--config", str(ServingWorkspaces.config_file(config))],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -92,6 +94,12 @@ def dashboard(workspaces, tmp_path_factory):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def dashboard(workspaces, tmp_path_factory):
+    with served_dashboard(workspaces.full, tmp_path_factory.mktemp("dashboard") / "streamlit.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -244,35 +252,10 @@ def test_pos_only_workspace_says_visit_marts_are_missing(workspaces, monkeypatch
 @pytest.fixture(scope="module")
 def exposed_dashboard(workspaces, tmp_path_factory):
     """`watershop dashboard --host 0.0.0.0` (every interface) with an API key: sessions must sign in."""
-    port = free_port()
     log = tmp_path_factory.mktemp("exposed") / "streamlit.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "watershop_dagster.serving.commands", "dashboard", "--port", str(port),
-             "--host", "0.0.0.0", "--config", str(ServingWorkspaces.config_file(workspaces.full))],
-            stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "WATERSHOP_API_KEY": EXPOSED_KEY},
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"dashboard did not start:\n{log.read_text()}"
-            time.sleep(0.3)
+    with served_dashboard(workspaces.full, log, "--host", "0.0.0.0", env={"WATERSHOP_API_KEY": EXPOSED_KEY}) as base:
         assert "every session must sign in" in log.read_text()
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 EXPOSED_KEY = "exposed-key-91c2"
@@ -464,11 +447,11 @@ def test_shelf_incidents_page_lists_falls_and_shows_a_stored_still(supermarket):
     assert not app.image and "No still stored" in texts(app)
 
 
-def _deliver(config, rule: str, person: str | None, at: datetime, shop: str = MARKET) -> None:
+def _deliver(config, rule: str, person: str | None, at: datetime) -> None:
     """One alert through the listener's own delivery path: the webhook succeeds, e-mail is not configured."""
     received = []
-    service = AlertService(AlertRules([], {}, []), {"webhook": received.append}, config.frigate_landing / shop,
-                           config.shop(shop).tz, retry_delays=())
+    service = AlertService(AlertRules([], {}, []), {"webhook": received.append}, config.frigate_landing / MARKET,
+                           config.shop(MARKET).tz, retry_delays=())
     service.deliver(Alert(alert_id=f"a-{rule}-{at:%H%M%S}", rule=rule, kind="known_person", camera="door",
                           event_id="ev1", zone="entrance", person_key=person, role="vip", ts=at.timestamp(),
                           triggered_at=at.timestamp() + 0.4, channels=("webhook", "email")))
@@ -528,22 +511,23 @@ def _script_run(stream, state: ClientState) -> tuple[dict[str, str], list[str], 
             return shown, said, auto, page_hash
 
 
-def test_live_alerts_refresh_themselves_in_a_served_dashboard(dashboard, workspaces):
+def test_live_alerts_refresh_themselves_in_a_served_dashboard(supermarket, tmp_path):
     """Over Streamlit's own websocket, as the browser talks to `watershop dashboard`: the page asks to
     rerun its alert list every few seconds, and that rerun alone shows an alert delivered meanwhile."""
     from websockets.sync.client import connect
 
     from watershop_dagster.serving.dashboard_pages import ALERTS_REFRESH_SECONDS
 
-    log_dir = workspaces.full.frigate_landing / "north" / "_alerts"
-    query = "shop=north"
+    log_dir = supermarket.frigate_landing / MARKET / "_alerts"
+    query = f"shop={MARKET}"
     try:
-        with connect(dashboard.replace("http", "ws") + "/_stcore/stream", subprotocols=["streamlit"]) as stream:
+        with (served_dashboard(supermarket, tmp_path / "streamlit.log") as base,
+              connect(base.replace("http", "ws") + "/_stcore/stream", subprotocols=["streamlit"]) as stream):
             shown, said, auto, page_hash = _script_run(stream, ClientState(query_string=query, page_name="live-alerts"))
             assert "Live alerts" in said and "No alerts today." in said and not shown
             assert auto is not None and auto.auto_rerun.interval == ALERTS_REFRESH_SECONDS
 
-            _deliver(workspaces.full, "vip_in", "vip/mla", datetime.now(UTC), shop="north")
+            _deliver(supermarket, "vip_in", "vip/ravi", datetime.now(UTC))
             shown, said, _, _ = _script_run(stream, ClientState(
                 query_string=query, page_name="live-alerts", page_script_hash=page_hash,
                 fragment_id=auto.auto_rerun.fragment_id, is_auto_rerun=True))
