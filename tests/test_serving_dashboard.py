@@ -368,7 +368,7 @@ def test_receipts_page(supermarket):
     assert sorted(listed["receipt_id"]) == ["R1", "R2", "R3", "R4", "R5"]
     assert listed.set_index("receipt_id").loc["R1", "total"] == pytest.approx(3.0 + 2.0 + 2.25)
 
-    app.selectbox(key="receipt").select("R1").run()
+    app.selectbox(key="receipt").select(f"{DAY1} · R1").run()
     assert not app.exception
     lines = app.dataframe[-1].value
     assert list(lines["category"]) == ["dairy", "snacks", "bakery"]
@@ -578,3 +578,15 @@ def test_supermarket_pages_are_offered_once_their_marts_have_rows(supermarket, t
         # super has receipts but no cameras: the behaviour marts hold its sales beside zero visitors
         assert q.marts_with_rows(con, q.SUPERMARKET_MARTS, SUPER) == set(q.SUPERMARKET_MARTS) - {"falling_object_events"}
         assert q.marts_with_rows(con, q.SUPERMARKET_MARTS, "elsewhere") == {"experiment_results"}  # every shop's
+
+
+def test_a_still_is_shown_only_from_inside_the_lake(supermarket):
+    from watershop_dagster.serving.dashboard_pages import View, _still_file
+
+    view = View(config=supermarket, reader=MartsReader(supermarket.marts_db), flt=q.Filter(MARKET))
+    stored = sql(supermarket, "select still from falling_object_events where event_id = ?", [STILL_EVENT])[0]
+    assert _still_file(view, stored) == (supermarket.lake_root / stored).resolve()
+    outside = supermarket.workspace_dir / "elsewhere.jpg"
+    outside.write_bytes((supermarket.lake_root / stored).read_bytes())
+    for still in (None, "", "falling_object_stills/gone.jpg", "../elsewhere.jpg", str(outside)):
+        assert _still_file(view, still) is None, still

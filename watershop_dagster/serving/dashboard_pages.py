@@ -538,12 +538,13 @@ def receipts(view: View) -> None:
     if total > listed.height:
         st.caption(f"The newest {listed.height:,} of {total:,} receipts.")
     _table(listed, total=st.column_config.NumberColumn(format="%.2f"))
-    picked = st.selectbox("Receipt lines", listed["receipt_id"].to_list(), index=None, key="receipt",
+    by_label = {f"{day:%Y-%m-%d} · {receipt_id}": (day, receipt_id)  # a till may restart its ids each day
+                for day, receipt_id in listed.select("date", "receipt_id").iter_rows()}
+    picked = st.selectbox("Receipt lines", list(by_label), index=None, key="receipt",
                           placeholder="Pick a receipt to see its lines")
     if picked is not None:
-        day = listed.filter(pl.col("receipt_id") == picked)["date"][0]
         with snapshot(view) as con:
-            lines = q.receipt_lines(con, flt.shop_id, day, picked)
+            lines = q.receipt_lines(con, flt.shop_id, *by_label[picked])
         _table(lines, line_total=st.column_config.NumberColumn("line total", format="%.2f"))
 
 
