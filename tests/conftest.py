@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from watershop_dagster.config import WatershopConfig
 from watershop_dagster.fixtures import FIXTURES_ENV_VAR, fixtures_dir
 
 
@@ -152,3 +153,50 @@ def dbt_build(tmp_path, monkeypatch):
 
     build.lake, build.db = lake, db
     return build
+
+
+# ------------------------------------------------------------------ served marts: workspaces and pages
+# Shared by the serving tests (API and dashboard): a workspace whose marts the pipeline's own dbt
+# runner built from a hand-made lake and published, and one dashboard page run by Streamlit's AppTest.
+
+def published_workspace(root: Path, config_yaml: str, fill_lake) -> WatershopConfig:
+    """The workspace at `root` (its watershop.yaml = `config_yaml`) after `fill_lake(config)` wrote its
+    lake: the dbt runner's build (as `watershop run` does it, time zones from the config), published."""
+    from watershop_dagster.config import CONFIG_FILENAME, load_config
+    from watershop_dagster.dbt_runner import project_runner
+    from watershop_dagster.warehouse import publish_marts
+
+    (root / CONFIG_FILENAME).write_text(config_yaml)
+    config = load_config(root / CONFIG_FILENAME)
+    fill_lake(config)
+    result = project_runner().build(config)
+    assert result.success, result.failures or result.error
+    publish_marts(config)
+    return config
+
+
+def _dashboard_page(config_file: str, page: str, shop: str, start: str, end: str) -> None:
+    """One page of the dashboard alone (AppTest runs this body as a script: only builtins in the signature)."""
+    from datetime import date
+
+    from watershop_dagster.config import load_config
+    from watershop_dagster.serving import dashboard_pages as pages
+    from watershop_dagster.serving import queries as q
+    from watershop_dagster.serving.marts import MartsReader
+
+    config = load_config(config_file)
+    flt = q.Filter(shop, date.fromisoformat(start), date.fromisoformat(end))
+    getattr(pages, page)(pages.View(config=config, reader=MartsReader(config.marts_db), flt=flt))
+
+
+def dashboard_page(config: WatershopConfig, page: str, shop: str, start, end=None):
+    """AppTest of `serving.dashboard_pages.<page>` for the shop and inclusive date range, run once, no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    from watershop_dagster.config import CONFIG_FILENAME
+
+    app = AppTest.from_function(_dashboard_page, args=(str(config.workspace_dir / CONFIG_FILENAME), page, shop,
+                                                       str(start), str(end or start)), default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from tests.conftest import published_workspace
 from tests.test_dbt_behaviour_sales import DAIRY_HOURS, DAY1, DAY2, DAY3, SHOP, fit, write_lake
 from tests.test_serving_api import AUTH
 from tests.test_serving_zones import served
@@ -27,16 +28,7 @@ ROUTES = ("/v1/zones/hourly", "/v1/store-days/behaviour", "/v1/zones/dwell-sales
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     """The supermarket workspace, its marts built by the pipeline's dbt runner and published, served."""
-    from watershop_dagster.dbt_runner import project_runner
-    from watershop_dagster.warehouse import publish_marts
-
-    root = tmp_path_factory.mktemp("market")
-    (root / CONFIG_FILENAME).write_text(CONFIG)
-    config = load_config(root / CONFIG_FILENAME)
-    write_lake(config.lake_root)
-    result = project_runner().build(config)
-    assert result.success, result.failures or result.error
-    publish_marts(config)
+    config = published_workspace(tmp_path_factory.mktemp("market"), CONFIG, lambda config: write_lake(config.lake_root))
     with served(config) as client:
         yield client
 

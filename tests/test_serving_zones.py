@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.conftest import dashboard_page, published_workspace
 from tests.test_dbt_zones import DAY, SHOP, write_lake
 from tests.test_serving_api import AUTH, KEY, free_port, wait_until_up
 from watershop_dagster.config import CONFIG_FILENAME, load_config
@@ -33,17 +34,7 @@ shops:
 @pytest.fixture(scope="module")
 def market(tmp_path_factory):
     """The supermarket workspace, its marts built by the pipeline's dbt runner (time zones from the config)."""
-    from watershop_dagster.dbt_runner import project_runner
-    from watershop_dagster.warehouse import publish_marts
-
-    root = tmp_path_factory.mktemp("market")
-    (root / CONFIG_FILENAME).write_text(CONFIG)
-    config = load_config(root / CONFIG_FILENAME)
-    write_lake(config.lake_root)
-    result = project_runner().build(config)
-    assert result.success, result.failures or result.error
-    publish_marts(config)
-    return config
+    return published_workspace(tmp_path_factory.mktemp("market"), CONFIG, lambda config: write_lake(config.lake_root))
 
 
 @contextmanager
@@ -134,26 +125,8 @@ def test_a_workspace_without_zone_marts_says_so(tmp_path):
             assert "no zone marts" in response.json()["detail"]
 
 
-def zones_page(config_file: str, shop: str, iso_day: str) -> None:
-    """The Zones page alone (AppTest runs this function's body as a script: only builtins in the signature)."""
-    from datetime import date
-
-    from watershop_dagster.config import load_config
-    from watershop_dagster.serving import dashboard_pages as pages
-    from watershop_dagster.serving import queries as q
-    from watershop_dagster.serving.marts import MartsReader
-
-    config = load_config(config_file)
-    pages.zones(pages.View(config=config, reader=MartsReader(config.marts_db), flt=q.Filter(shop, date.fromisoformat(iso_day), date.fromisoformat(iso_day))))
-
-
 def test_dashboard_zones_page(market):
-    from streamlit.testing.v1 import AppTest
-
-    app = AppTest.from_function(zones_page, args=(str(market.workspace_dir / CONFIG_FILENAME), SHOP, DAY),
-                                default_timeout=120)
-    app.run()
-    assert not app.exception
+    app = dashboard_page(market, "zones", SHOP, DAY)
     assert [header.value for header in app.subheader] == ["Dwell per zone", "Loitering", "Footfall per hour"]
     shown = {metric.label: metric.value for metric in app.metric}
     assert shown == {"Loitering events": "3", "Entries": "2", "Exits": "1"}

@@ -61,6 +61,15 @@ def _has_zone_data(reader: MartsReader) -> bool:
         return False
 
 
+def _supermarket_marts(reader: MartsReader) -> set[str]:
+    """The supermarket marts holding rows: a page is offered once its marts have something to show."""
+    try:
+        with reader.connect() as con:
+            return q.marts_with_rows(con, q.SUPERMARKET_MARTS)
+    except MartsUnavailable:
+        return set()
+
+
 def main() -> None:
     st.set_page_config(page_title="Watershop", page_icon=":material/water_drop:", layout="wide")
     try:
@@ -89,17 +98,35 @@ def main() -> None:
     zone_pages = [  # only where cameras with zones have filled the zone marts
         st.Page(lambda: pages.zones(view), title="Zones", icon=":material/floor:", url_path="zones"),
     ] if _has_zone_data(reader) else []
-    navigation = st.navigation([
-        st.Page(lambda: pages.overview(view), title="Overview", icon=":material/dashboard:",
-                url_path="overview", default=True),
-        st.Page(lambda: pages.payments(view), title="Unpaid & defaulters", icon=":material/receipt_long:",
-                url_path="unpaid"),
-        st.Page(lambda: pages.top_customers(view), title="Top customers", icon=":material/leaderboard:",
-                url_path="top-customers"),
-        st.Page(lambda: pages.customer(view), title="Customer history", icon=":material/person:",
-                url_path="customer"),
-        *zone_pages,
-    ])
+    filled = _supermarket_marts(reader)
+    supermarket_pages = [page for mart, page in (
+        ("fct_store_day", st.Page(lambda: pages.receipts(view), title="Receipts", icon=":material/receipt:",
+                                  url_path="receipts")),
+        ("fct_store_day_behaviour", st.Page(lambda: pages.store_behaviour(view), title="Store conversion",
+                                            icon=":material/conversion_path:", url_path="store-conversion")),
+        ("fct_zone_hour", st.Page(lambda: pages.zone_sales(view), title="Zone sales", icon=":material/scatter_plot:",
+                                  url_path="zone-sales")),
+        ("experiment_results", st.Page(lambda: pages.experiments(view), title="Experiments",
+                                       icon=":material/science:", url_path="experiments")),
+        ("falling_object_events", st.Page(lambda: pages.shelf_incidents(view), title="Shelf incidents",
+                                          icon=":material/shelves:", url_path="shelf-incidents")),
+    ) if mart in filled]
+    sections = {
+        "Shop": [
+            st.Page(lambda: pages.overview(view), title="Overview", icon=":material/dashboard:",
+                    url_path="overview", default=True),
+            st.Page(lambda: pages.payments(view), title="Unpaid & defaulters", icon=":material/receipt_long:",
+                    url_path="unpaid"),
+            st.Page(lambda: pages.top_customers(view), title="Top customers", icon=":material/leaderboard:",
+                    url_path="top-customers"),
+            st.Page(lambda: pages.customer(view), title="Customer history", icon=":material/person:",
+                    url_path="customer"),
+        ],
+        "Supermarket": [*zone_pages, *supermarket_pages],
+        "Alerts": [st.Page(lambda: pages.live_alerts(view), title="Live alerts", icon=":material/notifications:",
+                           url_path="live-alerts")],
+    }
+    navigation = st.navigation({name: listed for name, listed in sections.items() if listed})
     with st.sidebar:
         st.caption(f"Marts: `{config.marts_db}` (read-only)")
     navigation.run()

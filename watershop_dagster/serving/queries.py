@@ -11,6 +11,7 @@ sale is linked to a visit (`transaction_visit_links`) the sale counts for that r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
@@ -18,6 +19,8 @@ from typing import Any
 
 import polars as pl
 
+from watershop_dagster.config import WatershopConfig
+from watershop_dagster.frigate.alerts import alert_deliveries, alert_log_file
 from watershop_dagster.serving.marts import MartsConnection
 from watershop_dagster.vocabulary import Role
 
@@ -428,30 +431,49 @@ def zone_dwell_sql(flt: Filter, zone: str | None = None) -> tuple[str, list[Any]
                 from zone_dwell_daily {where}""", [*params, *([zone] if zone else [])])
 
 
-def zone_dwell(con: MartsConnection, flt: Filter) -> pl.DataFrame:
-    """Customer dwell per zone over the range, recomputed from the visits (quantiles do not add up)."""
+def _source_clause(sources: Sequence[str] | None) -> tuple[list[str], list[Any]]:
+    """`source in (...)` for the chosen sources (frigate, watershop); None = every source."""
+    if sources is None:
+        return [], []
+    return [f"source in ({', '.join('?' * len(sources)) or 'null'})"], list(sources)
+
+
+def zone_sources(con: MartsConnection, flt: Filter) -> list[str]:
+    """Where the range's zone visits came from: `watershop` (its people tracker), `frigate`, or both."""
     con.require("zone_visits")
-    where, params = flt.where(extra=["is_customer"])
+    where, params = flt.where()
+    return [r[0] for r in con.cursor.execute(
+        f"select distinct source from zone_visits {where} order by source", params).fetchall()]
+
+
+def zone_dwell(con: MartsConnection, flt: Filter, sources: Sequence[str] | None = None) -> pl.DataFrame:
+    """Customer dwell per zone (and source) over the range, recomputed from the visits (quantiles do not
+    add up)."""
+    con.require("zone_visits")
+    extra, extra_params = _source_clause(sources)
+    where, params = flt.where(extra=["is_customer", *extra])
     return con.df(
-        f"""select camera, zone, any_value(kind) as kind, count(*) as visits,
+        f"""select camera, zone, source, any_value(kind) as kind, count(*) as visits,
                    count(distinct date::varchar || store_visit_id) as people, avg(dwell_s) as mean_dwell_s,
                    quantile_cont(dwell_s, 0.5) as median_dwell_s, quantile_cont(dwell_s, 0.9) as p90_dwell_s,
                    count(*) filter (where is_loitering) as loitering_events
-            from zone_visits {where} group by camera, zone order by mean_dwell_s desc, camera, zone""",
-        params,
+            from zone_visits {where} group by camera, zone, source
+            order by mean_dwell_s desc, camera, zone, source""",
+        [*params, *extra_params],
     )
 
 
-def loitering_sql(flt: Filter) -> tuple[str, list[Any]]:
-    where, params = flt.where()
+def loitering_sql(flt: Filter, sources: Sequence[str] | None = None) -> tuple[str, list[Any]]:
+    extra, extra_params = _source_clause(sources)
+    where, params = flt.where(extra=extra)
     return (f"""select shop_id, date, camera, zone, kind, track_id, identity, role, start_time, alert_time,
-                       dwell_s, loitering_time_s
-                from loitering_events {where}""", params)
+                       dwell_s, loitering_time_s, source
+                from loitering_events {where}""", [*params, *extra_params])
 
 
-def loitering(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+def loitering(con: MartsConnection, flt: Filter, sources: Sequence[str] | None = None) -> pl.DataFrame:
     con.require("loitering_events")
-    sql, params = loitering_sql(flt)
+    sql, params = loitering_sql(flt, sources)
     return con.df(f"{sql} order by start_time desc, camera, zone, track_id", params)
 
 
@@ -500,3 +522,226 @@ def footfall_by_hour(con: MartsConnection, flt: Filter) -> pl.DataFrame:
 
 def format_time(value: datetime | time | None) -> str:
     return "—" if value is None else value.strftime("%H:%M")
+
+
+# --- supermarket sales, behaviour, experiments and shelves ------------------------------------------
+# The receipt, experiment and shelf marts exist (empty) in every workspace; the behaviour marts
+# (fct_zone_hour, fct_store_day_behaviour, zone_dwell_sales_correlation) only once cameras with zones
+# have filled the lake. Ratios over a range are recomputed from the summed parts, never averaged.
+
+SUPERMARKET_MARTS = ("fct_store_day", "zone_sales_hourly", "fct_store_day_behaviour", "fct_zone_hour",
+                     "experiment_results", "falling_object_events")
+
+
+def marts_with_rows(con: MartsConnection, marts: Sequence[str], shop_id: str | None = None) -> set[str]:
+    """Those of `marts` the file holds with at least one row (of the shop; an experiment counts for any shop)."""
+    found = set()
+    for mart in marts:
+        if not con.has(mart):
+            continue
+        where, params = Filter(None if mart.startswith("experiment_") else shop_id).where(None)
+        if con.scalar(f"select count(*) > 0 from (select 1 from {mart} {where} limit 1)", params):
+            found.add(mart)
+    return found
+
+
+def store_days(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """fct_store_day rows of the range: receipts, units, net sales, ATV and UPT per shop-day."""
+    con.require("fct_store_day")
+    where, params = flt.where()
+    return con.df(
+        f"""select date, receipts, lines, units::double as units, sales::double as sales,
+                   average_transaction_value::double as average_transaction_value,
+                   units_per_transaction::double as units_per_transaction, loyalty_customers
+            from fct_store_day {where} order by date""",
+        params,
+    )
+
+
+def receipts(con: MartsConnection, flt: Filter, limit: int = 500) -> tuple[int, pl.DataFrame]:
+    """(receipts in the range, the newest `limit` of them), one row per receipt from receipt_lines."""
+    con.require("receipt_lines")
+    where, params = flt.where()
+    sql = f"""select date, receipt_id, min(sold_at) as sold_at, any_value(till) as till,
+                     any_value(customer_id) as customer_id, any_value(payment_mode) as payment_mode,
+                     count(*) as lines, sum(quantity)::double as units, sum(line_total)::double as total
+              from receipt_lines {where} group by date, receipt_id"""
+    total = con.scalar(f"select count(*) from ({sql})", params)
+    return int(total), con.df(f"{sql} order by sold_at desc, receipt_id limit ?", [*params, limit])
+
+
+def receipt_lines(con: MartsConnection, shop_id: str, day: date, receipt_id: str) -> pl.DataFrame:
+    con.require("receipt_lines")
+    return con.df(
+        """select source_line, product_id, product_name, category, zone, quantity::double as quantity,
+                  unit_price::double as unit_price, discount::double as discount, line_total::double as line_total
+           from receipt_lines where shop_id = ? and date = ? and receipt_id = ? order by source_line""",
+        [shop_id, day, receipt_id],
+    )
+
+
+def sales_by_category(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    con.require("receipt_lines")
+    where, params = flt.where()
+    return con.df(
+        f"""select category, any_value(zone) as zone, count(distinct date::varchar || receipt_id) as receipts,
+                   sum(quantity)::double as units, sum(line_total)::double as sales
+            from receipt_lines {where} group by category order by sales desc, category""",
+        params,
+    )
+
+
+def zone_sales_by_hour(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Sales of each zone's categories per hour of day over the range (zone_sales_hourly)."""
+    con.require("zone_sales_hourly")
+    where, params = flt.where()
+    return con.df(
+        f"""select zone, hour, sum(receipts)::bigint as receipts, sum(units)::double as units,
+                   sum(sales)::double as sales
+            from zone_sales_hourly {where} group by zone, hour order by zone, hour""",
+        params,
+    )
+
+
+@dataclass
+class StoreBehaviour:
+    """The range's footfall beside its receipts. Conversion, shopper yield and zone entry rate count
+    only days with entries (a day whose door camera was off would inflate them)."""
+
+    days: int = 0
+    store_visitors: int = 0
+    zone_visitors: int = 0
+    receipts: int = 0
+    units: float = 0.0
+    sales: float = 0.0
+    average_transaction_value: float | None = None
+    units_per_transaction: float | None = None
+    conversion_rate: float | None = None
+    shopper_yield: float | None = None
+    zone_entry_rate: float | None = None
+
+
+def store_behaviour(con: MartsConnection, flt: Filter) -> tuple[StoreBehaviour, pl.DataFrame]:
+    """(range totals and ratios, the fct_store_day_behaviour rows of the range)."""
+    con.require("fct_store_day_behaviour")
+    where, params = flt.where()
+    days = con.df(
+        f"""select date, store_visitors, zone_visitors, receipts, units::double as units, sales::double as sales,
+                   average_transaction_value::double as average_transaction_value,
+                   units_per_transaction::double as units_per_transaction,
+                   conversion_rate::double as conversion_rate, shopper_yield::double as shopper_yield,
+                   zone_entry_rate::double as zone_entry_rate
+            from fct_store_day_behaviour {where} order by date""",
+        params,
+    )
+    totals = StoreBehaviour(days=days.height)
+    if days.height == 0:
+        return totals, days
+    seen = days.filter(pl.col("store_visitors") > 0)
+    totals.store_visitors = int(days["store_visitors"].sum())
+    totals.zone_visitors = int(days["zone_visitors"].sum())
+    totals.receipts = int(days["receipts"].sum())
+    totals.units = float(days["units"].fill_null(0).sum())
+    totals.sales = float(days["sales"].sum())
+    if totals.receipts:
+        totals.average_transaction_value = totals.sales / totals.receipts
+        totals.units_per_transaction = totals.units / totals.receipts
+    if totals.store_visitors:
+        totals.conversion_rate = float(seen["receipts"].sum()) / totals.store_visitors
+        totals.shopper_yield = float(seen["sales"].sum()) / totals.store_visitors
+        totals.zone_entry_rate = float(seen["zone_visitors"].sum()) / totals.store_visitors
+    return totals, days
+
+
+def zone_hour_totals(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Per zone over the range (fct_zone_hour): customer visits, visitors, dwell and the zone's sales."""
+    con.require("fct_zone_hour")
+    where, params = flt.where()
+    return con.df(
+        f"""select zone, sum(visits)::bigint as visits, sum(visitors)::bigint as visitors,
+                   sum(total_dwell_s)::double as total_dwell_s,
+                   sum(total_dwell_s) / nullif(sum(visits), 0) as mean_dwell_s,
+                   sum(receipts)::bigint as receipts, sum(units)::double as units, sum(sales)::double as sales,
+                   sum(sales)::double / nullif(sum(visitors), 0) as sales_per_visitor
+            from fct_zone_hour {where} group by zone order by sales desc, zone""",
+        params,
+    )
+
+
+def dwell_sales_correlation(con: MartsConnection, shop_id: str | None, grain: str) -> pl.DataFrame:
+    """zone_dwell_sales_correlation of the shop at one grain (hour or day): r with its 95 % interval."""
+    con.require("zone_dwell_sales_correlation")
+    sql, params = dwell_sales_correlation_sql(shop_id, grain)
+    return con.df(f"{sql} order by zone", params)
+
+
+def experiment_results(con: MartsConnection, shop_id: str | None) -> pl.DataFrame:
+    """The experiments analysed on the shop's sales, and those no shop could be analysed for yet."""
+    con.require("experiment_results")
+    return con.df(
+        """select experiment, shop_id, metric, status, effect, ci_low, ci_high, p_value, mde, n_cells, n_zones,
+                  n_days, cluster_ci_low, cluster_ci_high, guardrail
+           from experiment_results where shop_id = ? or shop_id is null or ? is null
+           order by experiment, shop_id""",
+        [shop_id, shop_id],
+    )
+
+
+def experiment_assignment(con: MartsConnection, experiment: str) -> pl.DataFrame:
+    """The experiment's switchback schedule: which zone is treated on which day."""
+    con.require("experiment_assignment")
+    return con.df("""select zone, date, arm, period, washout from experiment_assignment
+                     where experiment = ? order by date, zone""", [experiment])
+
+
+def falling_objects(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Every fall of the range, newest first, with its still (lake-relative) when one was stored."""
+    con.require("falling_object_events")
+    where, params = flt.where()
+    return con.df(
+        f"""select date, camera, zone, event_id, release_utc, landing_utc, fall_s, drop_height_px, blob_area_px,
+                   confidence, landed, x_px, y_px, source_path, still
+            from falling_object_events {where} order by release_utc desc, camera, zone, event_id""",
+        params,
+    )
+
+
+def shelf_incidents(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """shelf_incidents_daily of the range: falls per camera, zone and day."""
+    con.require("shelf_incidents_daily")
+    where, params = flt.where()
+    return con.df(
+        f"""select date, camera, zone, falls, fell_out_of_zone, max_drop_height_px, mean_drop_height_px,
+                   mean_confidence, first_release_utc, last_release_utc
+            from shelf_incidents_daily {where} order by date desc, camera, zone""",
+        params,
+    )
+
+
+# --- live alerts ------------------------------------------------------------------------------------
+
+ALERT_COLUMNS = {"time": pl.Datetime("us", "UTC"), "shop": pl.Utf8, "camera": pl.Utf8, "rule": pl.Utf8,
+                 "person": pl.Utf8, "role": pl.Utf8, "zone": pl.Utf8, "channel": pl.Utf8, "status": pl.Utf8}
+
+
+def recent_alerts_frame(config: WatershopConfig, limit: int) -> pl.DataFrame:
+    """Today's alerts, newest first, one row per delivery channel (ALERT_COLUMNS): for now the Frigate
+    listener's delivery log of each shop's local today, read as the camera-day asset reads it."""
+    frames = []
+    for shop in config.shops:
+        log_file = alert_log_file(config.frigate_landing / shop.id, datetime.now(shop.tz).date())
+        for camera in shop.cameras:
+            alerts = alert_deliveries(log_file, camera)
+            if alerts.height:
+                frames.append(alerts.with_columns(shop=pl.lit(shop.id)))
+    rows = []
+    for alert in pl.concat(frames).iter_rows(named=True) if frames else []:
+        deliveries = json.loads(alert["deliveries_json"] or "{}") or {None: None}
+        for channel, outcome in deliveries.items():
+            rows.append({"time": alert["ts"], "shop": alert["shop"], "camera": alert["camera"],
+                         "rule": alert["rule"], "person": alert["person_key"], "role": alert["role"],
+                         "zone": alert["zone"], "channel": channel,
+                         "status": "not sent" if outcome is None else "delivered" if outcome.get("ok") else "failed"})
+    frame = pl.DataFrame(rows, schema=ALERT_COLUMNS, orient="row")
+    return frame.sort("time", "shop", "camera", "channel", descending=[True, False, False, False],
+                      nulls_last=True).head(limit)
