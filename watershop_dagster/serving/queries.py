@@ -11,7 +11,6 @@ sale is linked to a visit (`transaction_visit_links`) the sale counts for that r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
@@ -19,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from watershop_dagster.alerts.log import recent_alerts
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.frigate.alerts import alert_deliveries, alert_log_file
 from watershop_dagster.serving.marts import MartsConnection
 from watershop_dagster.vocabulary import Role
 
@@ -720,28 +719,12 @@ def shelf_incidents(con: MartsConnection, flt: Filter) -> pl.DataFrame:
 
 # --- live alerts ------------------------------------------------------------------------------------
 
-ALERT_COLUMNS = {"time": pl.Datetime("us", "UTC"), "shop": pl.Utf8, "camera": pl.Utf8, "rule": pl.Utf8,
-                 "person": pl.Utf8, "role": pl.Utf8, "zone": pl.Utf8, "channel": pl.Utf8, "status": pl.Utf8}
-
 
 def recent_alerts_frame(config: WatershopConfig, limit: int) -> pl.DataFrame:
-    """Today's alerts, newest first, one row per delivery channel (ALERT_COLUMNS): for now the Frigate
-    listener's delivery log of each shop's local today, read as the camera-day asset reads it."""
-    frames = []
-    for shop in config.shops:
-        log_file = alert_log_file(config.frigate_landing / shop.id, datetime.now(shop.tz).date())
-        for camera in shop.cameras:
-            alerts = alert_deliveries(log_file, camera)
-            if alerts.height:
-                frames.append(alerts.with_columns(shop=pl.lit(shop.id)))
-    rows = []
-    for alert in pl.concat(frames).iter_rows(named=True) if frames else []:
-        deliveries = json.loads(alert["deliveries_json"] or "{}") or {None: None}
-        for channel, outcome in deliveries.items():
-            rows.append({"time": alert["ts"], "shop": alert["shop"], "camera": alert["camera"],
-                         "rule": alert["rule"], "person": alert["person_key"], "role": alert["role"],
-                         "zone": alert["zone"], "channel": channel,
-                         "status": "not sent" if outcome is None else "delivered" if outcome.get("ok") else "failed"})
-    frame = pl.DataFrame(rows, schema=ALERT_COLUMNS, orient="row")
-    return frame.sort("time", "shop", "camera", "channel", descending=[True, False, False, False],
-                      nulls_last=True).head(limit)
+    """Today's alerts of each shop (its own local day), newest first, one row per delivery channel,
+    from the alert layer's delivery log (every producer: Frigate live, recordings, shelves)."""
+    alerts = recent_alerts(config, limit)
+    today = [(pl.col("shop") == shop.id) & (pl.col("time") >= datetime.combine(datetime.now(shop.tz).date(), time(0),
+                                                                                tzinfo=shop.tz))
+             for shop in config.shops]
+    return alerts.filter(pl.any_horizontal(today)) if today else alerts
