@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import published_workspace
 from tests.test_dbt_behaviour_sales import DAIRY_HOURS, DAY1, DAY2, DAY3, SHOP, fit, write_lake
+from tests.test_dbt_labour import write_staff_tracks
 from tests.test_serving_api import AUTH
 from tests.test_serving_zones import served
 from watershop_dagster.config import CONFIG_FILENAME, load_config
@@ -22,13 +23,18 @@ shops:
     timezone: UTC
     cameras: [door, floor]
 """
-ROUTES = ("/v1/zones/hourly", "/v1/store-days/behaviour", "/v1/zones/dwell-sales-correlation")
+ROUTES = ("/v1/zones/hourly", "/v1/store-days/behaviour", "/v1/zones/dwell-sales-correlation",
+          "/v1/store-hours/labour")
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     """The supermarket workspace, its marts built by the pipeline's dbt runner and published, served."""
-    config = published_workspace(tmp_path_factory.mktemp("market"), CONFIG, lambda config: write_lake(config.lake_root))
+    def fill(config) -> None:
+        write_lake(config.lake_root)
+        write_staff_tracks(config.lake_root)
+
+    config = published_workspace(tmp_path_factory.mktemp("market"), CONFIG, fill)
     with served(config) as client:
         yield client
 
@@ -61,6 +67,22 @@ def test_store_days_with_conversion_yield_and_zone_entry_rate(api):
         (DAY1.isoformat(), 4, 3, 0.75, 3.15, 0.75, 4.2),
         (DAY2.isoformat(), 4, 2, 0.5, 3.0, 0.75, 6.0),
         (DAY3.isoformat(), 1, 0, 0.0, 0.0, 0.0, None)]  # entries, no receipts
+
+
+def test_store_hours_with_labour_and_sales_per_labour_hour(api):
+    body = api.get("/v1/store-hours/labour", params={"shop_id": SHOP, "start": DAY1.isoformat(),
+                                                     "end": DAY1.isoformat(), "limit": 3, "offset": 1},
+                   headers=AUTH).json()
+    assert body["total"] == 6
+    assert [(row["hour"], row["staff_on_floor"], row["labour_hours"], row["store_visitors"], row["receipts"],
+             row["sales"], row["sales_per_labour_hour"], row["visitors_per_staff"]) for row in body["items"]] == [
+        (9, 2, 1.2167, 4, 1, 7.25, 5.96, 3.2877),  # anna 58 min + bob 15 min
+        (10, 1, 1.0, 0, 1, 4.5, 4.5, 0.0),
+        (11, 1, 0.0833, 0, 0, 0.0, 0.0, 0.0)]
+    late = api.get("/v1/store-hours/labour", params={"start": DAY2.isoformat()}, headers=AUTH).json()["items"]
+    assert [(row["date"], row["hour"], row["labour_hours"], row["sales_per_labour_hour"]) for row in late] == [
+        (DAY2.isoformat(), 9, 0.0, None), (DAY2.isoformat(), 10, 0.0, None), (DAY2.isoformat(), 12, 0.0, None),
+        (DAY2.isoformat(), 23, 0.5, 0.0), (DAY3.isoformat(), 9, 0.0, None)]
 
 
 def test_dwell_sales_correlation_per_zone(api):

@@ -222,6 +222,21 @@ class StoreDayBehaviour(BaseModel):
     zone_entry_rate: float | None = Field(description="zone_visitors / store_visitors; null without entries.")
 
 
+class LabourHour(BaseModel):
+    shop_id: str
+    date: date
+    hour: int
+    staff_on_floor: int = Field(description="Staff members on shift (observed on camera) during the hour.")
+    labour_hours: float = Field(description="Staff hours on shift within the hour (1.0 = one person all hour).")
+    store_visitors: int = Field(description="Customer entries at the entrances in the hour.")
+    receipts: int
+    sales: float
+    sales_per_labour_hour: float | None = Field(description="sales / labour_hours; null without staff on shift.")
+    receipts_per_labour_hour: float | None
+    visitors_per_staff: float | None = Field(description="store_visitors / labour_hours; null without staff.")
+    conversion_rate: float | None = Field(description="receipts / store_visitors; null without entries.")
+
+
 class DwellSalesCorrelation(BaseModel):
     shop_id: str
     zone: str
@@ -470,6 +485,13 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
         con.require("fct_store_day_behaviour")
         sql, params = q.store_day_behaviour_sql(flt)
         return _page(con, sql, params, "date, shop_id", limit, offset)
+
+    @app.get("/v1/store-hours/labour", tags=["zones"], response_model=Page[LabourHour], **v1,
+             summary="Per shop-day hour: staff on the floor, labour hours, visitors, sales per labour hour")
+    def sales_per_labour_hour(con: Marts, flt: Dates, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        con.require("sales_per_labour_hour")
+        sql, params = q.sales_per_labour_hour_sql(flt)
+        return _page(con, sql, params, "date, hour, shop_id", limit, offset)
 
     @app.get("/v1/zones/dwell-sales-correlation", tags=["zones"], response_model=Page[DwellSalesCorrelation], **v1,
              summary="Per zone: correlation of dwell with the zone's sales, 95 % CI, slope (all days)")

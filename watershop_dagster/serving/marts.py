@@ -65,6 +65,7 @@ ZONE_MARTS = (
     "fct_zone_hour",
     "fct_store_day_behaviour",
     "zone_dwell_sales_correlation",
+    "sales_per_labour_hour",
 )
 
 

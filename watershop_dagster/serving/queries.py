@@ -499,6 +499,15 @@ def store_day_behaviour_sql(flt: Filter) -> tuple[str, list[Any]]:
                 from fct_store_day_behaviour {where}""", params)
 
 
+def sales_per_labour_hour_sql(flt: Filter) -> tuple[str, list[Any]]:
+    """sales_per_labour_hour rows: one per shop, day and hour, staff labour beside entries and sales."""
+    where, params = flt.where()
+    return (f"""select shop_id, date, hour, staff_on_floor, labour_hours, store_visitors, receipts,
+                       sales::double as sales, sales_per_labour_hour, receipts_per_labour_hour, visitors_per_staff,
+                       conversion_rate
+                from sales_per_labour_hour {where}""", params)
+
+
 def dwell_sales_correlation_sql(shop_id: str | None, grain: str | None = None) -> tuple[str, list[Any]]:
     """zone_dwell_sales_correlation rows: one per shop, zone and grain (hour or day), over all days."""
     where, params = Filter(shop_id).where(None, extra=["grain = ?"] if grain else [])
