@@ -102,11 +102,16 @@ def test_old_builds_are_kept_for_the_grace_period_and_the_last_n(tmp_path):
     root = builds.builds_dir(config.warehouse_dir)
     published = sorted(p.name for p in root.iterdir())
     assert len(published) == 4  # all younger than 30 minutes
-    crashed = root / ".20250101T000000000000Z-deadbeef.0123.tmp"  # a killed publish's temp folder
+    crashed = root / ".20250101T000000000000Z-deadbeef.0123.tmp"  # what killed publishes leave
     crashed.mkdir()
+    stray_link = config.warehouse_dir / ".current.0123.tmp"
+    stray_link.symlink_to(f"builds/{published[0]}")
+    stray_file = config.warehouse_dir / ".marts.duckdb.0123.tmp"
+    stray_file.write_bytes(b"half a file")
     later = time.time() + 31 * 60
     removed = warehouse.collect_old_builds(config.warehouse_dir, keep=2, grace_minutes=30, now=later)
-    assert sorted(p.name for p in removed) == sorted([*published[:2], crashed.name])
+    assert sorted(p.name for p in removed) == sorted([*published[:2], crashed.name, stray_link.name, stray_file.name])
+    assert not os.path.lexists(stray_link) and not stray_file.exists()
     assert sorted(p.name for p in root.iterdir()) == published[2:]
     # the current build survives even when it is not among the newest (a roll-back)
     warehouse.switch_current(config.warehouse_dir, builds.read_build(root / published[2]))

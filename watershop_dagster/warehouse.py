@@ -197,7 +197,8 @@ def write_served_file(served: Path, warehouse: Path, build: Build) -> bool:
 
 def collect_old_builds(warehouse: Path, keep: int, grace_minutes: float, now: float | None = None) -> list[Path]:
     """Delete builds that are neither current, among the newest `keep`, nor younger than the grace
-    period, and temp folders of killed publishes older than it. Returns what was removed."""
+    period, and what killed publishes left (temp folders, files, links) older than it. Returns
+    what was removed."""
     root = builds_dir(warehouse)
     if not root.is_dir():
         return []
@@ -213,9 +214,12 @@ def collect_old_builds(warehouse: Path, keep: int, grace_minutes: float, now: fl
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
-    for path in root.glob(".*.tmp"):
-        if path.stat().st_mtime < cutoff:
-            shutil.rmtree(path, ignore_errors=True)
+    for path in [*root.glob(".*.tmp"), *warehouse.glob(".current.*.tmp"), *warehouse.glob(".*.duckdb.*.tmp")]:
+        if path.lstat().st_mtime < cutoff:  # lstat: a stray `current` symlink is judged by its own age
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 
