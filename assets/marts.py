@@ -49,7 +49,7 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
 
 def watershop_marts(context: dg.AssetExecutionContext, watershop: WatershopResource):
     """Incremental dbt build of the run's shop-days (in-process, the project parsed once), then an
-    atomic publish of the served marts file."""
+    atomic publish of its marts (warehouse.publish_marts)."""
     cfg = watershop.config
     with build_lock(cfg):
         result = project_runner().build(cfg, dbt_scope(context.partition_keys), extra_args=_selection_args(context))

@@ -31,7 +31,7 @@ class WatershopResource(dg.ConfigurableResource):
 
 def served_marts(config: WatershopConfig) -> DuckDBResource:
     """The published marts file, opened read-only: the Dagster layer's one way into DuckDB (dbt
-    writes the private build file itself; warehouse.publish_marts swaps the served copy)."""
+    writes the private build file itself; warehouse.publish_marts publishes each build under it)."""
     return DuckDBResource(database=str(config.marts_db), connection_config={"access_mode": "READ_ONLY"})
 
 

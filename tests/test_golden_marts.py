@@ -129,13 +129,13 @@ def canonical(value, workspace: str):
 
 
 def dump_marts(marts_db: Path, workspace: Path) -> dict[str, dict]:
-    """Every table of the served file's main schema: columns with types and sorted canonical rows."""
+    """Every mart of the served file's main schema: columns with types and sorted canonical rows."""
     tables = {}
     with duckdb.connect(str(marts_db), read_only=True) as db:
         db.execute("set TimeZone = 'UTC'")
         names = [row[0] for row in db.execute(
-            "select table_name from information_schema.tables "
-            "where table_schema = 'main' and table_type = 'BASE TABLE' order by table_name").fetchall()]
+            "select table_name from information_schema.tables "  # marts are views over the current build
+            "where table_schema = 'main' order by table_name").fetchall()]
         for name in names:
             cursor = db.execute(f'select * from "{name}"')
             columns = [[column[0], str(column[1])] for column in cursor.description]

@@ -19,6 +19,8 @@ import pytest
 import uvicorn
 
 from tests.test_serving_data import END, START, ServingWorkspaces, serving_workspaces, workspace_from
+from watershop_dagster import warehouse
+from watershop_dagster.serving import builds
 from watershop_dagster.serving.api import MissingApiKey, create_app
 from watershop_dagster.serving.settings import API_KEY_ENV_VAR
 
@@ -262,24 +264,37 @@ def test_pos_only_workspace_says_the_visit_marts_are_missing(pos_api, workspaces
     assert pos_api.get("/health").json()["visit_marts"] is False
 
 
-# --- refresh (keep last: it replaces this module's marts file) ------------------------------------
+# --- refresh (keep last: it publishes new builds into this module's workspace) ------------------------------------
 
-def test_server_follows_the_marts_file_when_the_pipeline_replaces_it(api, api_config, tmp_path):
+def publish_marts_of(config, marts_file: Path, extra_day: bool) -> None:
+    """A real publish of `marts_file`'s marts (plus, if asked, a copy of the last day of daily_visits
+    one day later), as if dbt had built them into the workspace's build file."""
+    config.build_db.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(config.build_db)) as db:
+        db.execute("ATTACH ? AS source (READ_ONLY)", [str(marts_file)])
+        names = db.execute("select table_name from information_schema.tables "
+                           "where table_catalog = 'source' and table_schema = 'main'").fetchall()
+        for (name,) in names:
+            db.execute(f'create or replace table main."{name}" as select * from source.main."{name}"')
+        if extra_day:
+            db.execute("insert into daily_visits by name select * replace (date + 1 as date) from daily_visits "
+                       "where date = (select max(date) from daily_visits)")
+        db.execute("DETACH source")
+    with warehouse.build_lock(config):
+        warehouse.publish_marts(config)
+
+
+def test_server_follows_each_build_the_pipeline_publishes(api, api_config, tmp_path):
     before = api.get("/v1/daily-visits", headers=AUTH).json()["total"]
     (added,), = sql(api_config, "select count(*) from daily_visits where date = (select max(date) from daily_visits)")
-    served = Path(api_config.marts_db)
     original = tmp_path / "original.duckdb"
-    shutil.copyfile(served, original)
-    # publish a new build the way warehouse.publish_marts does: copy beside, change, rename over
-    staged = served.with_name(".marts.duckdb.staged.tmp")
-    shutil.copyfile(served, staged)
-    with duckdb.connect(str(staged)) as db:
-        db.execute("insert into daily_visits by name select * replace (date + 1 as date) from daily_visits "
-                   "where date = (select max(date) from daily_visits)")
-    os.replace(staged, served)
+    shutil.copyfile(api_config.marts_db, original)
+    publish_marts_of(api_config, original, extra_day=True)
     after = api.get("/v1/daily-visits", headers=AUTH).json()
     assert after["total"] == before + added
     assert str(END + timedelta(days=1)) in {i["date"] for i in after["items"]}
+    publish_marts_of(api_config, original, extra_day=False)  # the next build drops that day again
+    assert api.get("/v1/daily-visits", headers=AUTH).json()["total"] == before
     proc_fds = Path(f"/proc/{api.server_pid}/fd")
     if proc_fds.is_dir():
         targets = []
@@ -288,6 +303,7 @@ def test_server_follows_the_marts_file_when_the_pipeline_replaces_it(api, api_co
                 targets.append(os.readlink(fd))
             except OSError:  # closed meanwhile
                 pass
-        assert not [t for t in targets if "marts.duckdb" in t and "(deleted)" in t], "the replaced file is still open"
-    os.replace(original, served)
-    assert api.get("/v1/daily-visits", headers=AUTH).json()["total"] == before
+        assert not [t for t in targets if "(deleted)" in t], "the server holds a deleted file open"
+        earlier = builds.builds_dir(api_config.warehouse_dir)
+        open_builds = {Path(t).parent.name for t in targets if t.startswith(str(earlier))}
+        assert open_builds <= {builds.current_build(api_config.warehouse_dir).build_id}, open_builds

@@ -311,6 +311,12 @@ class ServingConfig(_Strict):
     host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    keep_builds: int = Field(default=3, ge=1, description="Published builds kept under warehouse/builds/")
+    build_grace_minutes: float = Field(
+        default=60.0, ge=0, description="Older builds are also kept this long: a query may still be reading them")
+    postgres_url: str | None = Field(
+        default=None, description="Also publish every mart to this PostgreSQL; $WATERSHOP_POSTGRES_URL wins")
+    postgres_schema: str = Field(default="marts", pattern=r"^[a-z_][a-z0-9_]{0,29}$")
 
 
 class WatershopConfig(_Strict):
@@ -419,14 +425,13 @@ class WatershopConfig(_Strict):
     def build_db(self) -> Path:
         """DuckDB file dbt writes to; only the pipeline opens it.
 
-        It shares the served file's name (in a sub-folder) so its catalog name, which DuckDB bakes
-        into view definitions, stays valid in the published copy.
+        It shares the served file's name (in a sub-folder), so both are catalog `marts` to a reader.
         """
         return self.warehouse_dir / "build" / self.marts_db.name
 
     @property
     def marts_db(self) -> Path:
-        """DuckDB file BI tools open read-only; replaced atomically after each build."""
+        """DuckDB file BI tools open read-only: views over `current/` (see `warehouse`)."""
         return self.warehouse_dir / "marts.duckdb"
 
     @property
@@ -539,6 +544,9 @@ serving:
   host: 127.0.0.1
   api_port: 8000
   dashboard_port: 8501
+  # keep_builds: 3            # published builds kept in warehouse/builds/ (BI tools read warehouse/current)
+  # build_grace_minutes: 60   # ... and any build younger than this
+  # postgres_url: postgresql://watershop@localhost:5432/bi   # also serve the marts from PostgreSQL
 """
 
 SHOP_TEMPLATE = """\

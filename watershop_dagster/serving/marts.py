@@ -1,14 +1,13 @@
-"""Read-only access to the served marts file for long-lived servers (dashboard, API, reports).
+"""Read-only access to the served marts for long-lived servers (dashboard, API, reports).
 
-The pipeline replaces `warehouse/marts.duckdb` by renaming a fresh copy over it. A server that kept
-one connection would keep reading the old (deleted) file forever; and `duckdb.connect(path)` hands out
-the *cached* instance of a path while any connection to it is open, so even re-connecting per request
-can stay stale under steady load. `MartsReader` therefore keeps one in-memory DuckDB instance per
-*version* of the file (device, inode, mtime, size), with the file ATTACHed READ_ONLY under its own
-catalog name (views baked by dbt keep resolving). Each `connect()` checks the file's identity, opens a
-fresh instance when it changed, and hands out a cursor: all queries of one request see one snapshot.
-Old instances are closed as soon as their last in-flight request ends. Nothing ever opens the file for
-writing, so the pipeline is never blocked.
+The pipeline publishes each build as immutable Parquet files under `warehouse/builds/<id>/` and
+points `warehouse/current` at it (see `watershop_dagster.warehouse`). `MartsReader` resolves
+`current` once per request and keeps one in-memory DuckDB instance per build, whose views read that
+build's files: every query of one request, joins of several marts included, sees one build, and the
+next request after a publish sees the new one. An instance is closed once its last request ends;
+old builds outlive it by the publish's grace period. A served file without `current` beside it (a
+plain DuckDB file, e.g. a copy) is ATTACHed read-only instead, and followed across replacements.
+Nothing here opens a file for writing, so the pipeline is never blocked.
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+from watershop_dagster.serving import builds
 
 POS_MARTS = (
     "transactions",
@@ -106,6 +107,7 @@ class _Generation:
     version: tuple
     connection: duckdb.DuckDBPyConnection
     tables: frozenset[str]
+    catalog: str | None  # the ATTACHed plain file's catalog; None: views in the in-memory catalog
     users: int = 0
     stale: bool = False
 
@@ -148,7 +150,7 @@ class MartsConnection:
 
 
 class MartsReader:
-    """Thread-safe, read-only, always-current access to one served marts file."""
+    """Thread-safe, read-only, always-current access to the marts served at `path` (marts.duckdb)."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 2):
         self.path = Path(path)
@@ -157,23 +159,36 @@ class MartsReader:
         self._lock = threading.Lock()
         self._current: _Generation | None = None
 
+    def _version(self) -> tuple:
+        link = builds.current_link(self.path.parent)
+        if os.path.lexists(link):
+            return ("build", os.path.realpath(link))
+        version = file_version(self.path)
+        if version is None:
+            raise MartsUnavailable(f"no marts at {self.path} yet: run `watershop run` to build them")
+        return ("file", version)
+
     def _open(self, version: tuple) -> _Generation:
         connection = duckdb.connect(":memory:", config={"threads": self.threads})
         try:
+            if version[0] == "build":
+                build = builds.read_build(Path(version[1]))
+                for mart in build.marts:
+                    connection.execute(f"CREATE VIEW {_quote(mart.name)} AS "
+                                       f"{builds.mart_view_sql(build.parquet(mart.name), mart)}")
+                return _Generation(version, connection, frozenset(m.name for m in build.marts), catalog=None)
             connection.execute(f"ATTACH ? AS {_quote(self.catalog)} (READ_ONLY)", [str(self.path)])
             tables = connection.execute(
                 "select table_name from information_schema.tables where table_catalog = ? and table_schema = 'main'",
                 [self.catalog],
             ).fetchall()
-        except (duckdb.IOException, duckdb.Error) as exc:
+        except (OSError, ValueError, duckdb.Error) as exc:
             connection.close()
-            raise MartsUnavailable(f"cannot open the marts file {self.path}: {exc}") from exc
-        return _Generation(version, connection, frozenset(name for (name,) in tables))
+            raise MartsUnavailable(f"cannot open the marts at {self.path}: {exc}") from exc
+        return _Generation(version, connection, frozenset(name for (name,) in tables), catalog=self.catalog)
 
     def _acquire(self) -> _Generation:
-        version = file_version(self.path)
-        if version is None:
-            raise MartsUnavailable(f"no marts at {self.path} yet: run `watershop run` to build them")
+        version = self._version()
         with self._lock:
             current = self._current
             if current is None or current.version != version:
@@ -198,7 +213,8 @@ class MartsReader:
         try:
             cursor = generation.connection.cursor()
             try:
-                cursor.execute(f"USE {_quote(self.catalog)}").fetchall()
+                if generation.catalog:
+                    cursor.execute(f"USE {_quote(generation.catalog)}").fetchall()
                 yield MartsConnection(cursor, generation.tables, self.path, generation.version)
             finally:
                 cursor.close()
