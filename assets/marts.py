@@ -18,6 +18,7 @@ from resources import WatershopResource
 from watershop_dagster import catalog
 from watershop_dagster.dbt import ZONES_TAG, dbt_project, ensure_manifest
 from watershop_dagster.dbt_runner import DbtBuildResult, project_runner
+from watershop_dagster.lake import lake_identity, require_same_lake
 from watershop_dagster.warehouse import build_lock, publish_marts
 
 
@@ -49,14 +50,18 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
 
 def watershop_marts(context: dg.AssetExecutionContext, watershop: WatershopResource):
     """Incremental dbt build of the run's shop-days (in-process, the project parsed once), then an
-    atomic publish of its marts (warehouse.publish_marts)."""
+    atomic publish of its marts (warehouse.publish_marts), unless the lake folder vanished or was
+    swapped since the run started (an unmounted NAS reads as an empty lake)."""
     cfg = watershop.config
     with build_lock(cfg):
+        require_same_lake(cfg.lake_root, watershop.lake_at_start)
+        lake_before = lake_identity(cfg.lake_root)
         result = project_runner().build(cfg, dbt_scope(context.partition_keys), extra_args=_selection_args(context))
         yield from _dagster_events(context, result)
         if not result.success:
             raise dg.Failure(description="dbt build failed; nothing was published",
                              metadata={"error": result.error or "", "failures": dg.MetadataValue.json(result.failures)})
+        require_same_lake(cfg.lake_root, lake_before)  # dbt reads an unmounted lake as empty: never publish that
         served = publish_marts(cfg)
     context.log.info(f"published marts to {served}")
 

@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from watershop_dagster.config import WatershopConfig, load_config
+from watershop_dagster.lake import lake_identity
 
 
 class WatershopResource(dg.ConfigurableResource):
@@ -18,9 +19,17 @@ class WatershopResource(dg.ConfigurableResource):
 
     config_path: str
     _config: WatershopConfig | None = PrivateAttr(default=None)
+    _lake_at_start: tuple[int, int] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._config = load_config(self.config_path)  # a run sees one config, read at its start
+        lake_root = self._config.lake_root
+        self._lake_at_start = lake_identity(lake_root) if lake_root.exists() else None  # None: a fresh lake
+
+    @property
+    def lake_at_start(self) -> tuple[int, int] | None:
+        """The lake folder's identity when the run started (see lake.require_same_lake)."""
+        return self._lake_at_start
 
     @property
     def config(self) -> WatershopConfig:

@@ -32,6 +32,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from tests.conftest import dashboard_page, published_workspace
 from tests.test_dbt_behaviour_sales import DAIRY_HOURS, DAY1, DAY2, DAY3, fit
 from tests.test_dbt_behaviour_sales import write_lake as write_behaviour_sales_lake
+from tests.test_dbt_labour import write_staff_tracks
 from tests.test_serving_data import END, START, ServingWorkspaces, serving_workspaces
 from watershop_dagster import catalog, lake
 from watershop_dagster.alerts.delivery import deliver
@@ -311,6 +312,7 @@ def _supermarket_lake(config) -> None:
     """market's behaviour and receipts (its floor camera fed by Frigate), super's experiment, two shelf falls."""
     lake_root = config.lake_root
     write_behaviour_sales_lake(lake_root)
+    write_staff_tracks(lake_root)
     for day in (DAY1, DAY2, DAY3):
         for dataset in (catalog.PERSON_TRACKS, catalog.ZONE_VISITS):
             rows = lake.read_dataset(lake_root, dataset, shop_id=MARKET, date=day, camera="floor")
@@ -392,6 +394,12 @@ def test_store_conversion_page(supermarket):
     assert list(days["conversion_rate"]) == [0.75, 0.5, 0.0]
     one_day = shown_metrics(dashboard_page(supermarket, "store_behaviour", MARKET, DAY2))
     assert (one_day["Conversion"], one_day["Shopper yield"]) == ("50.0%", "3.00")
+    # staff seen on camera (tests/test_dbt_labour.py): 3.8 labour hours in hours 8-12 and 23; sales in
+    # those hours of day 7.25 + 15.00 + 1.50 (16:00's 0.85 had nobody on the floor); visitors 9
+    assert (shown["Labour hours"], shown["Sales per labour hour"]) == ("3.80", f"{23.75 / 3.8:,.2f}")
+    assert shown["Visitors per labour hour"] == f"{9 / 3.8:,.2f}"
+    no_staff = dashboard_page(supermarket, "store_behaviour", MARKET, DAY3)
+    assert "No staff member was seen" in texts(no_staff) and "Labour hours" not in shown_metrics(no_staff)
 
 
 def test_zone_sales_page_shows_the_correlation_with_its_interval(supermarket):

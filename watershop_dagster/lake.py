@@ -24,6 +24,32 @@ from watershop_dagster.catalog import Dataset, dataset as catalog_entry
 PART_FILE = "part.parquet"
 
 
+class LakeUnavailableError(RuntimeError):
+    """The lake folder vanished or was swapped while a run used it (a NAS unmounted): what dbt would
+    read there is not the lake, so nothing built from it may be published."""
+
+
+def lake_identity(lake_root: Path) -> tuple[int, int]:
+    """(device, inode) of the lake folder, to tell later whether it is still the same folder."""
+    try:
+        stat = Path(lake_root).stat()
+    except OSError as error:
+        raise LakeUnavailableError(f"the lake folder {lake_root} is unavailable ({error.strerror}); is the NAS "
+                                   "mounted? Nothing was published; re-run once it is back") from error
+    if not Path(lake_root).is_dir():
+        raise LakeUnavailableError(f"the lake folder {lake_root} is not a folder")
+    return stat.st_dev, stat.st_ino
+
+
+def require_same_lake(lake_root: Path, expected: tuple[int, int] | None) -> None:
+    """Raise LakeUnavailableError unless the lake folder is there and (given `expected`) still the
+    folder it was: a folder created again where an unmounted NAS was is not the lake."""
+    if expected is not None and lake_identity(lake_root) != expected:
+        raise LakeUnavailableError(f"the lake folder {lake_root} was replaced during the run (the NAS was "
+                                   "unmounted and a local folder took its place?); nothing was published")
+    lake_identity(lake_root)
+
+
 def partition_dir(lake_root: Path, dataset: str, **keys: str) -> Path:
     path = Path(lake_root) / dataset
     for name, value in keys.items():

@@ -37,8 +37,10 @@ def run_and_report(config_file, start: date, end: date, shop_ids, verbose: bool 
             log_path = cli_log_path(config.dagster_home)
             with quiet_terminal(log_path, progress):
                 runs = run_range(start, end, config_file, shop_ids, progress=progress, run_config=QUIET_RUN_CONFIG)
-    except BaseException:
+    except BaseException as error:
         progress.finished(f"the run stopped; logs: {log_path}" if log_path else "")  # give the terminal back
+        if isinstance(error, lake.LakeUnavailableError):
+            raise click.ClickException(str(error)) from error
         raise
     for warning in run_warnings(config, runs):
         progress.warned(warning)
@@ -59,7 +61,9 @@ def run_warnings(config: WatershopConfig, runs) -> list[str]:
     for run in runs:
         if not run.success:
             steps = ", ".join(run.failed_steps) or "a run"
-            warnings.append(f"{run.shop_id} {run.day} failed in {steps} (Dagster run {run.run_id[:8]}); "
+            reasons = "; ".join(step_errors(config, run))
+            warnings.append(f"{run.shop_id} {run.day} failed in {steps} (Dagster run {run.run_id[:8]})"
+                            f"{f': {reasons}' if reasons else ''}; "
                             f"fix and re-run: watershop run --from {run.day} --to {run.day} --shop {run.shop_id}")
     warnings += failed_checks(config, runs)
     for dataset, what in QUARANTINES.items():
@@ -74,6 +78,25 @@ def run_warnings(config: WatershopConfig, runs) -> list[str]:
                 warnings.append(f"{run.shop_id} {run.day}: {frame.height} {what} quarantined"
                                 f"{f' - {why}' if why else ''}; see {path}")
     return warnings
+
+
+def step_errors(config: WatershopConfig, run) -> list[str]:
+    """The root cause of each step failure of the shop-day's runs, one line each (e.g. "OSError:
+    [Errno 28] No space left on device"): what to fix, without opening the log."""
+    from dagster import DagsterEventType
+
+    from watershop_dagster.orchestration.instance import workspace_instance
+
+    instance = workspace_instance(config)
+    found = []
+    for run_id in dict.fromkeys(rid for rid in (run.run_id, *run.vision_run_ids, run.marts_run_id) if rid):
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+            error = entry.dagster_event.event_specific_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            if error is not None:
+                found.append(error.message.strip().splitlines()[0][:200])
+    return list(dict.fromkeys(found))
 
 
 def failed_checks(config: WatershopConfig, runs) -> list[str]:

@@ -27,6 +27,7 @@ from watershop_dagster.behaviour.partition import people_cameras
 from watershop_dagster.config import config_path, load_config
 from watershop_dagster.frigate.landing import landing_file
 from watershop_dagster.identity.erasure import finish_pending_erasures
+from watershop_dagster.lake import lake_identity, require_same_lake
 from watershop_dagster.lake_sweep import sweep_temp_files
 from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
@@ -107,12 +108,18 @@ def run_range(
     behaviour = definitions.resolve_job_def(BEHAVIOUR_JOB) if any(people.values()) else None
     one_day = start == end and behaviour is None
 
+    lake_seen = [lake_identity(config.lake_root) if config.lake_root.exists() else None]  # None: a fresh lake
+
     def execute(job, partition_key=None, tags=None):
         run_id = str(uuid.uuid4())
         with guard.watch(run_id):
             result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
                                             run_id=run_id, run_config=run_config,
                                             tags={"watershop/trigger": "cli", **process_tags(), **(tags or {})})
+        if lake_seen[0] is None and config.lake_root.exists():
+            lake_seen[0] = lake_identity(config.lake_root)
+        if lake_seen[0] is not None:
+            require_same_lake(config.lake_root, lake_seen[0])  # an unmounted NAS stops the range here
         failed = tuple(event.step_key for event in result.all_events if event.is_step_failure and event.step_key)
         return result, failed
 

@@ -591,6 +591,30 @@ def store_behaviour(view: View) -> None:
            conversion_rate=st.column_config.NumberColumn("conversion", format="percent"),
            shopper_yield=st.column_config.NumberColumn("shopper yield", format="%.2f"),
            zone_entry_rate=st.column_config.NumberColumn("zone entry rate", format="percent"))
+    _labour(view)
+
+
+def _labour(view: View) -> None:
+    """Sales per labour hour (staff seen on camera), by hour of day: when the floor is under- or over-staffed."""
+    with snapshot(view) as con:
+        hours = q.labour_by_hour(con, view.flt)
+    st.subheader("Sales per labour hour")
+    if hours.height == 0:
+        st.write("No staff member was seen in this date range (staff are known by enrolment or Frigate sub_label).")
+        return
+    labour, sales = float(hours["labour_hours"].sum()), float(hours["sales"].sum())
+    cols = st.columns(3)
+    cols[0].metric("Labour hours", number(labour), help="Hours staff were seen on the floor.")
+    cols[1].metric("Sales per labour hour", money(sales / labour))
+    cols[2].metric("Visitors per labour hour", number(float(hours["store_visitors"].sum()) / labour))
+    st.altair_chart(
+        alt.Chart(hours).mark_bar().encode(
+            x=alt.X("hour:O", title="hour"), y=alt.Y("sales_per_labour_hour:Q", title="sales per labour hour"),
+            tooltip=["hour:O", alt.Tooltip("labour_hours:Q", format=".2f"), alt.Tooltip("sales:Q", format=".2f"),
+                     alt.Tooltip("sales_per_labour_hour:Q", format=".2f"), "store_visitors:Q"],
+        ).properties(height=220),
+        width="stretch",
+    )
 
 
 def _correlation_chart(fits: pl.DataFrame) -> alt.LayerChart:

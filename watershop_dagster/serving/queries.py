@@ -629,6 +629,22 @@ class StoreBehaviour:
     zone_entry_rate: float | None = None
 
 
+def labour_by_hour(con: MartsConnection, flt: Filter) -> pl.DataFrame:
+    """Sales per labour hour by hour of day over the range (sums first, then the ratio), from
+    sales_per_labour_hour; empty when the mart is missing or no staff member was seen."""
+    if not con.has("sales_per_labour_hour"):
+        return pl.DataFrame()
+    where, params = flt.where()
+    return con.df(
+        f"""select hour, sum(labour_hours) as labour_hours, sum(sales)::double as sales,
+                   sum(receipts) as receipts, sum(store_visitors) as store_visitors,
+                   sum(sales)::double / nullif(sum(labour_hours), 0) as sales_per_labour_hour,
+                   sum(store_visitors) / nullif(sum(labour_hours), 0) as visitors_per_labour_hour
+            from sales_per_labour_hour {where} group by hour having sum(labour_hours) > 0 order by hour""",
+        params,
+    )
+
+
 def store_behaviour(con: MartsConnection, flt: Filter) -> tuple[StoreBehaviour, pl.DataFrame]:
     """(range totals and ratios, the fct_store_day_behaviour rows of the range)."""
     con.require("fct_store_day_behaviour")
