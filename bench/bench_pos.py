@@ -112,7 +112,9 @@ def measure(phase: str, **kwargs) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"phase {phase} failed:\n{output}")
     result = json.loads(output.strip().splitlines()[-1])
-    result.update(wall_s=time.perf_counter() - started, peak_rss_mb=usage.ru_maxrss / 1024)
+    # the child's CPU seconds include those of the processes it waited for (the ingest's workers)
+    result.update(wall_s=time.perf_counter() - started, cpu_s=usage.ru_utime + usage.ru_stime,
+                  peak_rss_mb=usage.ru_maxrss / 1024)
     return result
 
 
@@ -122,10 +124,10 @@ def add_one_day(config_file: str, history_end: date, per_day: float) -> dict:
     from watershop_dagster.pos.generate import write_transaction_csvs
 
     write_transaction_csvs(config, day, day, seed=1, shop_ids=[config.shop_ids[0]], transactions_per_day=per_day)
-    ingest_day = measure("ingest_one", config_file=config_file, shop_id=config.shop_ids[0], day=day.isoformat())["wall_s"]
+    ingest = measure("ingest_one", config_file=config_file, shop_id=config.shop_ids[0], day=day.isoformat())
     dbt = measure("dbt", config_file=config_file, shop_id=config.shop_ids[0], day=day.isoformat())
     run = measure("dagster_run", config_file=config_file, shop_id=config.shop_ids[0], day=day.isoformat())
-    return {"ingest_s": ingest_day, "dbt_incremental_s": dbt["wall_s"], "dagster_run_s": run["wall_s"]}
+    return {"ingest": ingest, "dbt_incremental": dbt, "dagster_run": run}
 
 
 def build_history(root: Path, shops: int, days: int, per_day: float) -> tuple[str, dict]:
@@ -169,20 +171,26 @@ def main() -> None:
     _, short = build_history(args.workdir / "short", args.shops, args.short_days, args.per_day)
     _, full = build_history(args.workdir / "full", args.shops, args.days, args.per_day)
     print(f"POS benchmark: {args.shops} shops x {args.days} days, ~{args.per_day:g} transactions per shop-day, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; each figure is wall / CPU (user+sys) seconds")
     for label, figures in ((f"{args.days}-day history", full), (f"{args.short_days}-day history", short)):
         ing, dbt = figures["ingest"], figures["dbt_full_build"]
         print(f"\n[{label}]")
-        print(f"  generate CSVs : {figures['generate']['files']} files in {figures['generate']['wall_s']:.1f} s")
-        print(f"  ingest        : {ing['rows']:,} rows ({ing['rejected']} rejected) in {ing['wall_s']:.1f} s, "
+        print(f"  generate CSVs : {figures['generate']['files']} files in {_times(figures['generate'])}")
+        print(f"  ingest        : {ing['rows']:,} rows ({ing['rejected']} rejected) in {_times(ing)}, "
               f"{ing['rows_per_s']:,.0f} rows/s, peak RSS {ing['peak_rss_mb']:.0f} MB (2 workers)")
-        print(f"  dbt full build: {dbt['wall_s']:.1f} s, {dbt['rows_per_s']:,.0f} rows/s, peak RSS {dbt['peak_rss_mb']:.0f} MB")
+        print(f"  dbt full build: {_times(dbt)}, {dbt['rows_per_s']:,.0f} rows/s, peak RSS {dbt['peak_rss_mb']:.0f} MB")
+        print(f"  CSVs to published marts: {_times(ing, dbt)}")
         add = figures["add_one_day"]
-        print(f"  add one day   : ingest {add['ingest_s']:.1f} s + dbt incremental {add['dbt_incremental_s']:.1f} s; "
-              f"whole Dagster run {add['dagster_run_s']:.1f} s")
-        month = figures["backfill_30_days"]["wall_s"]
-        print(f"  re-build 30 days of one shop in one dbt run: {month:.1f} s "
-              f"(30 one-day runs: ~{30 * add['dbt_incremental_s']:.0f} s)")
+        print(f"  add one day   : ingest {_times(add['ingest'])} + dbt incremental {_times(add['dbt_incremental'])}; "
+              f"whole Dagster run {_times(add['dagster_run'])}")
+        month = figures["backfill_30_days"]
+        print(f"  re-build 30 days of one shop in one dbt run: {_times(month)} "
+              f"(30 one-day runs: ~{30 * add['dbt_incremental']['wall_s']:.0f} s)")
+
+
+def _times(*figures: dict) -> str:
+    """Wall and CPU seconds of one or more phases run one after the other."""
+    return f"{sum(f['wall_s'] for f in figures):.1f} s / {sum(f['cpu_s'] for f in figures):.1f} s CPU"
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import polars as pl
 
-from watershop_dagster.experiment.analysis import analyse
-from watershop_dagster.experiment.data import zone_day_metrics
 from watershop_dagster.experiment.design import (
     ASSIGNMENT_SCHEMA,
     EXPERIMENTS_DIR,
@@ -66,6 +64,11 @@ def assignment_mart(workspace: Path) -> pl.DataFrame:
 
 def _result(spec: ExperimentSpec, shop_id: str | None, zone_days: pl.DataFrame, workspace: Path,
             permutations: int) -> dict:
+    # imported here: the analysis pulls in scipy (seconds), and every marts build imports this module
+    # while most workspaces declare no experiment
+    from watershop_dagster.experiment.analysis import analyse
+    from watershop_dagster.experiment.data import zone_day_metrics
+
     row = {"experiment": spec.name, "shop_id": shop_id, "metric": spec.metric}
     if spec.metric != "zone_sales":
         return {**row, "status": f"metric {spec.metric} needs the behaviour marts (footfall): not analysed here"}
