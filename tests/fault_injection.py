@@ -8,7 +8,7 @@ picks the same point on a fast or a loaded machine:
 * ``ingest`` / ``identity``: tick 0 is the STEP_START the run writes to its Dagster event log for the
   stage's first step; then each atomic rename into the lake is two ticks: just before it (the temp
   file complete, not yet in place) and just after it (in place, Dagster not yet told).
-* ``dbt``: tick k is dbt's k-th finished node (model or test) in the marts step.
+* ``dbt``: tick k is dbt's k-th node result (model or test) in the marts step.
 * ``publish``: each rename of the publish is two ticks, before and after: the new build's folder
   into `warehouse/builds/` (ticks 0, 1), the `current` link switched to it (2, 3), the served file
   when its marts changed.
@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+
+from watershop_dagster.dbt_runner import RESULT_EVENTS
 
 STAGE_STEPS = {
     "ingest": {"transactions"},
@@ -70,7 +72,7 @@ class KillSwitch:
             self.advance(f"{'after' if done else 'before'} renaming into {os.path.relpath(target, self.lake_root)}")
 
     def dbt_event(self, event: dict) -> None:
-        if self.stage == "dbt" and event.get("info", {}).get("name") == "NodeFinished":
+        if self.stage == "dbt" and event.get("info", {}).get("name") in RESULT_EVENTS:
             self.advance(f"dbt node {event['data']['node_info'].get('unique_id')} finished")
 
 
