@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import polars as pl
@@ -749,7 +749,7 @@ def recent_alerts_frame(config: WatershopConfig, limit: int) -> pl.DataFrame:
     """Today's alerts of each shop (its own local day), newest first, one row per delivery channel,
     from the alert layer's delivery log (every producer: Frigate live, recordings, shelves)."""
     alerts = recent_alerts(config, limit)
-    today = [(pl.col("shop") == shop.id) & (pl.col("time") >= datetime.combine(datetime.now(shop.tz).date(), time(0),
-                                                                                tzinfo=shop.tz))
+    today = [(pl.col("shop") == shop.id)
+             & (pl.col("time") >= datetime.combine(datetime.now(shop.tz).date(), time(0), tzinfo=shop.tz).astimezone(UTC))
              for shop in config.shops]
     return alerts.filter(pl.any_horizontal(today)) if today else alerts
