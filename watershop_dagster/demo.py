@@ -361,8 +361,8 @@ def market_summary(db) -> list[str]:
         f"supermarket ({MARKET_SHOP}; dashboard page Zones; marts fct_store_day_behaviour, fct_zone_hour, "
         "zone_visits, zone_dwell_sales_correlation, receipt_lines, experiment_results; heatmaps in each day's "
         "report folder):",
-        f"{days or 0} shop-days filmed {MARKET_FILM_S / 60:.1f} min per camera; store visitors {visitors or 0}, "
-        f"{zone_visitors or 0} of them shopped a zone; {receipts or 0} receipts, sales {float(sales or 0):,.2f}; "
+        f"{days or 0} shop-days filmed {MARKET_FILM_S / 60:.1f} min per camera; store visitors (entries) {visitors or 0}, "
+        f"zone visitors (tracks past the entrance) {zone_visitors or 0}; {receipts or 0} receipts, sales {float(sales or 0):,.2f}; "
         f"conversion {conversion}; loitering events {loitering}",
         "zones (customer visits, mean dwell, sales): " + "; ".join(
             f"{zone} {n}, {dwell:.0f} s, {float(zone_sales.get(zone) or 0):,.2f}" for zone, n, dwell in zones),
