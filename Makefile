@@ -36,4 +36,5 @@ dev: env
 	DAGSTER_HOME=$(CURDIR)/data_lake/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
 
 clean:
-	rm -rf data_lake/watershop.yaml data_lake/landing data_lake/lake data_lake/warehouse data_lake/.dagster_home data_lake/known_people
+	rm -rf data_lake/watershop.yaml data_lake/landing data_lake/lake data_lake/warehouse data_lake/.dagster_home data_lake/known_people \
+		data_lake/reports data_lake/experiments data_lake/category_zones.csv

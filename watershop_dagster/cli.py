@@ -141,14 +141,17 @@ def retention(config_file) -> None:
 @click.option("--seed", default=7, show_default=True)
 @verbose_option
 def demo(workspace, days, seed, verbose) -> None:
-    """Build a demo shop with a week of data, materialize everything, print where the marts are."""
-    from watershop_dagster.demo import build_demo, summary
+    """Build the demo water shop's week and a small supermarket's last days, materialize everything,
+    print where to look."""
+    from watershop_dagster.demo import DEMO_SHOP, MARKET_DAYS, MARKET_SHOP, build_demo, build_market, summary
 
     config_file = Path(workspace) / "watershop.yaml"
     end = date.today() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
     build_demo(Path(workspace), start, end, seed)
-    run_and_report(str(config_file), start, end, None, verbose, summary=summary)
+    market_start, _ = build_market(config_file, end, seed, days=min(days, MARKET_DAYS))
+    run_and_report(str(config_file), start, end, [DEMO_SHOP], verbose)
+    run_and_report(str(config_file), market_start, end, [MARKET_SHOP], verbose, summary=summary)
 
 
 def _register_serving_commands() -> None:

@@ -253,6 +253,12 @@ def scripted_shopper(person: str, points: Sequence[tuple[tuple[float, float], fl
     return Shopper(person, walk_legs(points, t0, speed_m_s), shirt, pants, skin, hair, 1.0, 0.28, still, 0.0)
 
 
+def _spot(rng: np.random.Generator, zone: Zone) -> tuple[float, float]:
+    """A place to stand in the middle of the zone (base px)."""
+    z0, w0, z1, w1 = zone.box
+    return float(rng.uniform(z0 + 0.25 * (z1 - z0), z0 + 0.75 * (z1 - z0))), float(rng.uniform(w0 + 0.3 * (w1 - w0), w0 + 0.7 * (w1 - w0)))
+
+
 def plan_shoppers(
     view: CameraView,
     duration_s: float,
@@ -262,11 +268,14 @@ def plan_shoppers(
     still_shoppers: int = 1,
     still_s: tuple[float, float] = (180.0, 240.0),
     pause_s: tuple[float, float] = (4.0, 40.0),
+    checkout_share: float | None = None,
 ) -> list[Shopper]:
     """Shoppers of one camera in [0, duration_s): arrivals spread over the time, each back out before the end.
 
     `still_shoppers` more stand motionless for `still_s` at one zone (none when the footage is
-    too short for that).
+    too short for that). `checkout_share` (for receipts made from the plan): that share of the
+    shoppers end their stops at the checkout (they pay, then leave) and the others never stop there;
+    None: the checkout is one of the zones drawn, in any order.
     """
     rng = np.random.default_rng(_derive_seed(seed, view.camera, "shoppers"))
     count = max(1, round(shoppers_per_minute * duration_s / 60.0))
@@ -281,7 +290,7 @@ def plan_shoppers(
     order = np.argsort(arrivals, kind="stable")
     arrivals, is_still = arrivals[order], is_still[order]
     entrance = view.zone("entrance")
-    targets = [z for z in view.zones if z.kind != "entrance"]
+    targets = [z for z in view.zones if z.kind != "entrance" and (checkout_share is None or z.kind != "checkout")]
     outside_x = -60.0 if not view.mirrored else _BASE_W + 60.0
     shoppers: list[Shopper] = []
     for number, (arrival, still) in enumerate(zip(arrivals, is_still)):
@@ -295,9 +304,9 @@ def plan_shoppers(
         stops = []
         n_stops = 1 if still else int(rng.integers(1, 4))
         for zone in rng.choice(len(targets), n_stops, replace=False):
-            z0, w0, z1, w1 = targets[zone].box
-            spot = (float(rng.uniform(z0 + 0.25 * (z1 - z0), z0 + 0.75 * (z1 - z0))), float(rng.uniform(w0 + 0.3 * (w1 - w0), w0 + 0.7 * (w1 - w0))))
-            stops.append((spot, float(rng.uniform(*still_s)) if still else float(rng.uniform(*pause_s))))
+            stops.append((_spot(rng, targets[zone]), float(rng.uniform(*still_s)) if still else float(rng.uniform(*pause_s))))
+        if checkout_share is not None and not still and rng.random() < checkout_share:
+            stops.append((_spot(rng, view.zone("checkout")), float(rng.uniform(*pause_s))))
         points: list[tuple[tuple[float, float], float]] = [((outside_x, y_in), 0.0), (door, 0.0), *stops, (door, 0.0), ((outside_x, y_in), 0.0)]
         legs = walk_legs(points, float(arrival), speed)
         if legs[-1].t1 > duration_s - 1.0:
