@@ -369,8 +369,10 @@ def market_summary(db) -> list[str]:
         "dwell vs sales per zone-hour (r): " + (", ".join(f"{zone} {r:+.2f}" for zone, r in fits) or "n/a"),
     ]
     for name, status, effect, low, high, p in experiments:
+        verdict = " — inconclusive: a demo's few days cannot tell; a real test runs for weeks" if (
+            status == "analysed" and low <= 0 <= high) else ""
         lines.append(f"experiment {name}: " + (f"effect {effect:+.0%} (95% CI {low:+.0%} to {high:+.0%}), p = {p:.2f}"
-                                                if status == "analysed" else status))
+                                                + verdict if status == "analysed" else status))
     return lines
 
 
