@@ -11,9 +11,7 @@ is the item's). A track that stops descending (landing, or a bounce) or vanishes
 is judged: its descending run must fit y(t) = y0 + v0·t + ½·g·t² with g near the zone's gravity
 in pixels/s², fall mostly straight down, span enough of the zone, and never be attached to an arm
 (a large blob, the zone's edge at release, a person's box). Release is the fitted parabola's
-vertex (speed zero), landing the first frame at the bottom. A judged fall is told only 0.6 s after
-its landing, once the item is seen still lying near where it landed (or below where its track was
-lost): a sign's swing or a shadow that "fell" leaves nothing there. Rejected by construction: hands and
+vertex (speed zero), landing the first frame at the bottom. Rejected by construction: hands and
 arms (large or edge-connected), swinging signs (a map of where loose blobs kept moving lately,
 read as it was 0.5-1 s before, vetoes releases there; tracks that oscillate), carts and people
 (large, sideways), bounces (a "fall" starting where another just landed), light changes
@@ -46,10 +44,6 @@ BOUNCE_S = 1.5
 BOUNCE_PX = 12.0
 CLOSE_KERNEL = np.ones((3, 3), np.uint8)
 ACTIVITY_DECAY_S = 0.5  # the activity map decays in steps this long
-#: a fall is told this long after its landing, once the item is seen lying near where it landed
-LANDING_CHECK_S = 0.6
-LANDING_ROLL_PX = 12.0  # work px an item may have rolled or bounced from its landing by then
-LANDING_SHARE = 0.4  # of the item's area still foreground there
 
 
 class YuvPlanes(NamedTuple):
@@ -182,8 +176,6 @@ class ShelfFallDetector:
         self._t_start: float | None = None
         self._t_last: float | None = None
         self._tracks: list[_Track] = []
-        self._pending: list[FallEvent] = []  # judged falls waiting for their landing check
-        self._bottom_px = region.box[3] - 2 * tuning.edge_px / region.scale  # frame px: the zone's bottom band
         self.rejected: Counter[str] = Counter()  # judged tracks that were no fall, by reason
         self._landings: list[tuple[float, float, float]] = []  # (t, x, y) of recent falls' landings
         w, h = region.work_size
@@ -245,7 +237,6 @@ class ShelfFallDetector:
         if changed > tuning.global_change_share * self._mask_area:
             self._background = [plane.astype(np.float32) for plane in small]  # the light changed: start over
             self._tracks = []
-            self._pending = []
             return []
         if changed:  # join an item's fragments (it passes products of its own colour)
             fg_u8 = cv2.bitwise_and(cv2.morphologyEx(fg_u8, cv2.MORPH_CLOSE, CLOSE_KERNEL), self._mask_u8)
@@ -259,10 +250,9 @@ class ShelfFallDetector:
             cv2.accumulateWeighted(plane, bg, min(1.0, dt / tuning.background_tau_s), still)
             if changed:
                 cv2.accumulateWeighted(plane, bg, min(1.0, dt / tuning.foreground_tau_s), fg_u8)
-        events = self._landed(t, fg_u8)
-        if changed or self._tracks:
-            blobs = self._blobs(fg_u8, people) if changed else []
-            self._track(t, blobs)
+        if not changed and not self._tracks:
+            return []
+        events = self._track(t, self._blobs(fg_u8, people) if changed else [])
         return events if t - self._t_start >= tuning.warmup_s else []  # warming up: learn, do not tell
 
     def _blobs(self, fg: np.ndarray, people: Sequence[tuple[float, float, float, float]]) -> list[_Blob]:
@@ -288,7 +278,7 @@ class ShelfFallDetector:
         s = self.region.scale
         return ((box[0] - x0) * s, (box[1] - y0) * s, (box[2] - x0) * s, (box[3] - y0) * s)
 
-    def _track(self, t: float, blobs: list[_Blob]) -> None:
+    def _track(self, t: float, blobs: list[_Blob]) -> list[FallEvent]:
         events: list[FallEvent] = []
         pairs = []
         for i, track in enumerate(self._tracks):
@@ -329,7 +319,7 @@ class ShelfFallDetector:
                 track.add(t, blob)
                 alive.append(track)
         self._tracks = alive
-        self._pending += events
+        return events
 
     def _stopped(self, track: _Track) -> bool:
         """Descended a fall's worth, and now stands still or bounces back up."""
@@ -343,36 +333,13 @@ class ShelfFallDetector:
     def _min_drop(self) -> float:
         return self.tuning.min_drop_share * self.region.work_size[1]
 
-    def _landed(self, t: float, fg: np.ndarray | None) -> list[FallEvent]:
-        """Pending falls whose item, `LANDING_CHECK_S` after landing, still lies near where it landed
-        (an item stays on the floor; a sign's swing, a shadow or a lamp's step leaves nothing there)."""
-        if not self._pending:
-            return []
-        due = [event for event in self._pending if fg is None or t - event.landing_s >= LANDING_CHECK_S]
-        if not due:
-            return []
-        self._pending = [event for event in self._pending if event not in due]
-        return [event for event in due if self._still_there(event, fg)]
-
-    def _still_there(self, event: FallEvent, fg: np.ndarray | None) -> bool:
-        if fg is None or not event.landed and event.y_px >= self._bottom_px:
-            return True  # the end of the footage, or it left the zone at the bottom: nothing to look at
-        s = self.region.scale
-        x0, y0 = self.region.box[:2]
-        x, y = (event.x_px - x0) * s, (event.y_px - y0) * s
-        reach = LANDING_ROLL_PX + math.sqrt(event.blob_area_px) * s
-        below = LANDING_ROLL_PX / 2 if event.landed else fg.shape[0]  # lost mid-air: it fell on below
-        window = fg[max(0, round(y - reach)):round(y + below) + 1, max(0, round(x - reach)):round(x + reach) + 1]
-        return cv2.countNonZero(window) >= LANDING_SHARE * event.blob_area_px * s * s
-
     def finish(self) -> list[FallEvent]:
         events = []
         for track in self._tracks:
             if not track.judged:
                 events += self._judge(track, landed=False)
         self._tracks = []
-        self._pending += events
-        return self._landed(math.inf, None)
+        return events
 
     # -- judging a track ---------------------------------------------------------------------
 
