@@ -180,11 +180,10 @@ class ShelfFallDetector:
         self._landings: list[tuple[float, float, float]] = []  # (t, x, y) of recent falls' landings
         w, h = region.work_size
         self._activity = np.zeros((h, w), np.float32)
-        self._chroma_weight = tuning.luma_threshold / tuning.chroma_threshold
         self._activity_decayed = 0.0
         self._activity_recent = self._activity.copy()
         self._activity_old = self._activity.copy()
-        self._mask_u8 = region.mask.astype(np.uint8)
+        self._mask_u8 = region.mask.astype(np.uint8) * 255
         self._mask_area = int(region.mask.sum())
         self._gain_index = np.flatnonzero(region.mask[::GAIN_STRIDE, ::GAIN_STRIDE].ravel())
         kernel = np.ones((2 * tuning.edge_px + 1, 2 * tuning.edge_px + 1), np.uint8)
@@ -196,63 +195,73 @@ class ShelfFallDetector:
 
     # -- per frame ---------------------------------------------------------------------------
 
-    def _small(self, planes: YuvPlanes) -> np.ndarray:
-        """The region as (h, w, 3) float32 Y, U, V at the work size."""
+    def _small(self, planes: YuvPlanes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The region's Y, U and V planes (uint8) at the work size."""
         x0, y0, x1, y1 = self.region.box
         size = self.region.work_size
         y = cv2.resize(planes.y[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
         u = cv2.resize(planes.u[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2], size, interpolation=cv2.INTER_LINEAR)
         v = cv2.resize(planes.v[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2], size, interpolation=cv2.INTER_LINEAR)
-        return cv2.merge((y, u, v)).astype(np.float32)
+        return y, u, v
+
+    def _gain(self, luma: np.ndarray) -> float:
+        """The frame's brightness over the background's: the median ratio on a sparse grid."""
+        sample = luma[::GAIN_STRIDE, ::GAIN_STRIDE].ravel()[self._gain_index]
+        if not sample.size:
+            return 1.0
+        ratio = sample / (self._background[0][::GAIN_STRIDE, ::GAIN_STRIDE].ravel()[self._gain_index] + 1.0)
+        middle = ratio.size // 2
+        low, high = np.partition(ratio, (middle - 1, middle) if ratio.size > 1 else middle)[[middle - 1, middle]] if ratio.size > 1 else (ratio[0], ratio[0])
+        return float((low + high) / 2 if ratio.size % 2 == 0 else high)
+
+    def _foreground(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], gain: float) -> np.ndarray:
+        """uint8 0/255 mask of foreground inside the polygon: luma off the gain-scaled background, or chroma off."""
+        bg_y, bg_u, bg_v = self._background
+        tuning = self.tuning
+        luma = cv2.compare(cv2.absdiff(planes[0].astype(np.float32), bg_y * np.float32(gain)), tuning.luma_threshold, cv2.CMP_GT)
+        chroma = cv2.max(cv2.absdiff(planes[1].astype(np.float32), bg_u), cv2.absdiff(planes[2].astype(np.float32), bg_v))
+        chroma = cv2.compare(chroma, tuning.chroma_threshold, cv2.CMP_GT)
+        return cv2.bitwise_and(cv2.bitwise_or(luma, chroma), self._mask_u8)
 
     def update(self, t: float, planes: YuvPlanes, people: Sequence[tuple[float, float, float, float]] = ()) -> list[FallEvent]:
         tuning = self.tuning
         small = self._small(planes)
         if self._background is None:
-            self._background, self._t_start, self._t_last, self._activity_decayed = small, t, t, t
+            self._background = [plane.astype(np.float32) for plane in small]
+            self._t_start, self._t_last, self._activity_decayed = t, t, t
             return []
         dt = max(1e-3, t - self._t_last)
         self._t_last = t
-        bg = self._background
-        sample_bg = bg[::GAIN_STRIDE, ::GAIN_STRIDE, 0].ravel()[self._gain_index]
-        sample = small[::GAIN_STRIDE, ::GAIN_STRIDE, 0].ravel()[self._gain_index]
-        gain = float(np.median(sample / (sample_bg + 1.0))) if sample.size else 1.0
-        # chroma differences are weighed up to the luma threshold's scale; the gain applies to luma only
-        dy, du, dv = cv2.split(cv2.absdiff(small, bg * np.array((gain, 1.0, 1.0), np.float32)))
-        foreground = cv2.max(dy, cv2.max(du, dv) * self._chroma_weight) > tuning.luma_threshold
-        foreground &= self.region.mask
-        changed = int(np.count_nonzero(foreground))
+        fg_u8 = self._foreground(small, self._gain(small[0]))  # 255 where foreground
+        changed = cv2.countNonZero(fg_u8)
         if changed > tuning.global_change_share * self._mask_area:
-            self._background = small  # the light changed: start over
+            self._background = [plane.astype(np.float32) for plane in small]  # the light changed: start over
             self._tracks = []
             return []
-        fg_u8 = foreground.astype(np.uint8)
         if changed:  # join an item's fragments (it passes products of its own colour)
-            fg_u8 = cv2.morphologyEx(fg_u8, cv2.MORPH_CLOSE, CLOSE_KERNEL) & self._mask_u8
+            fg_u8 = cv2.bitwise_and(cv2.morphologyEx(fg_u8, cv2.MORPH_CLOSE, CLOSE_KERNEL), self._mask_u8)
         if t - self._activity_decayed >= ACTIVITY_DECAY_S:
             self._activity *= math.exp(-(t - self._activity_decayed) / tuning.activity_tau_s)
             self._activity_decayed = t
             # busy spots are judged on the map as it was 0.5-1 s ago: an item's own first frames do not count
             self._activity_old, self._activity_recent = self._activity_recent, self._activity.copy()
-        cv2.accumulateWeighted(small, bg, min(1.0, dt / tuning.background_tau_s), 1 - fg_u8)
-        if changed:
-            cv2.accumulateWeighted(small, bg, min(1.0, dt / tuning.foreground_tau_s), fg_u8)
+        still = cv2.bitwise_not(fg_u8) if changed else None
+        for plane, bg in zip(small, self._background):
+            cv2.accumulateWeighted(plane, bg, min(1.0, dt / tuning.background_tau_s), still)
+            if changed:
+                cv2.accumulateWeighted(plane, bg, min(1.0, dt / tuning.foreground_tau_s), fg_u8)
         if not changed and not self._tracks:
             return []
-        blobs = self._blobs(fg_u8, people) if changed else []
-        events = self._track(t, blobs)
+        events = self._track(t, self._blobs(fg_u8, people) if changed else [])
         return events if t - self._t_start >= tuning.warmup_s else []  # warming up: learn, do not tell
 
     def _blobs(self, fg: np.ndarray, people: Sequence[tuple[float, float, float, float]]) -> list[_Blob]:
         tuning = self.tuning
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-        big, small = [], []
-        for label in range(1, count):
-            x, y, w, h, area = (int(v) for v in stats[label])
-            if area > self._max_area or h > self._max_height:
-                big.append((x, y, x + w, y + h))
-            elif area >= tuning.min_area_px:
-                small.append((label, x, y, w, h, area))
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        areas, heights = stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_HEIGHT]
+        is_big = (areas > self._max_area) | (heights > self._max_height)
+        big = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:][is_big]]
+        small = [(label, *(int(v) for v in stats[label])) for label in np.flatnonzero(~is_big & (areas >= tuning.min_area_px)) + 1]
         people_work = [self._to_work(box) for box in people]
         blobs = []
         for label, x, y, w, h, area in small:
