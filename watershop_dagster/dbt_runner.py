@@ -109,12 +109,28 @@ class DbtWorkspaceRunner:
                     on_event(event)
 
         run_vars = json.dumps(dbt_vars(config, scope), sort_keys=True)
-        result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(
-            ["build", *self._base_args(config), "--vars", run_vars, *zone_build_args(config, extra_args)])
+        try:
+            result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(
+                ["build", *self._base_args(config), "--vars", run_vars, *zone_build_args(config, extra_args)])
+        finally:
+            _release_build_file()
         failures = [f"{r.node.name}: {r.status} {r.message}" for r in getattr(result.result, "results", None) or []
                     if str(r.status) not in ("success", "pass", "warn", "skipped")]
         error = str(result.exception) if result.exception else None
         return DbtBuildResult(success=result.success, events=events, failures=failures, error=error)
+
+
+def _release_build_file() -> None:
+    """Close dbt-duckdb's connection to the build file. It closes it itself only once every handle is
+    closed, and a build leaves one open: the process would keep the file's lock after the build, and
+    every other process's build (a `watershop run` beside a test, a UI run beside the CLI) would fail."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    try:
+        DuckDBConnectionManager.env().close()
+    except Exception:  # no build has created the environment in this process
+        return
+    DuckDBConnectionManager.close_all_connections()
 
 
 def _pristine_copy(manifest):
