@@ -45,6 +45,7 @@ from pathlib import Path
 import duckdb
 
 from watershop_dagster import locks
+from watershop_dagster.atomic import fsync_dir
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.serving.builds import (
     BUILD_ID,
@@ -81,13 +82,6 @@ def new_build_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:8]}"
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _columns(db: duckdb.DuckDBPyConnection, relation: str) -> tuple[tuple[str, str], ...]:
@@ -127,10 +121,10 @@ def export_build(build_db: Path, warehouse: Path, build_id: str | None = None) -
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         with open(tmp / MANIFEST, "rb") as handle:
             os.fsync(handle.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         final = root / build_id
         os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Build(build_id, final, published_at, tuple(marts))
@@ -146,7 +140,7 @@ def switch_current(warehouse: Path, build: Build) -> None:
     finally:
         if os.path.lexists(tmp):
             tmp.unlink()
-    _fsync_dir(warehouse)
+    fsync_dir(warehouse)
 
 
 def _catalog_signature(db: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, tuple]:
@@ -189,7 +183,7 @@ def write_served_file(served: Path, warehouse: Path, build: Build) -> bool:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, served)
-            _fsync_dir(served.parent)
+            fsync_dir(served.parent)
         finally:
             tmp.unlink(missing_ok=True)
             Path(f"{tmp}.wal").unlink(missing_ok=True)

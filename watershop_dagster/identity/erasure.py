@@ -57,7 +57,7 @@ import duckdb
 import polars as pl
 
 from watershop_dagster import catalog, lake
-from watershop_dagster.atomic import atomic_write_text
+from watershop_dagster.atomic import atomic_write_text, fsync_dir
 from watershop_dagster.catalog import Dataset
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.frigate.events import sub_label_people
@@ -211,18 +211,11 @@ def journal_path(config: WatershopConfig, shop_id: str, customer_id: str) -> Pat
     return config.lake_root / ERASURE_JOURNALS / shop_id / f"{digest}.json"
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _save(path: Path, journal: dict) -> None:
     """Durably replace the journal (temp file fsync'd, renamed, folder fsync'd); then the test hook."""
     atomic_write_text(path, json.dumps(journal, indent=1, sort_keys=True))
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     if os.environ.get(KILL_AFTER_ENV) == str(next(_journal_writes)):
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -509,7 +502,7 @@ def forget_customer(config: WatershopConfig, shop_id: str, customer_id: str) -> 
             _save(path, journal)
             raise ErasureIncomplete(traces)
         path.unlink()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return ErasureReport(journal["erasure_id"], shop_id, dict(journal["counts"]), journal["files_removed"],
                          journal["marts_rebuilt"], resumed_after)
 
