@@ -53,7 +53,8 @@ from watershop_dagster.identity.privacy import (
     was_erased,
 )
 from watershop_dagster.orchestration.runner import run_range
-from watershop_dagster.warehouse import rebuild_marts
+from watershop_dagster.serving.builds import current_build, read_build
+from watershop_dagster.warehouse import rebuild_marts, switch_current
 
 VIP = "John_Savage"
 
@@ -225,15 +226,18 @@ def test_forget_rebuilds_the_marts_and_fails_loudly_on_a_served_mart_it_cannot_r
     salley = ids_by_track(config, DAY1)["t0501-000"]
     rebuild_marts(config)
     assert marts_mentions(config.marts_db, [salley])  # the marts name her before
-    stale = tmp_path / "stale_marts.duckdb"
-    shutil.copy(config.marts_db, stale)
+    served = current_build(config.warehouse_dir)  # the served build (marts.duckdb holds views over it)
+    stale = tmp_path / served.path.name
+    shutil.copytree(served.path, stale)
 
     report = forget_customer(config, SHOP, salley)
 
     assert report.marts_rebuilt and marts_mentions(config.marts_db, [salley]) == []
     assert marts_mentions(config.marts_db, sorted(set(ids_by_track(config, DAY1).values()) - {None}))  # others stay
     # served marts that cannot be rebuilt (no build file) still name her: the erasure fails loudly
-    shutil.copy(stale, config.marts_db)
+    assert not served.path.exists()  # the erasure deleted the builds that named her
+    shutil.copytree(stale, served.path)
+    switch_current(config.warehouse_dir, read_build(served.path))
     shutil.move(config.build_db, tmp_path / "build.duckdb")
     with pytest.raises(ErasureIncomplete, match="served marts"):
         forget_customer(config, SHOP, salley)
