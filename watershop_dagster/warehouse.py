@@ -17,9 +17,10 @@ marts or their columns change; a pool that still holds the old file lists a new 
 reconnects, and on DuckDB 1.x fails on a mart whose columns changed until then (1.x checks a view
 against its creation-time types; DuckDB 2 binds `*` afresh).
 
-Guarantees: each mart a query reads comes whole from one build. Known issue: DuckDB 2.0 opens a
-Parquet file by path twice (footer, then scan), so a query running at the instant of a switch can
-fail once ("TProtocolException: Invalid data"); a retry succeeds. Two marts joined in one query are opened microseconds apart, so a switch landing in between
+Guarantees: each mart a query reads comes whole from one build. Known issue: DuckDB 2.0 reads a
+Parquet footer when it binds a query and opens the path again when it scans, so a query running
+while `current` switches fails ("TProtocolException: Invalid data"; about one query per publish
+under back-to-back load, docs/faults.md); a retry succeeds. Two marts joined in one query are opened microseconds apart, so a switch landing in between
 can pair build N's one with build N+1's other; readers that need several marts from one build use
 `builds/<build_id>/` directly, `serving.marts.MartsReader` (pins a build per request) or the
 PostgreSQL copy (one transaction). Old builds are deleted only once they are neither among the last
