@@ -3,10 +3,11 @@
 How the work spreads: each camera-day is one run of `watershop_vision_celery` (the existing
 distributed setup, watershop_dagster/orchestration/celery_jobs.py). A run hands each of its steps
 (the vision multi-asset, its checks, the shelf assets) to the broker's queue as one Celery task;
-any idle worker takes the next one (`dagster-celery worker start` sets prefetch 1, and `--pool solo`
-runs one task at a time per worker process). So the 8 camera-days' heavy steps spread one per free
-worker, and a worker per core is the sensible layout; the vision step itself then runs with
-`vision.workers: 1` (one process per camera-day instead of a slice pool inside each worker).
+a worker takes it (`dagster-celery worker start` sets prefetch 1, and `--pool solo` runs one task at
+a time per worker process; a busy worker may still hold one reserved task). So the camera-days'
+heavy steps are meant to spread over the free workers, a worker per core, the vision step itself
+with `vision.workers: 1` (one process per camera-day instead of a slice pool inside each worker).
+Whether they really spread is what the per-worker counts of vision steps below show.
 
 The bench renders 8 cameras of synthetic supermarket footage (1280x720 15 fps by default) into a
 temporary workspace, starts N real workers (the documented command, private queue, SQLite Dagster

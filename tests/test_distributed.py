@@ -23,8 +23,8 @@ import yaml
 from assets.partitions import shop_day_key
 from assets.pos import TRANSACTIONS
 from watershop_dagster import lake
-from watershop_dagster.orchestration import celery_jobs
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration import celery_jobs
 from watershop_dagster.orchestration.instance import DAGSTER_YAML
 from watershop_dagster.pos.generate import write_transaction_csvs
 
