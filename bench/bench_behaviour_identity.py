@@ -10,14 +10,17 @@ spread over seeds:
 
 * named: share of true-person tracks that got an identity (a face must be seen on the track);
 * correct: share of named tracks whose identity maps to the track's true person;
-* people named: share of true visitors with at least one named track.
+* people named: share of true visitors with at least one named track;
+* speed per CPU second of the face pass, the people pass and both (footage with faces, so the
+  face-only pipeline's factor stands beside the people + faces one on the same file).
 
-    .venv/bin/python bench/bench_behaviour_identity.py --seeds 4001 4002 4003 --duration 300
+    .venv/bin/python bench/bench_behaviour_identity.py --seeds 4001 4002 4003 --duration 300 [--width 1280 --height 720]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import tempfile
 from datetime import date, time
@@ -35,7 +38,6 @@ from watershop_dagster.vision.partition import process_camera_day
 
 DAY = date(2025, 3, 5)
 CAMERA = "counter"
-SIZE = (640, 360)
 VISITS_PER_HOUR = 60.0
 
 
@@ -51,17 +53,27 @@ def _track_truth(tracks: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         person=pl.when(pl.col("overlap") * 2 >= pl.col("life")).then(pl.col("person")).otherwise(None))
 
 
-def run_seed(seed: int, duration: float, folder: Path) -> dict:
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path) -> dict:
     (folder / CONFIG_FILENAME).write_text(yaml.safe_dump({
         "partitions_start": "2025-01-01",
         "shops": [{"id": "water", "timezone": "UTC", "opening_time": "10:00:00",
                    "cameras": {CAMERA: {"people": True}}}]}))
     config = load_config(folder / CONFIG_FILENAME)
     truth = write_day(config.footage_root, config.shop("water"), CAMERA, DAY, start=time(10, 0),
-                      duration_s=duration, visits_per_hour=VISITS_PER_HOUR, counter_s=(20, 40), size=SIZE, seed=seed)
+                      duration_s=duration, visits_per_hour=VISITS_PER_HOUR, counter_s=(20, 40), size=size, seed=seed)
+    faces_cpu = _cpu_s()
     process_camera_day(config, "water", CAMERA, DAY, workers=1)
+    faces_cpu = _cpu_s() - faces_cpu
     build_customer_registry(config, "water", DAY)
+    people_cpu = _cpu_s()
     process_behaviour_day(config, "water", CAMERA, DAY)
+    people_cpu = _cpu_s() - people_cpu
     tracks = lake.read_dataset(config.lake_root, catalog.PERSON_TRACKS, shop_id="water", date=DAY, camera=CAMERA)
     judged = _track_truth(tracks, truth).drop_nulls("person")
     named = judged.drop_nulls("identity")
@@ -73,6 +85,8 @@ def run_seed(seed: int, duration: float, folder: Path) -> dict:
         "named": named.height / judged.height if judged.height else 0.0,
         "correct": correct / named.height if named.height else 0.0,
         "people_named": named["person"].n_unique() / truth["person"].n_unique() if truth.height else 0.0,
+        "faces_rtf_cpu": duration / faces_cpu, "people_rtf_cpu": duration / people_cpu,
+        "both_rtf_cpu": duration / (faces_cpu + people_cpu),
     }
 
 
@@ -80,18 +94,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[4001, 4002, 4003])
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of counter footage per seed")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            row = run_seed(seed, args.duration, Path(tmp))
+            row = run_seed(seed, args.duration, (args.width, args.height), Path(tmp))
         rows.append(row)
         print(f"seed {seed}: {row['visitors']} visitors, {row['tracks']} person tracks ({row['judged']} on a visitor);"
-              f" named {row['named']:.2f}, correct {row['correct']:.2f}, visitors named {row['people_named']:.2f}")
-    for key in ("named", "correct", "people_named"):
+              f" named {row['named']:.2f}, correct {row['correct']:.2f}, visitors named {row['people_named']:.2f};"
+              f" per CPU second: faces {row['faces_rtf_cpu']:.1f}x, people {row['people_rtf_cpu']:.1f}x,"
+              f" both {row['both_rtf_cpu']:.1f}x")
+    for key in ("named", "correct", "people_named", "faces_rtf_cpu", "people_rtf_cpu", "both_rtf_cpu"):
         values = [row[key] for row in rows]
         spread = f" (min {min(values):.2f}, max {max(values):.2f})" if len(values) > 1 else ""
         print(f"{key}: mean {statistics.mean(values):.2f}{spread}")
+    print(f"{args.width}x{args.height}; peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ import yaml
 from assets.partitions import shop_day_key
 from assets.pos import TRANSACTIONS
 from watershop_dagster import lake
-from watershop_dagster.orchestration import celery_jobs
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration import celery_jobs
 from watershop_dagster.orchestration.instance import DAGSTER_YAML
 from watershop_dagster.pos.generate import write_transaction_csvs
 
@@ -191,3 +191,11 @@ def test_a_shop_day_runs_its_steps_in_a_celery_worker(celery_worker, tmp_path):
     rows = lake.read_partition(config.lake_root, "transactions", shop_id="north", date=DAY.isoformat()).height
     assert rows > 0
     assert config.marts_db.exists()
+
+
+def test_workers_rebuild_the_camera_day_celery_job_from_its_pointer(tmp_path):
+    (tmp_path / CONFIG_FILENAME).write_text(CONFIG + "    cameras: [counter]\n")
+    recon = celery_jobs.reconstructable_vision_celery_job(tmp_path / CONFIG_FILENAME)
+    job = recon.get_definition()
+    assert job.name == celery_jobs.VISION_CELERY_JOB and job.executor_def.name == "celery"
+    assert "vision" in {node.name for node in job.graph.node_defs}

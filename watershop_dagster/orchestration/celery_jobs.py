@@ -95,6 +95,21 @@ def celery_job(config_file: str) -> dg.JobDefinition:
     return defs.resolve_job_def(CELERY_JOB)
 
 
+def vision_celery_job(config_file: str) -> dg.JobDefinition:
+    """The camera-day Celery job of the workspace at `config_file`; the reconstructor workers call."""
+    defs = build_definitions(Path(config_file))
+    if not any(getattr(job, "name", None) == VISION_CELERY_JOB for job in defs.jobs or ()):
+        defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[build_vision_celery_job()]))
+    return defs.resolve_job_def(VISION_CELERY_JOB)
+
+
+def reconstructable_vision_celery_job(config_file: str | os.PathLike):
+    """A pointer to `vision_celery_job(config_file)` (see reconstructable_celery_job)."""
+    return dg.build_reconstructable_job(
+        __name__, vision_celery_job.__name__, reconstructable_args=(str(Path(config_file).resolve()),)
+    )
+
+
 def reconstructable_celery_job(config_file: str | os.PathLike):
     """A pointer workers can rebuild the job from: this module's `celery_job(config_file)`.
 

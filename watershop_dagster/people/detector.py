@@ -113,10 +113,20 @@ def yuv_small_from_av(frame, width: int) -> YuvSmall:
         data = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         if index == 0:
             data = data[: size[1] * factor, : size[0] * factor]
-        # chroma is already subsampled: nearest-neighbour is enough for it
-        interpolation = cv2.INTER_AREA if index == 0 else cv2.INTER_NEAREST
-        planes.append(cv2.resize(data, size, interpolation=interpolation).astype(np.float32))
+            planes.append(cv2.resize(data, size, interpolation=cv2.INTER_AREA).astype(np.float32))
+        else:
+            planes.append(_nearest(data, size).astype(np.float32))
     return YuvSmall(*planes, frame.width, frame.height)
+
+
+def _nearest(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Chroma is already subsampled, so nearest-neighbour is enough for it; a whole-number step is
+    a strided view (what cv2's INTER_NEAREST picks then, without its per-pixel pass)."""
+    height, width = plane.shape
+    step_y, step_x = height // size[1], width // size[0]
+    if step_y and step_x and height == step_y * size[1] and width == step_x * size[0]:
+        return plane[::step_y, ::step_x]
+    return cv2.resize(plane, size, interpolation=cv2.INTER_NEAREST)
 
 
 def yuv_small_from_rgb(rgb: np.ndarray, width: int) -> YuvSmall:
@@ -222,11 +232,17 @@ class ForegroundDetector:
         x, y, w, h = box
         inside = labels[y : y + h, x : x + w] == index
         cur = y_small[y : y + h, x : x + w][inside]
-        ref = self._bg[0][y : y + h, x : x + w][inside]
-        min_std = self.settings.relit_min_std
-        if cur.size < 20 or cur.std() < min_std or ref.std() < min_std:
+        if cur.size < 20:
             return False
-        ncc = float(np.mean((cur - cur.mean()) * (ref - ref.mean())) / (cur.std() * ref.std()))
+        min_std = self.settings.relit_min_std
+        cur_std = cur.std()
+        if cur_std < min_std:
+            return False
+        ref = self._bg[0][y : y + h, x : x + w][inside]
+        ref_std = ref.std()
+        if ref_std < min_std:
+            return False
+        ncc = float(np.mean((cur - cur.mean()) * (ref - ref.mean())) / (cur_std * ref_std))
         return ncc >= self.settings.relit_correlation
 
     def _is_ghost(self, y_small: np.ndarray, labels: np.ndarray, index: int, box: tuple[int, int, int, int]) -> bool:
