@@ -52,7 +52,9 @@ def test_the_celery_job_joins_the_code_location_only_with_a_broker(monkeypatch):
     # The URL (maybe with a password) is read from the environment by the run, never shown in the UI.
     assert execution["broker"] == {"env": celery_jobs.BROKER_ENV}
     assert execution["backend"] == celery_jobs.DEFAULT_BACKEND
-    assert execution["config_source"] == {"task_default_queue": "shops"}
+    # a worker takes a step only when free, so camera-days spread over workers
+    assert execution["config_source"] == {"task_default_queue": "shops", "task_acks_late": True,
+                                          "worker_prefetch_multiplier": 1}
 
 
 def _safe(url: str) -> str:

@@ -51,6 +51,10 @@ def _env_or(name: str, default: str) -> str | dict[str, str]:
     return {"env": name} if os.environ.get(name) else default
 
 
+#: a worker takes a step only when free (late ack, one reserved): see deploy/celery.yaml
+FAIR_DISPATCH = {"task_acks_late": True, "worker_prefetch_multiplier": 1}
+
+
 def celery_run_config() -> dict:
     """The executor's run config: broker, backend and queue from the environment."""
     return {
@@ -58,7 +62,8 @@ def celery_run_config() -> dict:
             "config": {
                 "broker": _env_or(BROKER_ENV, DEFAULT_BROKER),
                 "backend": _env_or(BACKEND_ENV, DEFAULT_BACKEND),
-                "config_source": {"task_default_queue": os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE},
+                "config_source": {"task_default_queue": os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE,
+                                  **FAIR_DISPATCH},
             }
         }
     }
