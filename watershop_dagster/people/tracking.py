@@ -46,6 +46,8 @@ VELOCITY_SMOOTHING = 0.3
 #: colour samples of a track's start averaged into its start colour; weight of the newest sample in its end colour
 START_COLOUR_SAMPLES = 5
 END_COLOUR_SMOOTHING = 0.3
+#: colours are sampled on every this-many processed frames (each sample costs ~0.1 ms per box)
+COLOUR_SAMPLE_EVERY = 3
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ class PeopleTracker:
         tracked = self._tracker.update(found, timestamp=t)
         h, w = planes.y.shape
         sx, sy = planes.frame_width / w, planes.frame_height / h
-        if self.settings.tracker.relink is not None:
+        if self.settings.tracker.relink is not None and self.frames_processed % COLOUR_SAMPLE_EVERY == 0:
             self._sample_colours(planes, tracked)
         for box, track, score in zip(tracked.xyxy, tracked.tracker_id, tracked.confidence if tracked.confidence is not None else [1.0] * len(tracked)):
             if track < 0:
