@@ -74,10 +74,15 @@ def visit_matches(predicted: pl.DataFrame, truth: pl.DataFrame) -> tuple[list[fl
     return errors, pred.height, true.height
 
 
-def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path) -> dict:
+def footfall_error(counted: dict[str, int], true: dict[str, int]) -> float:
+    """Relative error of the entries counted ("in"), the figure footfall_hourly reports."""
+    return abs(counted.get("in", 0) - true.get("in", 0)) / true["in"] if true.get("in") else 0.0
+
+
+def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, max_pause: float = PAUSE_S[1]) -> dict:
     view = supermarket.camera_view(CAMERA, 0, seed)
     shoppers = supermarket.plan_shoppers(view, duration, seed, shoppers_per_minute=SHOPPERS_PER_MINUTE,
-                                         still_shoppers=0, pause_s=PAUSE_S)  # short stops: people fit a short clip
+                                         still_shoppers=0, pause_s=(PAUSE_S[0], max_pause))  # short stops: people fit a short clip
     scene = supermarket.SupermarketScene(view, shoppers, START, FPS, size,
                                          lighting=supermarket.plan_lighting(duration, seed, CAMERA))
     supermarket.render_scene(scene, plain_path(folder / "landing" / "footage", CAMERA, START), duration)
@@ -93,11 +98,20 @@ def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path) ->
     process_camera_day(config, "market", CAMERA, DAY, workers=1)
     faces_cpu = _cpu_s() - faces_cpu
     errors, n_pred, n_true = visit_matches(result.outputs[catalog.ZONE_VISITS.name], truth.zone_visits)
+    loiter_pred = result.outputs[catalog.LOITERING_EVENTS.name].select(
+        "zone", enter_ts="start_ts", exit_ts=pl.col("start_ts") + pl.duration(seconds=pl.col("dwell_s")))
+    loiter_true = truth.loitering.select(
+        "zone", enter_ts="start_ts", exit_ts=pl.col("start_ts") + pl.duration(seconds=pl.col("dwell_s")))
+    loiter_hits, loiter_n_pred, loiter_n_true = visit_matches(loiter_pred, loiter_true)
     counted = result.outputs[catalog.FOOTFALL.name]["direction"].value_counts()
     true_counts = truth.footfall["direction"].value_counts()
     return {
         "recall": len(errors) / n_true if n_true else 1.0, "precision": len(errors) / n_pred if n_pred else 1.0,
         "dwell_mae": statistics.mean(errors) if errors else 0.0,
+        "loiter_recall": len(loiter_hits) / loiter_n_true if loiter_n_true else 1.0,
+        "loiter_precision": len(loiter_hits) / loiter_n_pred if loiter_n_pred else 1.0,
+        "loiter_true": loiter_n_true,
+        "footfall_error": footfall_error(dict(counted.iter_rows()), dict(true_counts.iter_rows())),
         "footfall": dict(counted.iter_rows()), "true_footfall": dict(true_counts.iter_rows()),
         "faces_rtf_cpu": result.footage_seconds / faces_cpu,
         "both_rtf_cpu": result.footage_seconds / (cpu + faces_cpu),  # people and faces: two passes over the file
@@ -114,23 +128,30 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of footage per seed")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--max-pause", type=float, default=PAUSE_S[1], help="longest stop in a zone (s)")
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            row = run_seed(seed, args.duration, (args.width, args.height), Path(tmp))
+            row = run_seed(seed, args.duration, (args.width, args.height), Path(tmp), args.max_pause)
         rows.append(row)
         print(f"seed {seed}: {row['footage_s']:.0f} s footage in {row['wall_s']:.1f} s wall / {row['cpu_s']:.1f} s CPU"
               f" -> {row['rtf_wall']:.1f}x real time (wall), {row['rtf_cpu']:.1f}x per CPU second;"
               f" {row['people']} shoppers, {row['tracks']} tracks, {row['visits']} zone visits;"
               f" faces alone {row['faces_rtf_cpu']:.1f}x, people + faces {row['both_rtf_cpu']:.1f}x per CPU second")
         print(f"  zone visits recall {row['recall']:.2f} precision {row['precision']:.2f} (IoU >= 0.5),"
-              f" dwell MAE {row['dwell_mae']:.2f} s; footfall {row['footfall']} vs true {row['true_footfall']}")
+              f" dwell MAE {row['dwell_mae']:.2f} s; footfall {row['footfall']} vs true {row['true_footfall']}"
+              f" (entries off by {row['footfall_error']:.0%}); loitering recall {row['loiter_recall']:.2f}"
+              f" precision {row['loiter_precision']:.2f} ({row['loiter_true']} true events)")
     for key, unit in (("rtf_wall", "x"), ("rtf_cpu", "x"), ("faces_rtf_cpu", "x"), ("both_rtf_cpu", "x"), ("recall", ""),
-                      ("precision", ""), ("dwell_mae", " s")):
+                      ("precision", ""), ("dwell_mae", " s"), ("loiter_recall", ""), ("loiter_precision", ""),
+                      ("footfall_error", "")):
         values = [row[key] for row in rows]
-        spread = f" (min {min(values):.2f}{unit}, max {max(values):.2f}{unit})" if len(values) > 1 else ""
+        spread = (f" (min {min(values):.2f}{unit}, max {max(values):.2f}{unit};"
+                  f" mean {statistics.mean(values):.3f} ± sd {statistics.stdev(values):.3f})") if len(values) > 1 else ""
         print(f"{key}: median {statistics.median(values):.2f}{unit}{spread}")
+    pooled = {k: sum(row[k] for row in rows) for k in ("visits", "people", "tracks")}
+    print(f"pooled over seeds: {pooled['people']} shoppers, {pooled['tracks']} tracks, {pooled['visits']} zone visits")
     print(f"{args.width}x{args.height}, {FPS} fps; peak memory {_peak_mb():.0f} MB")
 
 

@@ -35,6 +35,7 @@ from watershop_dagster.people.detector import (
     yuv_small_from_av,
     yuv_small_from_rgb,
 )
+from watershop_dagster.people.relink import RelinkSettings, apply_links, duplicate_tracks, relink_tracks, track_ends
 from watershop_dagster.people.schema import PERSON_OBSERVATIONS, empty_observations
 from watershop_dagster.vision.decode import iter_frames
 
@@ -42,6 +43,11 @@ from watershop_dagster.vision.decode import iter_frames
 _BYTETRACK_REFERENCE_FPS = 30.0
 #: weight of the newest box-to-box velocity in a track's running velocity (used to predict boxes)
 VELOCITY_SMOOTHING = 0.3
+#: colour samples of a track's start averaged into its start colour; weight of the newest sample in its end colour
+START_COLOUR_SAMPLES = 5
+END_COLOUR_SMOOTHING = 0.3
+#: colours are sampled on every this-many processed frames (each sample costs ~0.1 ms per box)
+COLOUR_SAMPLE_EVERY = 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class TrackerSettings:
     min_iou: float = 0.1  # association threshold (blob boxes jitter, people move a lot per frame)
     protect_lost_s: float = 1.5  # a lost track's last box stays protected from the background this long
     min_track_s: float = 1.0  # tracks shorter than this (in time covered) are dropped as noise
+    relink: RelinkSettings | None = field(default_factory=RelinkSettings)  # None: tracks as ByteTrack left them
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,54 @@ class _LiveBox:
         vy = ((box[1] + box[3]) - (self.box[1] + self.box[3])) / 2 / dt
         a = smoothing
         return _LiveBox(box, t, (a * vx + (1 - a) * self.velocity[0], a * vy + (1 - a) * self.velocity[1]))
+
+
+@dataclass
+class _Colours:
+    """A track's mean colour over its first samples and a running mean of its latest ones."""
+
+    first_sum: np.ndarray | None = None
+    count: int = 0
+    last: tuple[float, ...] | None = None
+
+    def add(self, colour: np.ndarray) -> None:
+        if self.count < START_COLOUR_SAMPLES:
+            self.first_sum = colour if self.first_sum is None else self.first_sum + colour
+            self.count += 1
+        a = END_COLOUR_SMOOTHING
+        self.last = tuple(colour) if self.last is None else tuple(a * colour + (1 - a) * np.asarray(self.last))
+
+    @property
+    def first(self) -> tuple[float, ...] | None:
+        return None if self.first_sum is None else tuple(self.first_sum / self.count)
+
+
+def box_colour(planes: YuvSmall, box: tuple[float, float, float, float], mask: np.ndarray | None = None) -> np.ndarray | None:
+    """Mean chroma (U, V) of the upper and the lower half of a box (small-frame px), over its
+    foreground pixels when a mask is given: shirt and trousers, which survive lighting changes
+    better than brightness. None when a half has no pixels to measure."""
+    h, w = planes.y.shape
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    x2, y2 = min(w, int(math.ceil(box[2]))), min(h, int(math.ceil(box[3])))
+    mid = (y1 + y2) // 2
+    out = []
+    for top, bottom in ((y1, mid), (mid, y2)):
+        if bottom <= top or x2 <= x1:
+            return None
+        u, v = planes.u[top:bottom, x1:x2], planes.v[top:bottom, x1:x2]
+        if mask is not None:
+            keep = mask[top:bottom, x1:x2].astype(bool)
+            if keep.sum() < 4:
+                return None
+            u, v = u[keep], v[keep]
+        out += [float(u.mean()), float(v.mean())]
+    return np.array(out)
+
+
+def _median_step(df: pl.DataFrame) -> float:
+    """Median interval (s) between a track's consecutive rows, for streams processed at every frame."""
+    steps = df.sort("track_id", "ts").select(pl.col("ts").diff().over("track_id").dt.total_microseconds()).drop_nulls()
+    return float(steps.to_series().median()) / 1e6 if steps.height else 1.0 / 15
 
 
 def _ioa(inner, outer) -> float:
@@ -139,6 +194,7 @@ class PeopleTracker:
         )
         self._tracker = self._make_tracker()
         self._live: dict[int, _LiveBox] = {}
+        self._colours: dict[int, _Colours] = {}
         self._t0: datetime | None = None
         self._rows: dict[str, list] = {name: [] for name in PERSON_OBSERVATIONS.names()}
         self._id_prefix: str | None = None
@@ -193,6 +249,8 @@ class PeopleTracker:
         tracked = self._tracker.update(found, timestamp=t)
         h, w = planes.y.shape
         sx, sy = planes.frame_width / w, planes.frame_height / h
+        if self.settings.tracker.relink is not None and self.frames_processed % COLOUR_SAMPLE_EVERY == 0:
+            self._sample_colours(planes, tracked)
         for box, track, score in zip(tracked.xyxy, tracked.tracker_id, tracked.confidence if tracked.confidence is not None else [1.0] * len(tracked)):
             if track < 0:
                 continue
@@ -213,10 +271,30 @@ class PeopleTracker:
             r["identity"].append(None)
             r["score"].append(float(score))
 
+    def _sample_colours(self, planes: YuvSmall, tracked: sv.Detections) -> None:
+        """Clothing colours of tracks standing apart from others (an overlap mixes two people)."""
+        mask = getattr(self.detector, "last_mask", None)
+        boxes = [(int(t), tuple(float(v) for v in b)) for b, t in zip(tracked.xyxy, tracked.tracker_id) if t >= 0]
+        for track, box in boxes:
+            if any(other != track and _iou(box, b) > 0 for other, b in boxes):
+                continue
+            colour = box_colour(planes, box, mask)
+            if colour is not None:
+                self._colours.setdefault(track, _Colours()).add(colour)
+
     def observations(self) -> pl.DataFrame:
+        """The rows so far: duplicate tracks dropped, split tracks re-linked (relink.py), short tracks dropped."""
         if not self._rows["ts"]:
             return empty_observations()
         df = pl.DataFrame(self._rows, schema=PERSON_OBSERVATIONS)
+        relink = self.settings.tracker.relink
+        if relink is not None:
+            df = df.filter(~pl.col("track_id").is_in(list(duplicate_tracks(df, relink))))
+            prefix = f"{self._id_prefix}-"
+            colours = {f"{prefix}{k}": (c.first, c.last) for k, c in self._colours.items() if c.first is not None}
+            links = relink_tracks(track_ends(df, colours), relink)
+            step = 1.0 / self.settings.max_fps if self.settings.max_fps else _median_step(df)
+            df = apply_links(df, links, step, relink.max_gap_s)
         min_s = self.settings.tracker.min_track_s
         if min_s > 0:
             span = df.group_by("track_id").agg((pl.col("ts").max() - pl.col("ts").min()).dt.total_microseconds().alias("span_us"))
