@@ -13,7 +13,9 @@ in pixels/s², fall mostly straight down, span enough of the zone, and never be 
 (a large blob, the zone's edge at release, a person's box). Release is the fitted parabola's
 vertex (speed zero), landing the first frame at the bottom. Rejected by construction: hands and
 arms (large or edge-connected), swinging signs (a map of where loose blobs kept moving lately,
-read as it was 0.5-1 s before, vetoes releases there; tracks that oscillate), carts and people
+read as it was 0.5-1 s before, vetoes releases there; a map of where they turned back sideways
+vetoes any descent running through it, e.g. down a sign's cord from its pivot; tracks that
+oscillate), carts and people
 (large, sideways), bounces (a "fall" starting where another just landed), light changes
 (gain-compensated; a change over much of the zone resets the background and every track).
 """
