@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -18,8 +19,8 @@ import polars as pl
 import pytest
 import yaml
 
-from assets.shelf import SEGMENT_JOB, build_shelf_definitions, new_segments, shelf_segment_job
 from assets.partitions import WorkspacePartitions, camera_day_key
+from assets.shelf import SEGMENT_JOB, build_shelf_definitions, new_segments, shelf_segment_job
 from resources import WatershopResource
 from watershop_dagster import catalog, lake
 from watershop_dagster.alerts.channels import LOG
@@ -30,9 +31,10 @@ from watershop_dagster.alerts.rules import falling_object_alerts
 from watershop_dagster.config import load_config
 from watershop_dagster.shelf.detector import ShelfFallDetector, ShelfRegion, YuvPlanes
 from watershop_dagster.shelf.pipeline import PROCESSED, QUARANTINED, REUSED, process_shelf_camera_day
-from watershop_dagster.shelf.scan import regions_for
+from watershop_dagster.shelf.scan import regions_for, yuv_planes
 from watershop_dagster.shelf.settings import FallTuning, ShelfConfig
 from watershop_dagster.synthetic import shelf as synthetic
+from watershop_dagster.vision.decode import iter_frames
 from watershop_dagster.zones.config import CameraSettings, resolve_zones
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -70,6 +72,40 @@ def test_drops_are_found_with_their_release_time_and_height():
 def test_arms_people_carts_the_sign_and_light_changes_are_no_falls():
     plan = synthetic.plan_shelf(40, 8, CAMERA, drops=0, reaches=3, walkers=2, carts=1, light_steps=2, flicker_bursts=1)
     assert run_scene(plan, 40) == []
+
+
+def _encoded_scene(path: Path, plan: synthetic.ShelfPlan, seconds: float, seed: int) -> tuple[list, Counter]:
+    """Write the scene as H.264 (the sign's cord flickers only once compressed) and decode it through the
+    zone's detector: its confident events and its rejections by reason."""
+    synthetic.write_shelf_footage(path, CAMERA, START, seconds, seed, plan=plan)
+    zones = resolve_zones(CAMERA, CameraSettings.model_validate(synthetic.camera_config([CAMERA])[CAMERA]))
+    detector = ShelfFallDetector(regions_for(zones, synthetic.SIZE, ShelfConfig(), FallTuning())[0])
+    events = []
+    for decoded in iter_frames(path, threads=1):
+        events += detector.update(decoded.pts_s, yuv_planes(decoded.frame))
+    events += detector.finish()
+    return [event for event in events if event.confidence >= ShelfConfig().min_confidence], detector.rejected
+
+
+def _sign_only(amplitude_deg: float, period_s: float, drops=()) -> synthetic.ShelfPlan:
+    return synthetic.ShelfPlan(tuple(drops), (), (), (), (), amplitude_deg, period_s)
+
+
+def test_a_swinging_sign_alone_gives_no_fall(tmp_path):
+    # this sign's cord, read from its pivot down into the sign, once passed as a free fall
+    events, rejected = _encoded_scene(tmp_path / "sign.mp4", _sign_only(11.6, 1.78), 30, seed=27)
+    assert events == []
+    assert rejected["swinging"] >= 1  # vetoed by the swing map, not by luck
+
+
+def test_a_drop_next_to_a_swinging_sign_is_still_found(tmp_path):
+    g = synthetic.GRAVITY_M_S2 * synthetic.px_per_m()
+    drops = [synthetic.Drop(t, x, board, 300.0, 12.0, 16.0, (40, 60, 200), False, 0.0, 0.0, g)
+             for t, x, board in ((5.0, 470.0, 78.0), (11.0, 455.0, 138.0), (17.0, 440.0, 78.0))]  # beside the sign (x 487-573)
+    events, rejected = _encoded_scene(tmp_path / "near.mp4", _sign_only(13.6, 1.65, drops), 22, seed=10)
+    assert sorted(round(event.release_s) for event in events) == [5, 11, 17]
+    assert all(abs(event.release_s - drop.t_release) < 0.3 for event, drop in zip(sorted(events, key=lambda e: e.release_s), drops))
+    assert rejected["swinging"] >= 1  # the sign's own candidate fall was there, and vetoed
 
 
 def _region(size=(200, 200)) -> ShelfRegion:

@@ -13,7 +13,9 @@ in pixels/s², fall mostly straight down, span enough of the zone, and never be 
 (a large blob, the zone's edge at release, a person's box). Release is the fitted parabola's
 vertex (speed zero), landing the first frame at the bottom. Rejected by construction: hands and
 arms (large or edge-connected), swinging signs (a map of where loose blobs kept moving lately,
-read as it was 0.5-1 s before, vetoes releases there; tracks that oscillate), carts and people
+read as it was 0.5-1 s before, vetoes releases there; a map of where they turned back sideways
+vetoes any descent running through it, e.g. down a sign's cord from its pivot; tracks that
+oscillate), carts and people
 (large, sideways), bounces (a "fall" starting where another just landed), light changes
 (gain-compensated; a change over much of the zone resets the background and every track).
 """
@@ -39,6 +41,10 @@ GAIN_STRIDE = 5
 BUSY_ACTIVITY = 5.0
 BUSY_MARGIN_PX = 4
 MOVED_PX = 1.0  # a tracked blob that moved more than this per frame marks the activity map
+#: a loose blob whose sideways motion turns back (each way faster than this, work px per frame) marks the swing map
+SWING_TURN_PX = 0.5
+#: this many recent turns where a descent runs: something swings there (a sign on its pivot), no fall
+SWING_TURNS = 2.0
 #: a fall starting this soon after, and this near (work px), another one's landing is its bounce
 BOUNCE_S = 1.5
 BOUNCE_PX = 12.0
@@ -124,6 +130,7 @@ class _Blob:
     edge: bool
     attached: bool
     busy: float  # recent foreground activity where the blob is
+    swing: float  # recent sideways turns of loose blobs where the blob is
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in work px
 
 
@@ -132,6 +139,7 @@ class _Track:
     ts: list[float] = field(default_factory=list)
     xs: list[float] = field(default_factory=list)
     ys: list[float] = field(default_factory=list)  # bottom edge
+    tops: list[float] = field(default_factory=list)  # top edge
     areas: list[int] = field(default_factory=list)
     edge: list[bool] = field(default_factory=list)
     attached: list[bool] = field(default_factory=list)
@@ -139,6 +147,7 @@ class _Track:
     judged: bool = False  # a fall was judged on it (emitted or not): its bounces are no new falls
     reversals: int = 0
     busy: list[float] = field(default_factory=list)
+    swing: list[float] = field(default_factory=list)
 
     def add(self, t: float, blob: _Blob) -> None:
         if len(self.ys) >= 2:
@@ -148,10 +157,12 @@ class _Track:
         self.ts.append(t)
         self.xs.append(blob.x)
         self.ys.append(blob.bottom)
+        self.tops.append(float(blob.box[1]))
         self.areas.append(blob.area)
         self.edge.append(blob.edge)
         self.attached.append(blob.attached)
         self.busy.append(blob.busy)
+        self.swing.append(blob.swing)
         self.missed = 0
 
     def predict(self, t: float, g: float) -> tuple[float, float]:
@@ -183,6 +194,9 @@ class ShelfFallDetector:
         self._activity_decayed = 0.0
         self._activity_recent = self._activity.copy()
         self._activity_old = self._activity.copy()
+        self._swings = np.zeros((h, w), np.float32)
+        self._swings_recent = self._swings.copy()
+        self._swings_old = self._swings.copy()
         self._mask_u8 = region.mask.astype(np.uint8) * 255
         self._mask_area = int(region.mask.sum())
         self._gain_index = np.flatnonzero(region.mask[::GAIN_STRIDE, ::GAIN_STRIDE].ravel())
@@ -241,10 +255,13 @@ class ShelfFallDetector:
         if changed:  # join an item's fragments (it passes products of its own colour)
             fg_u8 = cv2.bitwise_and(cv2.morphologyEx(fg_u8, cv2.MORPH_CLOSE, CLOSE_KERNEL), self._mask_u8)
         if t - self._activity_decayed >= ACTIVITY_DECAY_S:
-            self._activity *= math.exp(-(t - self._activity_decayed) / tuning.activity_tau_s)
+            decay = math.exp(-(t - self._activity_decayed) / tuning.activity_tau_s)
+            self._activity *= decay
+            self._swings *= decay
             self._activity_decayed = t
-            # busy spots are judged on the map as it was 0.5-1 s ago: an item's own first frames do not count
+            # busy spots are judged on the maps as they were 0.5-1 s ago: an item's own first frames do not count
             self._activity_old, self._activity_recent = self._activity_recent, self._activity.copy()
+            self._swings_old, self._swings_recent = self._swings_recent, self._swings.copy()
         still = cv2.bitwise_not(fg_u8) if changed else None
         for plane, bg in zip(small, self._background):
             cv2.accumulateWeighted(plane, bg, min(1.0, dt / tuning.background_tau_s), still)
@@ -268,9 +285,9 @@ class ShelfFallDetector:
             box = (x, y, x + w, y + h)
             edge = bool(np.any(self._edge_band[y:y + h, x:x + w] & (labels[y:y + h, x:x + w] == label)))
             attached = any(_near(box, other, ATTACH_PX) for other in big) or any(_near(box, p, 0) for p in people_work)
-            busy = float(self._activity_old[max(0, y - BUSY_MARGIN_PX):y + h + BUSY_MARGIN_PX,
-                                        max(0, x - BUSY_MARGIN_PX):x + w + BUSY_MARGIN_PX].max())
-            blobs.append(_Blob(x + w / 2, float(y + h), area, h, edge, attached, busy, box))
+            around = (slice(max(0, y - BUSY_MARGIN_PX), y + h + BUSY_MARGIN_PX), slice(max(0, x - BUSY_MARGIN_PX), x + w + BUSY_MARGIN_PX))
+            busy, swing = float(self._activity_old[around].max()), float(self._swings_old[around].max())
+            blobs.append(_Blob(x + w / 2, float(y + h), area, h, edge, attached, busy, swing, box))
         return blobs
 
     def _to_work(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -297,9 +314,12 @@ class ShelfFallDetector:
             used_tracks.add(i)
             used_blobs.add(j)
             track, blob = self._tracks[i], blobs[j]
-            if not blob.attached and math.hypot(blob.x - track.xs[-1], blob.bottom - track.ys[-1]) > MOVED_PX:
+            if not blob.attached:
                 x0, y0, x1, y1 = blob.box  # loose moving blobs leave a trace: where signs swing
-                self._activity[y0:y1, x0:x1] += 1.0
+                if math.hypot(blob.x - track.xs[-1], blob.bottom - track.ys[-1]) > MOVED_PX:
+                    self._activity[y0:y1, x0:x1] += 1.0
+                if len(track.xs) >= 2 and _turns(track.xs[-2], track.xs[-1], blob.x, SWING_TURN_PX):
+                    self._swings[y0:y1, x0:x1] += 1.0
             track.add(t, blob)
         alive = []
         for i, track in enumerate(self._tracks):
@@ -364,6 +384,8 @@ class ShelfFallDetector:
             return self._reject("attached" if any(track.attached[start:end + 1]) else "edge", track)
         if track.busy[start] > BUSY_ACTIVITY:
             return self._reject("busy", track)
+        if max(track.swing[start:end + 1]) >= SWING_TURNS:  # runs into a swinging sign, e.g. down its cord from the pivot
+            return self._reject("swinging", track)
         t_first = track.ts[start]
         if any(t_first - t_land < BOUNCE_S and abs(xs[0] - x) < BOUNCE_PX and abs(ys[0] - y) < BOUNCE_PX
                for t_land, x, y in self._landings):
@@ -413,6 +435,11 @@ def _descent_start(ys: Sequence[float]) -> int:
     if k > 0 and ys[k - 1] <= ys[k] + 0.5:
         k -= 1
     return k
+
+
+def _turns(a: float, b: float, c: float, min_step: float) -> bool:
+    """a -> b -> c goes one way then back, each step longer than `min_step`."""
+    return (b - a) * (c - b) < 0 and abs(b - a) > min_step and abs(c - b) > min_step
 
 
 def _near(a: tuple[float, float, float, float], b: tuple[float, float, float, float], margin: float) -> bool:
