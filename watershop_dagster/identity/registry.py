@@ -2,11 +2,12 @@
 
 A day, step by step (`assign_identities`, pure: DataFrames in, DataFrames out):
 
-1. **Tracks to day-persons** (`identity.clustering`): one representative vector per track, then
-   clusters of tracks; tracks whose best face is too poor stay *unidentified*.
-2. **Evidence** (`_gather_evidence`): every track's distances to the known people (photos), to
-   the registry (exemplars of every customer in the ledger, from every day except the day being
-   built) and to the earlier build of this day, if any.
+1. **Evidence** (`_gather_evidence`): every track's distances (one representative vector per
+   track) to the known people (photos), to the registry (exemplars of every customer in the
+   ledger, from every day except the day being built) and to the earlier build of this day.
+2. **Tracks to day-persons** (`identity.clustering`): clusters of tracks; two tracks that each
+   clearly and one-sidedly match a different known person or customer are never clustered; tracks
+   whose best face is too poor stay *unidentified*.
 3. **Decision** per day-person (`identity.matching.decide`): known person, the customer an
    earlier build of this day gave it (re-runs and backfills never renumber), matched, ambiguous
    (a new customer, not merged, with ``ambiguous_with``) or new. A match in the ambiguous band
@@ -35,7 +36,7 @@ import polars as pl
 from watershop_dagster import catalog
 from watershop_dagster.catalog import EMBEDDING
 from watershop_dagster.config import Thresholds
-from watershop_dagster.identity.clustering import cluster_tracks, matrix, track_representatives
+from watershop_dagster.identity.clustering import cluster_tracks, identity_conflicts, matrix, track_representatives
 from watershop_dagster.identity.ids import known_customer_id, new_customer_id, person_id_for
 from watershop_dagster.identity.ledger import ledger_info
 from watershop_dagster.identity.matching import MAX_EXEMPLARS, CandidateIndex, Decision, decide, select_exemplars
@@ -145,11 +146,13 @@ def assign_identities(
     reps, flagged = track_representatives(embeddings, tracks, outlier_distance=thr)
     low = reps.filter(pl.col("best_quality") < min_track_quality)
     reps = reps.filter(pl.col("best_quality") >= min_track_quality)
-    labels = cluster_tracks(reps, thr)
-    reps = reps.with_columns(pl.Series("_label", labels, pl.Int64))
     rep_vectors = matrix(reps["embedding"]) if reps.height else np.zeros((0, EMBEDDING_DIM), np.float32)
     weights = reps["weight"].to_numpy() if reps.height else np.zeros(0)
     evidence = _gather_evidence(rep_vectors, known, ledger_other, previous_ledger, day)
+    conflicts = identity_conflicts(np.hstack([evidence.d_known, evidence.d_registry]),
+                                   thr - thresholds.face_ambiguous_margin, thresholds.face_separation)
+    labels = cluster_tracks(reps, thr, conflicts)
+    reps = reps.with_columns(pl.Series("_label", labels, pl.Int64))
 
     track_ids = reps["track_id"].to_list()
     contributions = _Contributions()
