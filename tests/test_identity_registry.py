@@ -24,6 +24,7 @@ from watershop_dagster.identity.clustering import (
     cannot_link,
     cluster_tracks,
     distances,
+    identity_conflicts,
     track_representatives,
 )
 from watershop_dagster.identity.ids import known_customer_id
@@ -293,6 +294,23 @@ def test_decide_one_sided_band_and_known_people():
     assert decide(("staff/x", "staff", 0.53), ("c1", 0.58), th).decision != "known:staff"
     # the nearest known person counts as a rival for a customer in the band
     assert decide(("staff/x", "staff", 0.56), ("c1", 0.52), th, rival=0.9, mutual=True).decision == "ambiguous"
+
+
+def test_identity_conflicts_only_between_clear_one_sided_matches():
+    # columns: identities (a known person, two customers); rows: tracks
+    d = np.array([
+        [0.30, 0.80, 0.90],  # clearly identity 0
+        [0.85, 0.25, 0.90],  # clearly identity 1
+        [0.80, 0.45, 0.47],  # nearest 1 but identity 2 almost as near: not one-sided
+        [0.70, 0.60, 0.90],  # nearest 1 but not clear (above `clear`)
+        [0.31, 0.85, 0.95],  # clearly identity 0 again
+    ])
+    c = identity_conflicts(d, clear=0.5, separation=0.1)
+    assert c[0, 1] and c[1, 0] and c[4, 1]
+    assert not c[0, 4]  # same identity
+    assert not c[2].any() and not c[3].any() and not c[:, 2].any()
+    assert (c == c.T).all() and not c.diagonal().any()
+    assert identity_conflicts(np.zeros((3, 0)), 0.5, 0.1).shape == (3, 3)
 
 
 def test_mutual_nearest():
