@@ -33,8 +33,9 @@ The defaults are the runs the README reports (small: the build box is shared); s
 ambiguous margin from `identity.calibration` measured on the OTHER galleries' people, never on
 the gallery being scored.
 
-`--reuse` keeps footage and vision outputs of an earlier run with the same parameters (the
-identity steps, which is what changes when tuning recognition, re-run in seconds).
+`--reuse` keeps footage, vision outputs and calibration of an earlier run with the same parameters
+(the identity steps, which is what changes when tuning recognition, re-run in seconds). Each run
+also lists its identity failures (`identity_errors`: splits with the distance that decided, merges).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -57,6 +59,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import bench_identity as base  # noqa: E402
+
 from watershop_dagster import catalog, lake  # noqa: E402
 
 FIGURES = (
@@ -171,6 +174,42 @@ def measured_calibration(people: dict[str, list[Path]], crops: dict, seeds: list
 # one run
 
 
+def identity_errors(truth: pl.DataFrame, visits: pl.DataFrame, recognition: pl.DataFrame) -> list[dict]:
+    """The run's identity failures, one row each: a person split over several customer ids (the
+    later id's decision and its distance to the nearest customer, and who that customer is), or a
+    customer id holding several people (merge)."""
+    truth_c = truth.filter(pl.col("role") == "customer").sort("entry_utc")
+    detected = visits.filter(pl.col("role") != "staff").sort("entry_utc")
+    pairs = base.match_visits(truth_c, detected)
+    person_of = [(truth_c["person"][i], detected["customer_id"][j], detected["entry_utc"][j]) for i, j in pairs]
+    ids_of: dict[str, list[str]] = {}
+    people_of: dict[str, set[str]] = {}
+    for person, cid, _ in sorted(person_of, key=lambda r: r[2]):
+        if cid not in ids_of.setdefault(person, []):
+            ids_of[person].append(cid)
+        people_of.setdefault(cid, set()).add(person)
+    owner = {cid: sorted(ps)[0] for cid, ps in people_of.items()}
+    decided = recognition.filter(pl.col("customer_id").is_not_null()).sort("start_utc")
+    errors = []
+    for person, ids in ids_of.items():
+        for cid in ids[1:]:
+            rows = decided.filter(pl.col("customer_id") == cid).head(1)
+            row = rows.row(0, named=True) if rows.height else {}
+            errors.append({"kind": "split", "person": person, "id": cid, "first_id": ids[0],
+                           "decision": row.get("decision"), "best_distance": row.get("best_distance"),
+                           "best_is": owner.get(row.get("best_match"), row.get("best_match")),
+                           "second_distance": row.get("second_distance")})
+    for cid, ps in people_of.items():
+        if len(ps) > 1:
+            rows = decided.filter(pl.col("customer_id") == cid).sort("start_utc")
+            errors.append({"kind": "merge", "id": cid, "people": sorted(ps),
+                           "distances": [round(d, 3) for d in rows["distance"].drop_nulls().to_list()]})
+    staff_rows = recognition.filter(pl.col("role") == "customer").select("known_distance").drop_nulls()
+    if staff_rows.height:
+        errors.append({"kind": "known_distance_of_customers", "min": round(float(staff_rows.min().item()), 3)})
+    return errors
+
+
 def staff_counted_as_customer(truth: pl.DataFrame, visits: pl.DataFrame) -> tuple[int, int]:
     """(true staff appearances matched to a non-staff detected visit, true staff appearances)."""
     staff = truth.filter(pl.col("role") == "staff").sort("entry_utc")
@@ -241,11 +280,13 @@ def run_one(gallery: dict[str, list[Path]], gallery_index: int, seed: int, args,
     figures = base.evaluate(truth, visits, pl.concat(all_links), pl.concat(all_pos))
     figures["unique_customer_error_pct"] = round(100.0 * figures["unique_customer_error"] / max(figures["true_customers"], 1), 1)
     figures["staff_as_customer"], figures["staff_appearances"] = staff_counted_as_customer(truth, visits)
+    recognition = pl.concat([lake.read_dataset(config.lake_root, "recognition_results", shop_id=base.SHOP, date=day)
+                             for day in days])
     return {
         "gallery": gallery_index, "seed": seed, "face_match_distance": config.thresholds.face_match_distance,
         "face_ambiguous_margin": config.thresholds.face_ambiguous_margin, "staff": staff, "people": sorted(gallery),
         "enrol_photos": [p.name for p in plan["enrol"]], "timings": {k: round(v, 1) for k, v in timings.items()},
-        "vision": vision, "figures": figures,
+        "vision": vision, "figures": figures, "errors": identity_errors(truth, visits, recognition),
     }
 
 
@@ -307,9 +348,17 @@ def main() -> None:
         thresholds = None
         if args.calibrate:
             from watershop_dagster.config import Thresholds
+            from watershop_dagster.identity.calibration import Calibration
 
             others = {p: f for h, other in enumerate(galleries) if h != g for p, f in other.items()}
-            cal = measured_calibration(others, crops, args.calibration_seeds)
+            cache = args.workdir / f"calibration_g{g}_{'_'.join(map(str, args.calibration_seeds))}.json"
+            if args.reuse and cache.exists():
+                cal = Calibration(**json.loads(cache.read_text()))
+            else:
+                cal = measured_calibration(others, crops, args.calibration_seeds)
+                if cal is not None:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    cache.write_text(json.dumps(asdict(cal)))
             if cal is not None:
                 thresholds = Thresholds(face_match_distance=cal.face_match_distance,
                                         face_ambiguous_margin=cal.face_ambiguous_margin)
@@ -322,6 +371,8 @@ def main() -> None:
                 f = run["figures"]
                 print(f"gallery {g} seed {seed} (staff {run['staff']}, {len(run['people'])} people): "
                       + ", ".join(f"{k} {f[k]}" for k in FIGURES) + f"  timings {run['timings']}", flush=True)
+                for error in run["errors"]:
+                    print(f"    {error}", flush=True)
     summary = summarize(runs)
     out = {"params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "summary": summary, "runs": runs}

@@ -19,12 +19,19 @@ import pytest
 from watershop_dagster import lake
 from watershop_dagster.config import ShopConfig, Thresholds, WatershopConfig
 from watershop_dagster.identity import pipeline as ident
-from watershop_dagster.identity.known_people import KNOWN_PEOPLE_SCHEMA, photo_embedding
-from watershop_dagster.identity.clustering import agglomerate, cannot_link, cluster_tracks, distances, track_representatives
+from watershop_dagster.identity.clustering import (
+    agglomerate,
+    cannot_link,
+    cluster_tracks,
+    distances,
+    identity_conflicts,
+    track_representatives,
+)
 from watershop_dagster.identity.ids import known_customer_id
+from watershop_dagster.identity.known_people import KNOWN_PEOPLE_SCHEMA, photo_embedding
 from watershop_dagster.identity.ledger import read_ledger
 from watershop_dagster.identity.matching import decide, select_exemplars
-from watershop_dagster.identity.registry import LEDGER_SCHEMA, assign_identities
+from watershop_dagster.identity.registry import LEDGER_SCHEMA, assign_identities, mutual_nearest
 from watershop_dagster.vision.pipeline import FACE_DETECTIONS_SCHEMA, FACE_EMBEDDINGS_SCHEMA, FACE_TRACKS_SCHEMA
 
 PEOPLE = ("John_Salley", "John_Savage", "John_Schneider", "John_Shimkus")
@@ -242,8 +249,9 @@ def test_assign_identities_known_people(photo_vectors):
 def test_ambiguous_match_is_recorded_not_merged(photo_vectors, tmp_path):
     a = photo_vectors["John_Shimkus"]
     gap = float(distances(a[0], a[1])[0, 0])
-    # thresholds that put this person's second photo exactly in the ambiguous band
-    config = make_config(tmp_path, face_match_distance=gap + 0.01, face_ambiguous_margin=0.05)
+    # thresholds that put this person's second photo exactly in the ambiguous band; face_separation 1:
+    # a one-sided case is ambiguous too (see test_one_sided_ambiguous_match_is_taken_and_flagged)
+    config = make_config(tmp_path, face_match_distance=gap + 0.01, face_ambiguous_margin=0.05, face_separation=1.0)
     write_vision_day(config, DAY1, [visit("John_Shimkus", [0], 0)], photo_vectors)
     write_vision_day(config, DAY2, [visit("John_Shimkus", [1], 0)], photo_vectors)
     ident.build_customer_registry(config, SHOP, DAY1, known=no_known())
@@ -254,6 +262,62 @@ def test_ambiguous_match_is_recorded_not_merged(photo_vectors, tmp_path):
     assert rec["customer_id"] != first
     registry = lake.read_dataset(config.lake_root, "customer_registry", shop_id=SHOP, date=DAY2)
     assert registry.filter(pl.col("customer_id") == rec["customer_id"])["ambiguous_with"].to_list() == [first]
+
+
+def test_one_sided_ambiguous_match_is_taken_and_flagged(photo_vectors, tmp_path):
+    """The only candidate in the band, nobody else near: matched (the returning customer keeps the
+    id) with `ambiguous` set; a stranger on the same day stays a new customer."""
+    a = photo_vectors["John_Shimkus"]
+    gap = float(distances(a[0], a[1])[0, 0])
+    config = make_config(tmp_path, face_match_distance=gap + 0.01, face_ambiguous_margin=0.05)
+    write_vision_day(config, DAY1, [visit("John_Shimkus", [0], 0)], photo_vectors)
+    write_vision_day(config, DAY2, [visit("John_Shimkus", [1], 0), visit("John_Salley", [0], 200)], photo_vectors)
+    ident.build_customer_registry(config, SHOP, DAY1, known=no_known())
+    ident.build_customer_registry(config, SHOP, DAY2, known=no_known())
+    first = ids_by_track(config, DAY1)["t0501-000"]
+    rec = lake.read_dataset(config.lake_root, "recognition_results", shop_id=SHOP, date=DAY2).sort("start_utc")
+    back, stranger = rec.row(0, named=True), rec.row(1, named=True)
+    assert back["decision"] == "matched" and back["ambiguous"] and back["customer_id"] == first
+    assert stranger["decision"] == "new" and stranger["customer_id"] != first
+
+
+def test_decide_one_sided_band_and_known_people():
+    th = Thresholds(face_match_distance=0.5, face_ambiguous_margin=0.05, face_separation=0.1)
+    lone = decide(None, ("c1", 0.52), th, rival=0.75, mutual=True)
+    assert lone.decision == "matched" and lone.key == "c1" and lone.ambiguous
+    assert decide(None, ("c1", 0.52), th, rival=0.6, mutual=True).decision == "ambiguous"  # a rival is near
+    assert decide(None, ("c1", 0.52), th, rival=0.75, mutual=False).decision == "ambiguous"  # another claims c1
+    assert decide(None, ("c1", 0.56), th, rival=0.9, mutual=True).decision == "new"  # outside the band
+    # a known person near the threshold in the band wins when every customer is clearly farther
+    staff = decide(("staff/x", "staff", 0.53), ("c1", 0.7), th)
+    assert staff.decision == "known:staff" and staff.ambiguous
+    assert decide(("staff/x", "staff", 0.53), ("c1", 0.58), th).decision != "known:staff"
+    # the nearest known person counts as a rival for a customer in the band
+    assert decide(("staff/x", "staff", 0.56), ("c1", 0.52), th, rival=0.9, mutual=True).decision == "ambiguous"
+
+
+def test_identity_conflicts_only_between_clear_one_sided_matches():
+    # columns: identities (a known person, two customers); rows: tracks
+    d = np.array([
+        [0.30, 0.80, 0.90],  # clearly identity 0
+        [0.85, 0.25, 0.90],  # clearly identity 1
+        [0.80, 0.45, 0.47],  # nearest 1 but identity 2 almost as near: not one-sided
+        [0.70, 0.60, 0.90],  # nearest 1 but not clear (above `clear`)
+        [0.31, 0.85, 0.95],  # clearly identity 0 again
+    ])
+    c = identity_conflicts(d, clear=0.5, separation=0.1)
+    assert c[0, 1] and c[1, 0] and c[4, 1]
+    assert not c[0, 4]  # same identity
+    assert not c[2].any() and not c[3].any() and not c[:, 2].any()
+    assert (c == c.T).all() and not c.diagonal().any()
+    assert identity_conflicts(np.zeros((3, 0)), 0.5, 0.1).shape == (3, 3)
+
+
+def test_mutual_nearest():
+    d = np.array([[0.3, 0.9], [0.4, 0.8], [0.9, 0.95]])
+    # row 0 and column 0 are each other's nearest; row 1's nearest column 0 prefers row 0; row 2's nearest is column 0
+    assert mutual_nearest(d).tolist() == [True, False, False]
+    assert mutual_nearest(np.zeros((2, 0))).tolist() == [False, False]
 
 
 # --------------------------------------------------------------------------------------------

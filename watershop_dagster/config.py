@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # the POS vocabulary is defined in `vocabulary`; importable from here as before
 from watershop_dagster.atomic import atomic_write_text
+from watershop_dagster.shelf.settings import ShelfConfig
 from watershop_dagster.vocabulary import (  # noqa: F401
     CAN_SIZES,
     KNOWN_ROLES,
@@ -25,7 +26,6 @@ from watershop_dagster.vocabulary import (  # noqa: F401
     PAYMENT_STATUSES,
     RECEIPT_COLUMNS,
 )
-from watershop_dagster.shelf.settings import ShelfConfig
 from watershop_dagster.zones.config import CameraSettings, PolygonError, Zone, resolve_zones
 
 CONFIG_ENV_VAR = "WATERSHOP_CONFIG"
@@ -217,6 +217,10 @@ class Retention(_Strict):
 class Thresholds(_Strict):
     face_match_distance: float = Field(default=0.5, gt=0, lt=1)
     face_ambiguous_margin: float = Field(default=0.05, ge=0, lt=1)
+    face_separation: float = Field(
+        default=0.1, ge=0, description="A match in the ambiguous band is taken when every other identity is this much "
+        "farther and the two are each other's nearest (identity.matching); 1 or more keeps every such case ambiguous",
+    )
     visit_gap_seconds: float = Field(default=60.0, gt=0)
     min_visit_seconds: float = Field(default=2.0, ge=0)
     max_visit_hours: float = Field(default=6.0, gt=0)
@@ -519,6 +523,7 @@ retention:
 thresholds:
   face_match_distance: 0.5   # max embedding distance for "same person"
   face_ambiguous_margin: 0.05
+  face_separation: 0.1       # ambiguous-band match taken when everyone else is this much farther
   visit_gap_seconds: 60      # out of view longer than this starts a new visit
   min_visit_seconds: 2
   max_visit_hours: 6

@@ -5,7 +5,9 @@
    weighted by face quality, into one representative vector per track.
 2. **Across tracks**: `cluster_tracks` — average-linkage agglomerative clustering of the track
    representatives, cut at `thresholds.face_match_distance`, with a cannot-link constraint: two
-   tracks of one camera that overlap in time are two people. A cluster is a *day-person*.
+   tracks of one camera that overlap in time are two people, and so are two tracks that each
+   clearly match a different known person or registry customer (`identity_conflicts`). A
+   cluster is a *day-person*.
 """
 
 from __future__ import annotations
@@ -167,9 +169,29 @@ def agglomerate(dist: np.ndarray, threshold: float, forbid: np.ndarray | None = 
     return np.array([order[lab] for lab in labels], int)
 
 
-def cluster_tracks(reps: pl.DataFrame, threshold: float) -> np.ndarray:
-    """Day-person label per row of `reps` (track_representatives' output)."""
+def identity_conflicts(d: np.ndarray, clear: float, separation: float) -> np.ndarray:
+    """(n, n) bool: tracks that each clearly match a different identity — nearer than `clear`,
+    and every other identity at least `separation` farther.
+
+    d: (tracks, identities) distances to known people and registry customers. Two such tracks
+    are two people even when their own vectors are close (a customer who resembles the staff
+    member must not be clustered with them and vanish into the staff's visits). A track about
+    equally near two identities (one person who got two ids) constrains nothing."""
+    n = d.shape[0]
+    if n == 0 or d.shape[1] == 0:
+        return np.zeros((n, n), bool)
+    ordered = np.sort(d, axis=1)
+    runner_up = ordered[:, 1] if d.shape[1] > 1 else np.full(n, np.inf)
+    nearest = np.argmin(d, axis=1)
+    is_clear = (ordered[:, 0] < clear) & (runner_up - ordered[:, 0] >= separation)
+    return is_clear[:, None] & is_clear[None, :] & (nearest[:, None] != nearest[None, :])
+
+
+def cluster_tracks(reps: pl.DataFrame, threshold: float, forbid: np.ndarray | None = None) -> np.ndarray:
+    """Day-person label per row of `reps` (track_representatives' output); `forbid`: more
+    cannot-link pairs besides tracks overlapping in time (e.g. `identity_conflicts`)."""
     if reps.is_empty():
         return np.zeros(0, int)
     vectors = matrix(reps["embedding"])
-    return agglomerate(distances(vectors, vectors), threshold, cannot_link(reps))
+    never = cannot_link(reps) if forbid is None else cannot_link(reps) | forbid
+    return agglomerate(distances(vectors, vectors), threshold, never)

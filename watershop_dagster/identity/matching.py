@@ -9,7 +9,16 @@ thr = face_match_distance and m = face_ambiguous_margin:
   exists → that customer again (re-runs and backfills never renumber; `reused` is set);
 * best customer closer than thr - m → ``matched``;
 * best customer in [thr - m, thr + m) → ``ambiguous``: NOT merged — a new customer is created
-  with ``ambiguous_with`` = the candidate, for review;
+  with ``ambiguous_with`` = the candidate, for review — unless the evidence is *one-sided*
+  (`one_sided`): the day-person and the customer are each other's nearest, and every other
+  identity (the runner-up customer, the nearest known person) is at least s =
+  ``thresholds.face_separation`` farther.
+  Then it is ``matched`` with ``ambiguous`` set (visible, not silent): a returning customer under
+  another light or angle lands in the band, while a stranger who merely resembles one customer
+  rarely is that customer's nearest day-person with nobody else near;
+* the same for known people: a known person in [thr, thr + m) who is s nearer than
+  every customer is that known person (``ambiguous`` set), so a staff member seen from a new
+  angle is not counted as a customer;
 * otherwise ``new``.
 """
 
@@ -152,23 +161,37 @@ def new_confidence(nearest: float, threshold: float) -> float:
     return float(np.clip(0.5 + 0.5 * (nearest - threshold) / threshold, 0.5, 1.0))
 
 
+def one_sided(best: float, rival: float, mutual: bool, separation: float, threshold: float) -> bool:
+    """True when a near-threshold candidate is the only explanation: the two are each other's
+    nearest (`mutual`) and the runner-up identity is at least `separation` farther. A rival
+    beyond twice the threshold (or none) counts as twice the threshold, so a separation of 1 or
+    more keeps every band case ambiguous."""
+    return bool(mutual) and min(rival, 2.0 * threshold) - best >= separation
+
+
 def decide(
     known: tuple[str, str, float] | None,
     best: tuple[str, float] | None,
     thresholds: Thresholds,
     previous: tuple[str, str, str | None] | None = None,
+    *,
+    rival: float = math.inf,
+    mutual: bool = False,
 ) -> Decision:
     """The identity of one day-person.
 
     known: (person_key, role, distance) of the nearest known person; best: (customer_id,
     distance) of the nearest registry customer; previous: (customer_id, decision, ambiguous_with)
-    from an earlier build of the same day, when that customer still exists.
+    from an earlier build of the same day, when that customer still exists. rival: distance of
+    the runner-up registry customer; mutual: the best customer's nearest day-person of the day is
+    this one (both only matter in the ambiguous band, see the module docstring).
     """
-    thr, margin = thresholds.face_match_distance, thresholds.face_ambiguous_margin
-    if known is not None and known[2] < thr:
+    thr, margin, separation = thresholds.face_match_distance, thresholds.face_ambiguous_margin, thresholds.face_separation
+    best_d = best[1] if best is not None else math.inf
+    if known is not None and (known[2] < thr or (known[2] < thr + margin
+                                                  and one_sided(known[2], best_d, True, separation, thr))):
         key, role, d = known
         return Decision(Verdict.known(role), key, role, d, match_confidence(d, thr), d >= thr - margin)
-    best_d = best[1] if best is not None else math.inf
     if previous is not None:
         cid, label, amb_with = previous
         if best is not None and best[0] == cid:
@@ -182,6 +205,9 @@ def decide(
         return Decision(label, cid, Role.CUSTOMER, None, conf, label == Verdict.AMBIGUOUS, True, amb_with)
     if best is not None and best_d < thr - margin:
         return Decision(Verdict.MATCHED, best[0], Role.CUSTOMER, best_d, match_confidence(best_d, thr), False)
+    known_d = known[2] if known is not None else math.inf
+    if best is not None and best_d < thr + margin and one_sided(best_d, min(rival, known_d), mutual, separation, thr):
+        return Decision(Verdict.MATCHED, best[0], Role.CUSTOMER, best_d, match_confidence(best_d, thr), True)
     if best is not None and best_d < thr + margin:
         return Decision(Verdict.AMBIGUOUS, None, Role.CUSTOMER, None, 0.4, True, ambiguous_with=best[0])
     return Decision(Verdict.NEW, None, Role.CUSTOMER, None, new_confidence(best_d, thr), False)

@@ -2,14 +2,18 @@
 
 A day, step by step (`assign_identities`, pure: DataFrames in, DataFrames out):
 
-1. **Tracks to day-persons** (`identity.clustering`): one representative vector per track, then
-   clusters of tracks; tracks whose best face is too poor stay *unidentified*.
-2. **Evidence** (`_gather_evidence`): every track's distances to the known people (photos), to
-   the registry (exemplars of every customer in the ledger, from every day except the day being
-   built) and to the earlier build of this day, if any.
+1. **Evidence** (`_gather_evidence`): every track's distances (one representative vector per
+   track) to the known people (photos), to the registry (exemplars of every customer in the
+   ledger, from every day except the day being built) and to the earlier build of this day.
+2. **Tracks to day-persons** (`identity.clustering`): clusters of tracks; two tracks that each
+   clearly and one-sidedly match a different known person or customer are never clustered; tracks
+   whose best face is too poor stay *unidentified*.
 3. **Decision** per day-person (`identity.matching.decide`): known person, the customer an
    earlier build of this day gave it (re-runs and backfills never renumber), matched, ambiguous
-   (a new customer, not merged, with ``ambiguous_with``) or new.
+   (a new customer, not merged, with ``ambiguous_with``) or new. A match in the ambiguous band
+   is taken (flagged ambiguous) when it is one-sided: the day-person and the customer are each
+   other's nearest (`mutual_nearest` over all the day's people and customers) and every other
+   identity is `thresholds.face_separation` farther.
 4. **Ids** (`identity.ids`): a new customer's id is ``c_`` + hash(shop, id salt, its first track
    id); the salt changes with every erasure of the shop (see `privacy.id_salt`), so an erased
    person can never get their old id back, even when the footage is processed again. Known
@@ -32,7 +36,7 @@ import polars as pl
 from watershop_dagster import catalog
 from watershop_dagster.catalog import EMBEDDING
 from watershop_dagster.config import Thresholds
-from watershop_dagster.identity.clustering import cluster_tracks, matrix, track_representatives
+from watershop_dagster.identity.clustering import cluster_tracks, identity_conflicts, matrix, track_representatives
 from watershop_dagster.identity.ids import known_customer_id, new_customer_id, person_id_for
 from watershop_dagster.identity.ledger import ledger_info
 from watershop_dagster.identity.matching import MAX_EXEMPLARS, CandidateIndex, Decision, decide, select_exemplars
@@ -142,22 +146,29 @@ def assign_identities(
     reps, flagged = track_representatives(embeddings, tracks, outlier_distance=thr)
     low = reps.filter(pl.col("best_quality") < min_track_quality)
     reps = reps.filter(pl.col("best_quality") >= min_track_quality)
-    labels = cluster_tracks(reps, thr)
-    reps = reps.with_columns(pl.Series("_label", labels, pl.Int64))
     rep_vectors = matrix(reps["embedding"]) if reps.height else np.zeros((0, EMBEDDING_DIM), np.float32)
     weights = reps["weight"].to_numpy() if reps.height else np.zeros(0)
     evidence = _gather_evidence(rep_vectors, known, ledger_other, previous_ledger, day)
+    conflicts = identity_conflicts(np.hstack([evidence.d_known, evidence.d_registry]),
+                                   thr - thresholds.face_ambiguous_margin, thresholds.face_separation)
+    labels = cluster_tracks(reps, thr, conflicts)
+    reps = reps.with_columns(pl.Series("_label", labels, pl.Int64))
 
     track_ids = reps["track_id"].to_list()
     contributions = _Contributions()
     track_rows: list[dict] = []
-    for label in range(int(labels.max()) + 1 if len(labels) else 0):
-        rows = np.flatnonzero(labels == label)
-        person = _DayPerson(rows, weights[rows] / weights[rows].sum(), track_ids[rows[0]],
-                            person_id_for(shop_id, day, track_ids[rows[0]]))
+    people = [
+        _DayPerson(rows, weights[rows] / weights[rows].sum(), track_ids[rows[0]],
+                   person_id_for(shop_id, day, track_ids[rows[0]]))
+        for rows in (np.flatnonzero(labels == label) for label in range(int(labels.max()) + 1 if len(labels) else 0))
+    ]
+    mutual = mutual_nearest(np.array([p.distance(evidence.d_registry) for p in people]).reshape(
+        len(people), len(evidence.registry)))
+    for person, is_mutual in zip(people, mutual):
         nearest = _nearest(evidence, person)
         earlier = _earlier_identity(evidence, person, track_ids, previous, thr - thresholds.face_ambiguous_margin)
-        decision = decide(nearest.known, nearest.best, thresholds, earlier)
+        rival = nearest.second[1] if nearest.second is not None else np.inf
+        decision = decide(nearest.known, nearest.best, thresholds, earlier, rival=rival, mutual=bool(is_mutual))
         customer_id, person_key = _claim(contributions, evidence, person, decision, shop_id, day, salt)
         track_rows += _decision_rows(evidence, person, nearest, decision, customer_id, person_key, track_ids)
     track_rows += [_unidentified_row(track_id) for track_id in low["track_id"].to_list()]
@@ -165,6 +176,16 @@ def assign_identities(
     identities, recognition = _day_tables(reps.drop("_label"), low, track_rows)
     ledger_rows = _ledger_rows(contributions, flagged, reps, track_ids)
     return DayIdentities(identities, recognition, ledger_rows)
+
+
+def mutual_nearest(d: np.ndarray) -> np.ndarray:
+    """(day-persons,) bool: the row's nearest column has this row as its nearest row (first on ties).
+    Rows are the day's people, columns the registry's customers."""
+    if d.size == 0:
+        return np.zeros(d.shape[0], bool)
+    best_col = np.argmin(d, axis=1)
+    best_row = np.argmin(d, axis=0)
+    return best_row[best_col] == np.arange(d.shape[0])
 
 
 def _gather_evidence(
