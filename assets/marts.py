@@ -35,6 +35,7 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
     def __init__(self, camera_to_shop: dg.PartitionMapping | None = None):
         super().__init__()
         self.camera_to_shop = camera_to_shop
+        self._test_checks: dict[dg.AssetKey, dg.AssetCheckSpec] = {}
 
     def get_partition_mapping(self, dbt_resource_props: Mapping[str, Any],
                               dbt_parent_resource_props: Mapping[str, Any]) -> dg.PartitionMapping | None:
@@ -59,6 +60,12 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
         result costs three event-log writes, and ~200 tests made them a quarter of a day run's CPU."""
         if default_asset_check_fn(manifest, self, asset_spec.key, unique_id, project) is None:
             return None
+        if asset_spec.key not in self._test_checks:  # every test of the model asks for the same spec
+            self._test_checks[asset_spec.key] = self._tests_check_spec(asset_spec, manifest, unique_id, project)
+        return self._test_checks[asset_spec.key]
+
+    def _tests_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                          project: Any) -> dg.AssetCheckSpec:
         model = next((parent for parent in manifest["parent_map"][unique_id]
                       if self.get_asset_spec(manifest, parent, project).key == asset_spec.key), None)
         tests = [test_id for test_id in manifest["child_map"].get(model, []) if test_id.startswith("test")
