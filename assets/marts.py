@@ -96,9 +96,11 @@ class DbtTestSummary:
 
     def check_result(self, key: dg.AssetKey) -> dg.AssetCheckResult:
         severity = dg.AssetCheckSeverity.ERROR if self.failed else dg.AssetCheckSeverity.WARN
+        failing = [*self.failed, *self.warned]
         return dg.AssetCheckResult(
-            asset_key=key, check_name=DBT_TESTS_CHECK, passed=not (self.failed or self.warned), severity=severity,
-            metadata={"tests": len(self.passed) + len(self.warned) + len(self.failed),
+            asset_key=key, check_name=DBT_TESTS_CHECK, passed=not failing, severity=severity,
+            metadata={"summary": ", ".join(failing) or "all passed",  # what `watershop run` prints of a failure
+                      "tests": len(self.passed) + len(self.warned) + len(self.failed),
                       "failed": dg.MetadataValue.json(self.failed), "warned": dg.MetadataValue.json(self.warned),
                       "failed_rows": dg.MetadataValue.json(self.failed_rows)})
 

@@ -125,6 +125,7 @@ def test_a_models_test_summary_fails_on_any_failing_test_and_is_an_error_only_fo
     assert (summary.passed, summary.warned, summary.failed, summary.failed_rows) == (["a"], ["b"], [], {"b": 3})
     result = summary.check_result(dg.AssetKey(["marts", "x"]))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN and result.metadata["tests"].value == 2
+    assert result.metadata["summary"].value == "b"
     failed = marts.summarize_tests([("a", "pass", 0), ("b", "fail", 1), ("c", "error", None)])
     assert failed.failed == ["b", "c"] and failed.check_result(dg.AssetKey("x")).severity == dg.AssetCheckSeverity.ERROR
     assert marts.summarize_tests([("a", "pass", 0)]).check_result(dg.AssetKey("x")).passed
