@@ -4,12 +4,18 @@ A daily run builds one shop-day. A backfill builds each shop's whole range in on
 backfill policy): one incremental dbt build over the days costs about what one day costs, where a
 run per shop-day would pay dbt's fixed start-up for every day."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
-from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets, get_subset_selection_for_context
+from dagster_dbt.asset_utils import (
+    default_asset_check_fn,
+    get_asset_check_key_for_test,
+    get_dbt_resource_names_for_asset_keys,
+    get_manifest_and_translator_from_dbt_assets,
+)
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_duckdb import DuckDBResource
 
@@ -29,6 +35,7 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
     def __init__(self, camera_to_shop: dg.PartitionMapping | None = None):
         super().__init__()
         self.camera_to_shop = camera_to_shop
+        self._test_checks: dict[dg.AssetKey, dg.AssetCheckSpec] = {}
 
     def get_partition_mapping(self, dbt_resource_props: Mapping[str, Any],
                               dbt_parent_resource_props: Mapping[str, Any]) -> dg.PartitionMapping | None:
@@ -46,6 +53,70 @@ class WatershopDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
         return "marts"
+
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: Any) -> dg.AssetCheckSpec | None:
+        """One `dbt_tests` check per model for all its dbt tests, not one check per test: each check
+        result costs three event-log writes, and ~200 tests made them a quarter of a day run's CPU."""
+        if default_asset_check_fn(manifest, self, asset_spec.key, unique_id, project) is None:
+            return None
+        if asset_spec.key not in self._test_checks:  # every test of the model asks for the same spec
+            self._test_checks[asset_spec.key] = self._tests_check_spec(asset_spec, manifest, unique_id, project)
+        return self._test_checks[asset_spec.key]
+
+    def _tests_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                          project: Any) -> dg.AssetCheckSpec:
+        model = next((parent for parent in manifest["parent_map"][unique_id]
+                      if self.get_asset_spec(manifest, parent, project).key == asset_spec.key), None)
+        tests = [test_id for test_id in manifest["child_map"].get(model, []) if test_id.startswith("test")
+                 and (key := get_asset_check_key_for_test(manifest, self, test_id, project)) is not None
+                 and key.asset_key == asset_spec.key]
+        parents = {self.get_asset_spec(manifest, parent, project).key
+                   for test_id in tests for parent in manifest["parent_map"].get(test_id, [])}
+        blocking = any((manifest["nodes"][test_id]["config"].get("severity") or "error").lower() == "error"
+                       for test_id in tests)
+        return dg.AssetCheckSpec(
+            name=DBT_TESTS_CHECK, asset=asset_spec.key, additional_deps=parents - {asset_spec.key}, blocking=blocking,
+            description=f"The model's {len(tests)} dbt tests; the failing ones are named in the result.",
+            metadata={TEST_IDS_METADATA: sorted(tests)})
+
+
+DBT_TESTS_CHECK = "dbt_tests"  # the one asset check per model that reports all of its dbt tests
+TEST_IDS_METADATA = "watershop/dbt_test_unique_ids"
+FAILED_TEST_STATUSES = frozenset({"fail", "error"})
+
+
+@dataclass
+class DbtTestSummary:
+    """The dbt test results of one model in one build."""
+    passed: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)  # failed, but with severity warn
+    failed: list[str] = field(default_factory=list)  # failed (or errored) with severity error
+    failed_rows: dict[str, int] = field(default_factory=dict)
+
+    def check_result(self, key: dg.AssetKey) -> dg.AssetCheckResult:
+        severity = dg.AssetCheckSeverity.ERROR if self.failed else dg.AssetCheckSeverity.WARN
+        failing = [*self.failed, *self.warned]
+        return dg.AssetCheckResult(
+            asset_key=key, check_name=DBT_TESTS_CHECK, passed=not failing, severity=severity,
+            metadata={"summary": ", ".join(failing) or "all passed",  # what `watershop run` prints of a failure
+                      "tests": len(self.passed) + len(self.warned) + len(self.failed),
+                      "failed": dg.MetadataValue.json(self.failed), "warned": dg.MetadataValue.json(self.warned),
+                      "failed_rows": dg.MetadataValue.json(self.failed_rows)})
+
+
+def summarize_tests(results: Iterable[tuple[str, str, int | None]]) -> DbtTestSummary:
+    """(test name, dbt status, failing rows) of one model's tests -> their summary; skipped tests
+    (an upstream model failed) count in none of the lists."""
+    summary = DbtTestSummary()
+    for name, status, failures in results:
+        if status == "pass":
+            summary.passed.append(name)
+        elif status in ("warn", *FAILED_TEST_STATUSES):
+            (summary.warned if status == "warn" else summary.failed).append(name)
+            if failures:
+                summary.failed_rows[name] = failures
+    return summary
 
 
 def watershop_marts(context: dg.AssetExecutionContext, watershop: WatershopResource):
@@ -122,18 +193,40 @@ def dbt_scope(partition_keys: list[str]) -> dict[str, str]:
 
 
 def _selection_args(context: dg.AssetExecutionContext) -> list[str]:
-    """dbt's --select (and --indirect-selection) for the models and tests this run selected."""
-    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
-    args, indirect_selection = get_subset_selection_for_context(
-        context=context, manifest=manifest, select="fqn:*", exclude=None, selector=None,
-        dagster_dbt_translator=translator, current_dbt_indirect_selection_env=None)
-    return [*args, *(["--indirect-selection", indirect_selection] if indirect_selection else [])]
+    """dbt's --select for the models and tests this run selected: everything (tests by dbt's eager
+    indirect selection) unless the run is a subset, which names its models and the tests of its
+    selected `dbt_tests` checks (indirect selection off)."""
+    assets_def = context.assets_def
+    if (assets_def.keys_by_output_name == assets_def.node_keys_by_output_name
+            and assets_def.check_specs_by_output_name == assets_def.node_check_specs_by_output_name):
+        return ["--select", "fqn:*"]
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([assets_def])
+    models = get_dbt_resource_names_for_asset_keys(translator, manifest, assets_def, context.selected_asset_keys)
+    tests = [".".join(manifest["nodes"][test_id]["fqn"]) for check in context.selected_asset_check_keys
+             for test_id in assets_def.get_spec_for_check_key(check).metadata[TEST_IDS_METADATA]]
+    return ["--select", " ".join([*models, *tests]), "--indirect-selection", "empty"]
 
 
 def _dagster_events(context: dg.AssetExecutionContext, result: DbtBuildResult) -> Iterator[Any]:
-    """Each model's Output and each test's check result, from dbt's own events."""
+    """Each model's Output from dbt's own events, then one `dbt_tests` check result per model whose
+    tests ran (all its tests in one result)."""
     manifest, translator, project = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    tests: dict[dg.AssetKey, list[tuple[str, str, int | None]]] = {}
     for raw_event in result.events:
+        node = raw_event["data"]["node_info"]
+        if node["unique_id"].startswith("test"):
+            key = get_asset_check_key_for_test(manifest, translator, node["unique_id"], project)
+            if key is not None:
+                tests.setdefault(key.asset_key, []).append(
+                    (key.name, (node.get("node_status") or raw_event["data"].get("status") or "").lower(),
+                     raw_event["data"].get("num_failures")))
+            continue
         event = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
         yield from event.to_default_asset_events(manifest=manifest, dagster_dbt_translator=translator,
                                                  context=context, project=project)
+    selected = context.selected_asset_check_keys
+    for asset_key, results in tests.items():
+        summary = summarize_tests(results)
+        check = dg.AssetCheckKey(asset_key, DBT_TESTS_CHECK)
+        if check in selected and (summary.passed or summary.warned or summary.failed):
+            yield summary.check_result(asset_key)

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 import yaml
 
-from assets.jobs import BEHAVIOUR_JOB, TRIGGER_AFTER_BEHAVIOUR, VISION_JOB, TRIGGER_CLI, TRIGGER_TAG, behaviour_requests
 from assets.behaviour import shop_to_camera
+from assets.jobs import BEHAVIOUR_JOB, TRIGGER_AFTER_BEHAVIOUR, TRIGGER_CLI, TRIGGER_TAG, VISION_JOB, behaviour_requests
 from assets.partitions import WorkspacePartitions, camera_day_key, shop_day_key
 from watershop_dagster import catalog, lake
 from watershop_dagster.behaviour.partition import SKIP_NO_PEOPLE, process_behaviour_day
@@ -199,11 +199,14 @@ def test_watershop_run_orders_vision_identity_behaviour_then_marts(workspace):
     config, _, _ = workspace
     (run,) = run_range(DAY, DAY, config.workspace_dir / CONFIG_FILENAME)
     assert run.success, run.failed_steps
-    assert len(run.vision_run_ids) == 3 + 2  # vision of every camera, behaviour of aisle and backroom
+    # vision of the cameras with footage (till has none: no run), behaviour of aisle and backroom
+    assert len(run.vision_run_ids) == 2 + 2
     instance = workspace_instance(config)
     jobs = [instance.get_run_by_id(run_id).job_name for run_id in run.vision_run_ids]
-    assert jobs == [VISION_JOB] * 3 + [BEHAVIOUR_JOB] * 2
-    behaviour_started = min(instance.get_run_stats(run_id).start_time for run_id in run.vision_run_ids[3:])
+    assert jobs == [VISION_JOB] * 2 + [BEHAVIOUR_JOB] * 2
+    assert [instance.get_run_by_id(run_id).tags["dagster/partition"] for run_id in run.vision_run_ids[:2]] == [
+        str(camera_day_key("market", camera, DAY)) for camera in ("aisle", "backroom")]
+    behaviour_started = min(instance.get_run_stats(run_id).start_time for run_id in run.vision_run_ids[2:])
     assert instance.get_run_stats(run.run_id).end_time <= behaviour_started  # identity first
     assert instance.get_run_stats(run.marts_run_id).start_time >= behaviour_started
     assert _read(config, catalog.ZONE_VISITS, "aisle").height > 0

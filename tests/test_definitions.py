@@ -95,6 +95,42 @@ def test_zone_marts_are_assets_only_where_a_camera_has_zones(config_file):
     assert {"zone_visits", "zone_dwell_daily", "fct_zone_hour"} <= mart_keys()
 
 
+def test_each_model_has_one_dbt_tests_check_covering_every_test_of_it(config_file):
+    """~200 dbt tests as ~40 checks (a day run writes three events per check result): no test is lost,
+    and a model's check blocks exactly when one of its tests has severity error."""
+    import json
+
+    from dagster_dbt import DagsterDbtTranslator
+    from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY, build_dbt_specs
+
+    (assets_def,) = marts.build_marts_definitions(WorkspacePartitions.from_config(load_config(config_file))).assets
+    manifest = json.loads(marts.dbt_project().manifest_path.read_text())
+    specs = list(assets_def.check_specs)
+    assert specs and {spec.name for spec in specs} == {marts.DBT_TESTS_CHECK}
+    assert len({spec.asset_key for spec in specs}) == len(specs)
+    covered = [test for spec in specs for test in spec.metadata[marts.TEST_IDS_METADATA]]
+    assert len(covered) == len(set(covered))
+    # the tests dagster-dbt's default translator makes one check each of, on the same models
+    _, per_test = build_dbt_specs(translator=DagsterDbtTranslator(), manifest=manifest, select="fqn:*",
+                                  exclude=f"tag:{marts.ZONES_TAG}", selector="", io_manager_key=None, project=None)
+    assert set(covered) == {spec.metadata[DAGSTER_DBT_UNIQUE_ID_METADATA_KEY] for spec in per_test}
+    for spec in specs:
+        severities = {(manifest["nodes"][t]["config"].get("severity") or "error").lower()
+                      for t in spec.metadata[marts.TEST_IDS_METADATA]}
+        assert spec.blocking == ("error" in severities)
+
+
+def test_a_models_test_summary_fails_on_any_failing_test_and_is_an_error_only_for_error_tests():
+    summary = marts.summarize_tests([("a", "pass", 0), ("b", "warn", 3), ("c", "skipped", None)])
+    assert (summary.passed, summary.warned, summary.failed, summary.failed_rows) == (["a"], ["b"], [], {"b": 3})
+    result = summary.check_result(dg.AssetKey(["marts", "x"]))
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN and result.metadata["tests"].value == 2
+    assert result.metadata["summary"].value == "b"
+    failed = marts.summarize_tests([("a", "pass", 0), ("b", "fail", 1), ("c", "error", None)])
+    assert failed.failed == ["b", "c"] and failed.check_result(dg.AssetKey("x")).severity == dg.AssetCheckSeverity.ERROR
+    assert marts.summarize_tests([("a", "pass", 0)]).check_result(dg.AssetKey("x")).passed
+
+
 def test_a_run_reads_the_workspace_config_once(config_file, monkeypatch):
     import resources
 

@@ -143,6 +143,25 @@ def test_bad_input_is_quarantined_and_valid_rows_still_land(workspace):
     assert n == rejected.height
 
 
+def test_a_marts_subset_runs_the_tests_of_its_selected_dbt_tests_checks(workspace):
+    """One mart and its `dbt_tests` check: dbt builds that model and runs every test of it, which report as
+    one check result."""
+    from assets.marts import DBT_TESTS_CHECK, TEST_IDS_METADATA
+
+    defs = build_definitions(workspace.workspace_dir / CONFIG_FILENAME)
+    revenue = dg.AssetKey(["marts", "daily_revenue"])
+    check = dg.AssetCheckKey(revenue, DBT_TESTS_CHECK)
+    tests = defs.resolve_assets_def(revenue).get_spec_for_check_key(check).metadata[TEST_IDS_METADATA]
+    job = defs.resolve_job_def(DAILY_JOB).get_subset(asset_selection={revenue}, asset_check_selection={check})
+    result = job.execute_in_process(instance=workspace_instance(workspace), partition_key=shop_day_key("north", START),
+                                    raise_on_error=False)
+    assert result.success
+    assert {m.asset_key for m in result.get_asset_materialization_events()} == {revenue}
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert (evaluation.asset_key, evaluation.check_name, evaluation.passed) == (revenue, DBT_TESTS_CHECK, True)
+    assert evaluation.metadata["tests"].value == len(tests) > 1
+
+
 def test_failing_blocking_check_stops_the_marts(workspace, tmp_path):
     day = START + timedelta(days=1)
     path = lake.partition_file(workspace.lake_root, "transactions", shop_id="south", date=day.isoformat())

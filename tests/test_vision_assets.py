@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time as clock
+from datetime import date, datetime
+from datetime import time as clock
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from assets.partitions import camera_day_key, shop_day_key
 from assets.jobs import VISION_JOB
+from assets.partitions import camera_day_key, shop_day_key
 from assets.vision import footage_changes
-from watershop_dagster import lake
-from watershop_dagster.orchestration.assemble import build_definitions
+from watershop_dagster import catalog, lake
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
 from watershop_dagster.synthetic.footage import write_day
+from watershop_dagster.vision.partition import camera_day_has_work
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +52,22 @@ def workspace(tmp_path_factory):
     (day_dir / "22-00-00.mp4").write_bytes(truncated[: len(truncated) // 3])  # truncated
     (day_dir / "lunch-break.mp4").write_bytes(truncated[:1000])  # no time in the path
     return config, truth_plain, truth_frigate
+
+
+def test_a_camera_day_needs_a_vision_run_only_with_footage_or_an_earlier_partition(workspace):
+    """`watershop run` skips the rest, as the footage sensor does: such a run would write only empty partitions."""
+    config, _, _ = workspace
+    assert camera_day_has_work(config, "water", "counter", DAY)  # plain layout, bad files beside
+    assert camera_day_has_work(config, "market", "aisle", DAY)  # Frigate layout
+    later = date(2025, 3, 5)
+    assert not camera_day_has_work(config, "water", "counter", later)
+    lake.write_dataset(pl.DataFrame(schema=catalog.FOOTAGE_FILES.schema), config.lake_root, catalog.FOOTAGE_FILES,
+                       shop_id="water", date=later, camera="counter")
+    try:
+        assert camera_day_has_work(config, "water", "counter", later)  # a re-run restates what an earlier run wrote
+    finally:
+        lake.delete_partition(config.lake_root, catalog.FOOTAGE_FILES.name, shop_id="water",
+                              date=later.isoformat(), camera="counter")
 
 
 def test_vision_partition_lands_faces_and_quarantines_bad_files(workspace):

@@ -33,6 +33,7 @@ from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
 from watershop_dagster.orchestration.recovery import RangeGuard, process_tags, recover_dead_runs
 from watershop_dagster.progress import CAMERA_DAYS, SHOP_DAYS, NoProgress, RunProgress
+from watershop_dagster.vision.partition import camera_day_has_work
 
 RANGE_GROUPS = ("marts", "reports")  # built once per stretch of days
 # Dagster's documented run tags of a single-run backfill over a partition range (not exported as
@@ -135,10 +136,12 @@ def run_range(
             for shop_id in shops:
                 vision_runs, vision_failed, vision_ok = [], [], True
                 for camera in config.shop(shop_id).cameras:
-                    result, failed = execute(vision, camera_day_key(shop_id, camera, day))
-                    vision_runs.append(result.run_id)
-                    vision_failed += [f"{camera}:{step}" for step in failed]
-                    vision_ok &= result.success
+                    failed = ()
+                    if camera_day_has_work(config, shop_id, camera, day):  # no footage: no run, as the sensor
+                        result, failed = execute(vision, camera_day_key(shop_id, camera, day))
+                        vision_runs.append(result.run_id)
+                        vision_failed += [f"{camera}:{step}" for step in failed]
+                        vision_ok &= result.success
                     if frigate_landed(shop_id, camera, day):  # Frigate's events of the camera-day, beside vision
                         result, frigate_failed = execute(frigate, camera_day_key(shop_id, camera, day))
                         vision_runs.append(result.run_id)

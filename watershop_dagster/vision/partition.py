@@ -55,12 +55,8 @@ def _relative(path: Path, root: Path) -> str:
 
 def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: date, workers: int = 2) -> VisionPartition:
     """Discover, probe and process one camera's footage of the day; write every dataset; return what landed."""
-    shop = config.shop(shop_id)
     root = config.footage_root
-    found, bad_paths = discover_footage(root, shop, day, [camera]) if root.exists() else ([], [])
-    quarantined = [(_relative(b.path, root), owner, b.reason) for b in bad_paths
-                   if (owner := _bad_path_camera(b.path, root, shop.cameras)) == camera
-                   or (owner is None and camera == shop.cameras[0])]
+    found, quarantined = _camera_day_paths(config, shop_id, camera, day)
     usable = []
     for footage in found:
         reason = probe_footage(footage)
@@ -87,6 +83,28 @@ def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: 
     lake.write_dataset(quarantine, config.lake_root, catalog.FOOTAGE_QUARANTINE, **keys)
     lake.write_dataset(files, config.lake_root, catalog.FOOTAGE_FILES, **keys)
     return VisionPartition(files=files, quarantine=quarantine, result=outcome)
+
+
+def _camera_day_paths(config: WatershopConfig, shop_id: str, camera: str,
+                      day: date) -> tuple[list, list[tuple[str, str | None, str]]]:
+    """The camera-day's footage files and its bad paths (relative path, owning camera, reason)."""
+    shop = config.shop(shop_id)
+    root = config.footage_root
+    found, bad_paths = discover_footage(root, shop, day, [camera]) if root.exists() else ([], [])
+    quarantined = [(_relative(b.path, root), owner, b.reason) for b in bad_paths
+                   if (owner := _bad_path_camera(b.path, root, shop.cameras)) == camera
+                   or (owner is None and camera == shop.cameras[0])]
+    return found, quarantined
+
+
+def camera_day_has_work(config: WatershopConfig, shop_id: str, camera: str, day: date) -> bool:
+    """Whether a vision run of the camera-day has anything to record: footage or a bad path of it, or
+    an earlier run's partition to restate. Without them the run would write only empty partitions,
+    which every reader (lake.read_dataset, dbt's lake sources) takes as no rows already."""
+    found, quarantined = _camera_day_paths(config, shop_id, camera, day)
+    earlier = lake.partition_file(config.lake_root, catalog.FOOTAGE_FILES.name,
+                                  shop_id=shop_id, date=day.isoformat(), camera=camera)
+    return bool(found or quarantined) or earlier.exists()
 
 
 def _bad_path_camera(path: Path, root: Path, cameras: list[str]) -> str | None:
