@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from assets.partitions import DATE_DIM, WorkspacePartitions, camera_day_key, parse_camera_day, parse_shop_day, shop_day_key
+from assets.partitions import (
+    DATE_DIM,
+    WorkspacePartitions,
+    camera_day_key,
+    parse_camera_day,
+    parse_shop_day,
+    shop_day_key,
+)
 from watershop_dagster import catalog
 from watershop_dagster.behaviour.partition import people_cameras
 from watershop_dagster.config import ShopConfig

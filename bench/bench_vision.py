@@ -18,7 +18,8 @@ import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, time as clock
+from datetime import date
+from datetime import time as clock
 from pathlib import Path
 
 import numpy as np

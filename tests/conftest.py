@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-
-import sys
 
 import duckdb
 import polars as pl

@@ -19,8 +19,8 @@ import polars as pl
 import pytest
 
 from assets.partitions import shop_day_key
-from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_ENV_VAR, CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import ensure_dagster_home, workspace_instance
 from watershop_dagster.pos.generate import write_transaction_csvs
 

@@ -15,9 +15,9 @@ import pytest
 
 from watershop_dagster.config import CONFIG_FILENAME, load_config
 from watershop_dagster.demo import BROKEN_EXPORT
+from watershop_dagster.orchestration.status import PartitionProblem, fix_commands
 from watershop_dagster.pos.generate import write_transaction_csvs
 from watershop_dagster.progress import DBT_MODELS, SHOP_DAYS, PlainProgress, terminal_progress
-from watershop_dagster.orchestration.status import PartitionProblem, fix_commands
 from watershop_dagster.terminal import DbtOutputSink
 
 START, END = date(2025, 3, 1), date(2025, 3, 2)

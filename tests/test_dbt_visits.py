@@ -24,9 +24,9 @@ import yaml
 
 from tests.conftest import IST, TRANSACTION_SCHEMA, read_marts, sale, write_part
 from tests.conftest import assert_marts as assert_marts_equal
+from watershop_dagster import catalog
 from watershop_dagster.config import ShopConfig, Thresholds, WatershopConfig
 from watershop_dagster.dbt import DBT_PROJECT_DIR, dbt_vars
-from watershop_dagster import catalog
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,8 @@ from tests.frigate_helpers import (
     publisher,
     wait_for_lines,
 )
-from watershop_dagster.config import load_config
 from tests.test_frigate_events import match_visits
+from watershop_dagster.config import load_config
 from watershop_dagster.frigate.events import build_landed_camera_day
 from watershop_dagster.frigate.landing import UNROUTED, LandingWriter
 from watershop_dagster.frigate.listener import FrigateListener, MqttSettings

@@ -33,8 +33,8 @@ import polars as pl
 import pytest
 
 from watershop_dagster.config import CONFIG_FILENAME, load_config
-from watershop_dagster.pos.generate import write_transaction_csvs, write_visit_transactions
 from watershop_dagster.orchestration.runner import run_range  # the pipeline's public entry point: imported here only
+from watershop_dagster.pos.generate import write_transaction_csvs, write_visit_transactions
 from watershop_dagster.synthetic.footage import write_day
 from watershop_dagster.synthetic.gallery import default_gallery
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from watershop_dagster import lake
 from watershop_dagster.cli import main
-from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
-from watershop_dagster.pos.generate import write_visit_transactions
 from watershop_dagster.orchestration.runner import run_range
+from watershop_dagster.pos.generate import write_visit_transactions
 from watershop_dagster.synthetic.footage import write_day
 from watershop_dagster.synthetic.gallery import load_gallery
 

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from assets.partitions import shop_day_key
-from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.pos.generate import write_transaction_csvs
 
 CONFIG = """\

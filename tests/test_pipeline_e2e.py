@@ -18,11 +18,11 @@ import pytest
 from assets.jobs import DAILY_JOB
 from assets.partitions import shop_day_key
 from watershop_dagster import lake
-from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.orchestration.instance import workspace_instance
-from watershop_dagster.pos.generate import write_transaction_csvs
 from watershop_dagster.orchestration.runner import run_range
+from watershop_dagster.pos.generate import write_transaction_csvs
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from assets.jobs import DAILY_JOB
 from assets.partitions import shop_day_key
 from assets.pos import TRANSACTIONS
 from watershop_dagster import lake
-from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.config import CONFIG_FILENAME, load_config
+from watershop_dagster.orchestration.assemble import build_definitions
 from watershop_dagster.pos.generate import write_transaction_csvs
 
 psycopg = pytest.importorskip("psycopg")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+
 import duckdb
 import pytest
 from click.testing import CliRunner

@@ -17,8 +17,8 @@ from dagster._core.storage.dagster_run import DagsterRun
 
 from watershop_dagster.config import CONFIG_FILENAME, load_config
 from watershop_dagster.orchestration.instance import workspace_instance
-from watershop_dagster.pos.generate import write_transaction_csvs
 from watershop_dagster.orchestration.recovery import PID_TAG, UNFINISHED_STATUSES, process_tags
+from watershop_dagster.pos.generate import write_transaction_csvs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -24,7 +24,6 @@ import pandas as pd
 import polars as pl
 import pytest
 from PIL import Image
-
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -38,7 +37,12 @@ from watershop_dagster import catalog, lake
 from watershop_dagster.alerts.delivery import deliver
 from watershop_dagster.alerts.model import KNOWN_PERSON, SOURCE_FRIGATE, Alert
 from watershop_dagster.experiment.design import ExperimentSpec, assign, save_spec
-from watershop_dagster.receipts.generate import DEFAULT_ZONE_OF_CATEGORY, InjectedEffect, StoreProfile, generate_receipts
+from watershop_dagster.receipts.generate import (
+    DEFAULT_ZONE_OF_CATEGORY,
+    InjectedEffect,
+    StoreProfile,
+    generate_receipts,
+)
 from watershop_dagster.receipts.generate import ZONES as GENERATED_ZONES
 from watershop_dagster.receipts.zones import ZoneMap
 from watershop_dagster.serving import queries as q

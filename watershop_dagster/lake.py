@@ -19,7 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from watershop_dagster.atomic import atomic_write
-from watershop_dagster.catalog import Dataset, dataset as catalog_entry
+from watershop_dagster.catalog import Dataset
+from watershop_dagster.catalog import dataset as catalog_entry
 
 PART_FILE = "part.parquet"
 

@@ -13,8 +13,7 @@ import time
 from typing import IO, Protocol
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 # The stages of a range run, in the order a user meets them.
 FOOTAGE_FILES = "footage files"

@@ -54,7 +54,8 @@ def listen(config_file, mqtt_host, mqtt_port, topic_prefix, username, password) 
     import logging
 
     from watershop_dagster.frigate.alerts import LIVE_KINDS
-    from watershop_dagster.frigate.listener import MqttSettings, listen as run_listener
+    from watershop_dagster.frigate.listener import MqttSettings
+    from watershop_dagster.frigate.listener import listen as run_listener
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = _load(config_file)

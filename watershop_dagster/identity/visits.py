@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from watershop_dagster.config import Thresholds
 from watershop_dagster import catalog
 from watershop_dagster.catalog import TS
+from watershop_dagster.config import Thresholds
 from watershop_dagster.identity.ids import hid
 from watershop_dagster.vocabulary import ALERT_ROLES
 

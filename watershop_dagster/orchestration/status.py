@@ -16,8 +16,8 @@ import dagster as dg
 
 from assets.partitions import shop_day_key
 from watershop_dagster.config import WatershopConfig
-from watershop_dagster.pos.ingest import files_for_partition
 from watershop_dagster.orchestration.runner import contiguous_stretches, days_between
+from watershop_dagster.pos.ingest import files_for_partition
 
 TRANSACTIONS = dg.AssetKey(["lake", "transactions"])
 MARTS = dg.AssetKey(["marts", "daily_revenue"])  # every marts model is built by the same dbt run

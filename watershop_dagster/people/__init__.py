@@ -2,7 +2,13 @@
 
 from watershop_dagster.people.detector import ForegroundDetector, ForegroundSettings, PersonDetector
 from watershop_dagster.people.schema import PERSON_OBSERVATIONS, empty_observations
-from watershop_dagster.people.tracking import PeopleSettings, PeopleTracker, TrackerSettings, track_people, track_people_files
+from watershop_dagster.people.tracking import (
+    PeopleSettings,
+    PeopleTracker,
+    TrackerSettings,
+    track_people,
+    track_people_files,
+)
 
 __all__ = [
     "PERSON_OBSERVATIONS",

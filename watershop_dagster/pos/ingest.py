@@ -25,8 +25,8 @@ Rules a reader of the quarantine should know (each rejected row carries its reas
 from __future__ import annotations
 
 import csv
-import itertools
 import io
+import itertools
 import os
 import re
 from dataclasses import dataclass, field

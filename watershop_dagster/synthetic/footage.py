@@ -48,7 +48,14 @@ import cv2
 import numpy as np
 import polars as pl
 
-from watershop_dagster.synthetic.gallery import FACE_BOX_PX, Gallery, crop_size, default_gallery, face_box_in_crop, load_gallery
+from watershop_dagster.synthetic.gallery import (
+    FACE_BOX_PX,
+    Gallery,
+    crop_size,
+    default_gallery,
+    face_box_in_crop,
+    load_gallery,
+)
 from watershop_dagster.vision.layout import frigate_path
 
 log = logging.getLogger(__name__)

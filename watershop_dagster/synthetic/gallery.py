@@ -23,8 +23,8 @@ import itertools
 import logging
 import os
 import uuid
-from functools import lru_cache
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import cv2

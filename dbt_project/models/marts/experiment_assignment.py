@@ -11,7 +11,8 @@ def model(dbt, session):
 
 
 def _empty():
-    from watershop_dagster.experiment.marts import ASSIGNMENT_MART_SCHEMA
     import polars as pl
+
+    from watershop_dagster.experiment.marts import ASSIGNMENT_MART_SCHEMA
 
     return pl.DataFrame(schema=ASSIGNMENT_MART_SCHEMA).to_arrow()
