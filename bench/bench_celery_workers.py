@@ -27,7 +27,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.test_distributed import stop_worker_group as stop_worker  # noqa: E402 - the test's warm-then-hard stop
 from watershop_dagster.orchestration import celery_jobs  # noqa: E402
 
 DAY = date(2025, 3, 4)
@@ -50,7 +50,6 @@ SHOP = "market"
 CELERY_YAML = REPO / "deploy" / "celery.yaml"
 BROKER = os.environ.get(celery_jobs.BROKER_ENV) or celery_jobs.DEFAULT_BROKER
 READY_TIMEOUT_S = 180.0
-STOP_TIMEOUT_S = 30.0
 VISION_STEP = "vision"  # the heavy step of a camera-day run
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -71,14 +70,6 @@ def write_workspace(folder: Path, cameras: list[str], duration_s: float, size: t
 
 
 # -- workers ------------------------------------------------------------------------------------
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def group_cpu_s(pgid: int) -> float:
@@ -117,19 +108,6 @@ def start_workers(n: int, queue: str, folder: Path, env: dict) -> list[tuple[sub
                 raise RuntimeError(f"worker {name} not ready:\n{log.read_text()[-2000:]}")
             time.sleep(0.5)
     return workers
-
-
-def stop_worker(process: subprocess.Popen) -> None:
-    """Warm shutdown (SIGTERM) of the worker's process group, SIGKILL if it is not gone in time."""
-    if _group_alive(process.pid):
-        os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _group_alive(process.pid) and time.monotonic() < deadline:
-            process.poll()
-            time.sleep(0.2)
-        if _group_alive(process.pid):
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
 
 
 def delete_queue(queue: str) -> None:

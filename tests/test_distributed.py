@@ -89,7 +89,7 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _stop(worker: subprocess.Popen, timeout: float = 30.0) -> None:
+def stop_worker_group(worker: subprocess.Popen, timeout: float = 30.0) -> None:
     """Warm shutdown (SIGTERM) of the worker's process group, SIGKILL if it is not gone in time."""
     if not _group_alive(worker.pid):
         return
@@ -141,7 +141,7 @@ def celery_worker(tmp_path, monkeypatch):
             time.sleep(0.5)
         yield {"process": worker, "name": name, "log": log}
     finally:
-        _stop(worker)
+        stop_worker_group(worker)
         _delete_queue(queue)
 
 
