@@ -28,7 +28,6 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import cv2
 import numpy as np
 import polars as pl
 
@@ -50,18 +49,12 @@ PRESENT_P = 0.7
 
 def camera_embeddings(crop: np.ndarray, look: dict, cache: dict, key) -> list[np.ndarray]:
     """The photo under the day's look, embedded at each FACE_PX (faces not found are skipped)."""
-    from watershop_dagster.identity.known_people import photo_embedding
-    from watershop_dagster.synthetic.gallery import FACE_BOX_PX
-
     if key in cache:
         return cache[key]
     img = unseen.apply_look(crop, look)
     out = []
     for px in FACE_PX:
-        scale = px / FACE_BOX_PX
-        small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        view = cv2.resize(small, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
-        vector, _ = photo_embedding(view)
+        vector = unseen.embed_at_face_size(img, px)
         if vector is not None:
             out.append(vector)
     cache[key] = out

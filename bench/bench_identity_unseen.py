@@ -144,12 +144,23 @@ def day_gallery(photos: dict[str, list[Path]], seed: int, day_index: int, crops:
     return {p: c for p, c in out.items() if c}
 
 
+
+def embed_at_face_size(img: np.ndarray, face_px: float) -> np.ndarray | None:
+    """The embedding of a gallery crop seen as the counter camera sees a face `face_px` wide: shrunk,
+    then blown up to half the crop (as the footage's decode and detection crop do)."""
+    from watershop_dagster.identity.known_people import photo_embedding  # face_recognition: only when run
+    from watershop_dagster.synthetic.gallery import FACE_BOX_PX
+
+    scale = face_px / FACE_BOX_PX
+    small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    view = cv2.resize(small, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+    return photo_embedding(view)[0]
+
+
 def measured_calibration(people: dict[str, list[Path]], crops: dict, seeds: list[int], face_px: int = 72):
     """Calibration (identity.calibration) from these people's photos, each under a day look per
     seed and shrunk to a camera-sized face (`face_px`), embedded the way known people are."""
     from watershop_dagster.identity.calibration import calibrate, distance_distributions
-    from watershop_dagster.identity.known_people import photo_embedding
-    from watershop_dagster.synthetic.gallery import FACE_BOX_PX
 
     vectors, labels = [], []
     for k, (person, files) in enumerate(sorted(people.items())):
@@ -158,11 +169,7 @@ def measured_calibration(people: dict[str, list[Path]], crops: dict, seeds: list
             for f in files:
                 if f not in crops:
                     continue
-                img = apply_look(crops[f], look)
-                scale = face_px / FACE_BOX_PX
-                small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-                img = cv2.resize(small, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
-                vector, _ = photo_embedding(img)
+                vector = embed_at_face_size(apply_look(crops[f], look), face_px)
                 if vector is not None:
                     vectors.append(vector)
                     labels.append(person)
