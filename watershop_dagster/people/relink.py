@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from watershop_dagster.vision.tracking import chain_roots
+
 #: seconds of a track's end used to estimate its velocity
 VELOCITY_WINDOW_S = 1.0
 #: speed (box heights per second) a predicted position moves at most: about a brisk walk
@@ -108,13 +110,7 @@ def relink_tracks(ends: list[TrackEnd], settings: RelinkSettings = RelinkSetting
     for _, a, b in sorted(pairs):
         if a not in successor and b not in predecessor:
             successor[a], predecessor[b] = b, a
-    roots = {}
-    for b in predecessor:
-        root = b
-        while root in predecessor:
-            root = predecessor[root]
-        roots[b] = root
-    return roots
+    return chain_roots(predecessor)
 
 
 def track_ends(observations: pl.DataFrame, colours: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] | None = None) -> list[TrackEnd]:

@@ -56,6 +56,7 @@ from watershop_dagster.vision.tracking import (
     FaceTracker,
     TrackEnd,
     TrackParams,
+    chain_roots,
     stitch_pairs,
 )
 
@@ -477,14 +478,7 @@ def _stitch_map(results: Sequence[VisionResult], params: TrackParams) -> dict[st
                 params,
             )
         )
-    # follow chains (A <- B <- C) to the earliest piece
-    resolved = {}
-    for later in links:
-        root = later
-        while root in links:
-            root = links[root]
-        resolved[later] = root
-    return resolved
+    return chain_roots(links)
 
 
 def _slice_worker(args) -> VisionResult:

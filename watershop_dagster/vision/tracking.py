@@ -10,7 +10,7 @@ refresh after a long time, up to a cap; every track gets at least one embedding.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,6 +226,18 @@ class TrackEnd:
     t: float  # seconds (any common clock, e.g. UTC epoch)
     box: Box
     embedding: np.ndarray | None = None
+
+
+def chain_roots(links: Mapping[str, str]) -> dict[str, str]:
+    """Each later piece of a track (keys of `links`: later -> earlier) mapped to the earliest piece of
+    its chain (A <- B <- C gives B -> A, C -> A)."""
+    roots = {}
+    for later in links:
+        root = later
+        while root in links:
+            root = links[root]
+        roots[later] = root
+    return roots
 
 
 def stitch_pairs(ends: Sequence[TrackEnd], starts: Sequence[TrackEnd], params: TrackParams = TrackParams()) -> dict[str, str]:
