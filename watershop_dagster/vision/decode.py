@@ -57,6 +57,7 @@ class DecodedFrame:
     frame: av.VideoFrame
     pts_s: float  # seconds since the stream's start
     ts_utc: datetime | None  # start_utc + pts_s (None when no start was given)
+    sampled: bool = True  # the first frame of its 1/max_rate bucket (always, without max_rate)
 
     @property
     def width(self) -> int:
@@ -126,6 +127,7 @@ def iter_frames(
     threads: int = 0,
     strict: bool = True,
     stats: dict | None = None,
+    unsampled: bool = False,
 ) -> Iterator[DecodedFrame]:
     """Frames with pts_s in [t0 - preroll_s, t1), in presentation order.
 
@@ -133,6 +135,8 @@ def iter_frames(
     `pts_s < t0`. With `max_rate`, only the first decoded frame of each 1/max_rate-second bucket
     of the file's timeline is yielded (every frame is still decoded: H.264 needs them); buckets
     are anchored at the file's start, so slices of one file pick the same frames as a whole run.
+    With `unsampled`, the other frames are yielded too, marked `sampled=False`: one decode then
+    feeds both a consumer of the sampled frames (faces) and one of every frame (people).
     `threads` is the decoder's thread count (0: FFmpeg decides). With `strict`, a file that ends
     more than TRUNCATION_TOLERANCE_S before its declared duration raises FootageDecodeError.
     `stats`, if given, gets "decoded": the number of frames decoded (yielded or not).
@@ -203,13 +207,15 @@ def iter_frames(
                         last_pts_s = pts_s
                         break
                     last_pts_s = pts_s
+                    sampled = True
                     if bucket_width is not None:
                         bucket = math.floor(pts_s / bucket_width + 1e-9)
-                        if bucket == last_bucket:
+                        sampled = bucket != last_bucket
+                        if not sampled and not unsampled:
                             continue
                         last_bucket = bucket
                     ts = start_utc + timedelta(microseconds=round(pts_s * 1_000_000)) if start_utc else None
-                    yield DecodedFrame(frame=frame, pts_s=pts_s, ts_utc=ts)
+                    yield DecodedFrame(frame=frame, pts_s=pts_s, ts_utc=ts, sampled=sampled)
             except av.FFmpegError as exc:
                 raise FootageDecodeError(path, f"decoding failed (corrupt or truncated): {exc}", last_pts_s) from exc
 

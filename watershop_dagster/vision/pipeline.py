@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,7 +39,7 @@ import polars as pl
 
 from watershop_dagster import catalog
 from watershop_dagster.config import VisionConfig
-from watershop_dagster.vision.decode import FootageDecodeError, iter_frames, video_info
+from watershop_dagster.vision.decode import DecodedFrame, FootageDecodeError, iter_frames, video_info
 from watershop_dagster.vision.faces import (
     EMBEDDING_DIM,
     Detection,
@@ -71,6 +71,9 @@ SLICE_SECONDS = 60.0
 PREROLL_SECONDS = 1.0
 #: width of the grayscale frame motion runs on
 MOTION_WIDTH = 160
+
+#: gets every decoded frame (not only the sampled ones) with its file: a second consumer of one decode
+FrameSink = Callable[[FootageFile, DecodedFrame], None]
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ class _Runner:
                 self._embed(state, key, state.patch[1], state.patch[2])
             state.patch = None
 
-    def run(self, footage: FootageFile, t0: float = 0.0, t1: float | None = None) -> None:
+    def run(self, footage: FootageFile, t0: float = 0.0, t1: float | None = None, on_frame: FrameSink | None = None) -> None:
         camera, file_start = footage.camera, footage.start_utc
         if self.camera is None:
             self.camera, self.origin = camera, file_start
@@ -232,7 +235,12 @@ class _Runner:
             max_rate=ss.max_fps,
             threads=self.threads,
             stats=decode_stats,
+            unsampled=on_frame is not None,
         ):
+            if on_frame is not None and df.pts_s >= t0:
+                on_frame(footage, df)
+            if not df.sampled:
+                continue
             t = offset + df.pts_s  # the runner's clock
             if self.motion is None or self.sampler is None:
                 self.motion = MotionDetector((df.width, df.height))
@@ -335,14 +343,15 @@ def process_segment(
     *,
     tuning: PipelineTuning | None = None,
     threads: int = 0,
+    on_frame: FrameSink | None = None,
 ) -> VisionResult:
     """Process frames with pts in [t0, t1) seconds of one file (t1=None: to the end).
 
     Tracks are local to the slice; `process_video` stitches them. `threads` is the decoder's
-    thread count (0: FFmpeg's choice).
+    thread count (0: FFmpeg's choice). `on_frame` gets every decoded frame of [t0, t1).
     """
     runner = _Runner(settings or VisionConfig(), tuning or PipelineTuning(), threads)
-    runner.run(footage, t0, t1)
+    runner.run(footage, t0, t1, on_frame)
     return runner.finish()
 
 
@@ -352,12 +361,13 @@ def process_consecutive(
     *,
     tuning: PipelineTuning | None = None,
     threads: int = 0,
+    on_frame: FrameSink | None = None,
 ) -> VisionResult:
     """Consecutive whole files of ONE camera (e.g. Frigate segments) as one continuous run:
     tracks carry on from file to file instead of being cut and stitched."""
     runner = _Runner(settings or VisionConfig(), tuning or PipelineTuning(), threads)
     for footage in sorted(files, key=lambda f: f.start_utc):
-        runner.run(footage)
+        runner.run(footage, on_frame=on_frame)
     return runner.finish()
 
 
@@ -481,11 +491,55 @@ def _stitch_map(results: Sequence[VisionResult], params: TrackParams) -> dict[st
     return chain_roots(links)
 
 
-def _slice_worker(args) -> VisionResult:
+def _slice_worker(args, on_frame: FrameSink | None = None) -> VisionResult:
     footage, settings, t0, t1, tuning, threads = args
     if isinstance(footage, tuple):
-        return process_consecutive(footage, settings, tuning=tuning, threads=threads)
-    return process_segment(footage, settings, t0, t1, tuning=tuning, threads=threads)
+        return process_consecutive(footage, settings, tuning=tuning, threads=threads, on_frame=on_frame)
+    return process_segment(footage, settings, t0, t1, tuning=tuning, threads=threads, on_frame=on_frame)
+
+
+def failed_paths(outcomes: Iterable[VisionResult | FootageDecodeError]) -> dict[Path, str]:
+    """The files whose decoding failed, with the first message of each."""
+    failed: dict[Path, str] = {}
+    for outcome in outcomes:
+        if isinstance(outcome, FootageDecodeError):
+            failed.setdefault(outcome.path, str(outcome))
+    return failed
+
+
+def _rerun_group(
+    group: tuple[FootageFile, ...],
+    error: FootageDecodeError,
+    settings: VisionConfig,
+    tuning: PipelineTuning,
+    failed: dict[Path, str],
+    on_frame: FrameSink | None = None,
+) -> list[VisionResult]:
+    """A failed segment spoils only its group's run: the group's other files, rerun as one run
+    (dropping any further file that fails, noted in `failed`). The sink is fed only the files
+    after the failed one: it saw the earlier ones, and the failed file up to the failure."""
+    failed.setdefault(error.path, str(error))
+    seen = _files_through(group, error.path)
+    rest = tuple(f for f in group if Path(f.path) not in failed)
+
+    def unseen_only(footage: FootageFile, frame: DecodedFrame) -> None:
+        if Path(footage.path) not in seen:
+            on_frame(footage, frame)
+
+    while rest:
+        try:
+            return [process_consecutive(rest, settings, tuning=tuning, on_frame=on_frame and unseen_only)]
+        except FootageDecodeError as exc:
+            failed.setdefault(exc.path, str(exc))
+            seen |= _files_through(rest, exc.path)
+            rest = tuple(f for f in rest if Path(f.path) != exc.path)
+    return []
+
+
+def _files_through(files: Sequence[FootageFile], path: Path) -> set[Path]:
+    """The paths of `files`, in time order, up to and including `path`."""
+    paths = [Path(f.path) for f in sorted(files, key=lambda f: f.start_utc)]
+    return set(paths[: paths.index(Path(path)) + 1])
 
 
 def _job_key(footage: FootageFile | tuple[FootageFile, ...]) -> tuple:
@@ -530,6 +584,7 @@ def process_footage(
     *,
     tuning: PipelineTuning | None = None,
     on_error: Literal["raise", "skip"] = "raise",
+    on_frame: FrameSink | None = None,
 ) -> VisionResult:
     """Several files (e.g. one camera-day) through ONE process pool. Long files are cut into
     slices; short files (Frigate's ~10 s segments, or any file of at most one slice) are grouped
@@ -538,6 +593,10 @@ def process_footage(
 
     A file that fails to decode raises FootageDecodeError (naming the file); with
     on_error="skip" its rows are left out entirely and (path, message) is listed in `errors`.
+
+    With `on_frame` (e.g. a people tracker fed from the same decode), the jobs run in this
+    process in time order, whatever `workers`: the sink sees every frame of each file once, in
+    time order, up to a decoding failure (a failed file's later slices are not decoded).
     """
     settings = settings or VisionConfig()
     tuning = tuning or PipelineTuning()
@@ -566,20 +625,28 @@ def process_footage(
     for group in _short_file_groups(short, tuning.slice_seconds):
         jobs.append((tuple(group), settings, 0.0, None, tuning))
     jobs.sort(key=lambda job: _job_key(job[0]) + (job[2],))
-    workers = max(1, min(workers, len(jobs)))
+    workers = 1 if on_frame is not None else max(1, min(workers, len(jobs)))
     if workers > 1 and multiprocessing.current_process().daemon:
         # e.g. inside a Celery prefork worker: daemonic processes may not start children
         warnings.warn("process_footage: running in a daemonic process, slices run serially", stacklevel=2)
         workers = 1
+    failed: dict[Path, str] = {}  # files that failed, with the message
     outcomes: list[VisionResult | FootageDecodeError] = []
+    retried: list[VisionResult] = []  # failed runs' other files, rerun serially
     if workers == 1:
         for job in jobs:
+            earlier = next((o for j, o in zip(jobs, outcomes) if j[0] is job[0] and isinstance(o, FootageDecodeError)), None)
+            if earlier is not None:
+                outcomes.append(earlier)  # a long file with a failed slice is left out whole: skip its later slices
+                continue
             try:
-                outcomes.append(_slice_worker((*job, 0)))
+                outcomes.append(_slice_worker((*job, 0), on_frame))
             except FootageDecodeError as exc:
                 if on_error == "raise":
                     raise
                 outcomes.append(exc)
+                if isinstance(job[0], tuple):  # rerun now, so a frame sink still sees time order
+                    retried += _rerun_group(job[0], exc, settings, tuning, failed, on_frame)
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
@@ -597,10 +664,7 @@ def process_footage(
                 for future in futures:
                     future.cancel()
                 raise
-    failed: dict[Path, str] = {}
-    for job, outcome in zip(jobs, outcomes):
-        if isinstance(outcome, FootageDecodeError):
-            failed.setdefault(outcome.path, str(outcome))
+    failed = failed_paths(outcomes) | failed
     results = []
     for job, outcome in zip(jobs, outcomes):
         if isinstance(outcome, FootageDecodeError):
@@ -609,21 +673,13 @@ def process_footage(
         if paths & set(failed):
             continue  # a long file with one failed slice is left out whole
         results.append(outcome)
-    if failed and any(isinstance(job[0], tuple) for job in jobs):
+    if workers > 1 and failed and any(isinstance(job[0], tuple) for job in jobs):
         # a failed segment spoils only its group's run: rerun the group's other files
-        retry = []
         for job, outcome in zip(jobs, outcomes):
             if isinstance(outcome, FootageDecodeError) and isinstance(job[0], tuple):
-                rest = tuple(f for f in job[0] if Path(f.path) not in failed)
-                retry.append(rest)
-        for rest in retry:
-            while rest:
-                try:
-                    results.append(process_consecutive(rest, settings, tuning=tuning))
-                    break
-                except FootageDecodeError as exc:
-                    failed.setdefault(exc.path, str(exc))
-                    rest = tuple(f for f in rest if Path(f.path) != exc.path)
+                retried += _rerun_group(job[0], outcome, settings, tuning, failed)
+    if retried:
+        results += retried
         results.sort(key=lambda r: r.frames["ts_utc"].min() if not r.frames.is_empty() else datetime.max.replace(tzinfo=UTC))
     errors.extend(failed.items())
     combined = combine_results(results, tuning.tracks)
