@@ -472,6 +472,11 @@ FRIGATE_MESSAGES_QUARANTINE = Dataset(
     CAMERA_DAY,  # messages naming no configured camera: camera=_unrouted
     retention=Retention.QUARANTINE,
 )
+#: the person tracks of a camera-day as the people tracker left them (no identities, no zones), written by
+#: the vision step of a camera that tracks people: faces and people share its one decode of each file, and
+#: the behaviour step reads them instead of decoding the footage again. Not an asset: an intermediate.
+PERSON_OBSERVATIONS = Dataset("person_observations", pl.Schema(zone_schemas.PERSON_OBSERVATIONS), CAMERA_DAY,
+                              asset=False)
 #: the behaviour outputs of one camera-day, in the order they are written
 BEHAVIOUR_OUTPUTS = (PERSON_TRACKS, ZONE_VISITS, LOITERING_EVENTS, FOOTFALL, ZONE_OCCUPANCY, ZONE_TRANSITIONS,
                      HEATMAP_CELLS, PERSON_OBSERVATIONS_QUARANTINE)
@@ -550,7 +555,7 @@ DATASETS: tuple[Dataset, ...] = (
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
     CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
-    *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE,
+    PERSON_OBSERVATIONS, *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE,
     FALLING_OBJECT_EVENTS, FALLING_OBJECT_SEGMENTS, FALLING_OBJECT_FILES, FALLING_OBJECT_STILLS,
     ALERT_DELIVERIES,
 )

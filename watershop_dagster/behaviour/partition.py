@@ -3,7 +3,9 @@
 Every BEHAVIOUR_OUTPUTS dataset is written for the camera-day (shop_id=/date=/camera=), each
 atomically, `source` = "watershop"; a re-run replaces them (idempotent). The footage is found and
 probed as the vision pipeline does (plain and Frigate layouts), and one people tracker runs across
-the day's files in time order, so a person keeps one track over Frigate's 10 s segments.
+the day's files in time order, so a person keeps one track over Frigate's 10 s segments. The tracker
+normally ran in the camera-day's vision step, on the same decode as the faces (`person_observations`);
+only when that step did not track these very files (older run, files added since) are they decoded here.
 
 Which cameras: those whose settings track people (`tracks_people`: a camera with zones, or
 `people: true`). Any other camera-day writes empty datasets and says why (`skipped`).
@@ -28,7 +30,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import polars as pl
@@ -36,21 +37,16 @@ import polars as pl
 from watershop_dagster import catalog, lake
 from watershop_dagster.behaviour.identities import face_identities, person_identities, with_identities
 from watershop_dagster.config import ShopConfig, WatershopConfig
-from watershop_dagster.people import PeopleSettings, PeopleTracker
+from watershop_dagster.people import PeopleSettings
+from watershop_dagster.people.stream import PeopleStream, tracks_people
 from watershop_dagster.serving.settings import reports_dir
-from watershop_dagster.vision.decode import FootageDecodeError, iter_frames
-from watershop_dagster.vision.footage import discover_footage, probe_footage
+from watershop_dagster.vision.decode import FootageDecodeError, iter_frames, video_info
+from watershop_dagster.vision.footage import FootageFile, discover_footage, probe_footage
 from watershop_dagster.zones import ZoneAnalytics, analyse_observations, heatmap_grid, render_heatmap_png
 from watershop_dagster.zones.schemas import PERSON_OBSERVATIONS
 
 SKIP_NO_PEOPLE = "the camera tracks no people (no zones and no `people: true`)"
 STILL_FRAME_WIDTH = 640  # the heatmap's background frame is scaled down to this width
-
-
-def tracks_people(shop: ShopConfig, camera: str) -> bool:
-    """Whether the camera-day gets the behaviour analytics (see module docstring)."""
-    settings = shop.camera_settings.get(camera)
-    return settings is not None and settings.tracks_people
 
 
 def people_cameras(shop: ShopConfig) -> list[str]:
@@ -97,33 +93,54 @@ def _quarantine_rows(camera: str, problems: list[tuple[datetime | None, str]]) -
                         catalog.PERSON_OBSERVATIONS_QUARANTINE.schema)
 
 
-class _Footage:
-    """The camera-day's footage tracked file by file: one tracker across files, bad files noted."""
+@dataclass
+class _People:
+    """The camera-day's person tracks and what the decode that made them saw."""
 
-    def __init__(self, camera: str, settings: PeopleSettings):
-        self.tracker = PeopleTracker(camera, settings)
-        self.settings = settings
-        self.seconds = 0.0
-        self.still: np.ndarray | None = None
+    observations: pl.DataFrame
+    seconds: float  # footage seconds tracked
+    still: np.ndarray | None  # the day's first frame (RGB), the heatmap's background
+    failures: dict[str, str]  # relative path -> why it did not decode to the end
 
-    def track(self, path: Path, start: datetime) -> str | None:
-        """Feed one file to the tracker; None when it decoded to the end, else why not."""
-        first = last = None
-        frames = 0
-        try:
-            for decoded in iter_frames(path, start, threads=self.settings.decode_threads):
-                if self.still is None:
-                    self.still = _small_rgb(decoded.frame.to_ndarray(format="rgb24"))
-                self.tracker.update_av(decoded.frame, decoded.ts_utc)
-                first = first or decoded.ts_utc
-                last, frames = decoded.ts_utc, frames + 1
-        except (FootageDecodeError, av.FFmpegError, OSError) as exc:
-            return f"decode failed: {exc}"
-        finally:
-            if frames:
-                span = (last - first).total_seconds()
-                self.seconds += span + (span / (frames - 1) if frames > 1 else 0.0)
+
+def _track(usable: list[FootageFile], camera: str, settings: PeopleSettings, root: Path) -> _People:
+    """Decode the files here, in time order, into one people tracker."""
+    stream = PeopleStream(camera, settings)
+    failures = {}
+    for item in usable:
+        if reason := stream.track(item):
+            failures[_relative(item.path, root)] = reason
+    return _People(stream.observations(), stream.seconds, stream.first_rgb, failures)
+
+
+def _from_vision_step(config: WatershopConfig, keys: dict, usable: list[FootageFile]) -> _People | None:
+    """The person tracks the camera-day's vision step wrote from its decode (faces and people share
+    it), when that step ran on exactly these files; None otherwise (e.g. the camera tracked no
+    people then, or files arrived since): the caller decodes them itself."""
+    partition = {**keys, "date": keys["date"].isoformat()}
+    if not lake.partition_file(config.lake_root, catalog.PERSON_OBSERVATIONS.name, **partition).exists():
         return None
+    root = config.footage_root
+    files = lake.read_dataset(config.lake_root, catalog.FOOTAGE_FILES, **keys).filter(
+        pl.col("status").is_in(["processed", "failed"]))
+    if set(files["path"]) != {_relative(item.path, root) for item in usable}:
+        return None
+    failures = {path: f"decode failed: {reason}" for path, reason in
+                files.filter(pl.col("status") == "failed").select("path", "reason").iter_rows()}
+    seconds = sum(video_info(item.path).duration_s or 0.0 for item in usable
+                  if _relative(item.path, root) not in failures)
+    return _People(lake.read_dataset(config.lake_root, catalog.PERSON_OBSERVATIONS, **keys), seconds,
+                   _first_frame(usable), failures)
+
+
+def _first_frame(files: list[FootageFile]) -> np.ndarray | None:
+    for item in files[:1]:
+        try:
+            for decoded in iter_frames(item.path, item.start_utc):
+                return decoded.rgb()
+        except FootageDecodeError:
+            return None
+    return None
 
 
 def _small_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -152,17 +169,15 @@ def process_behaviour_day(
     found, bad_paths = discover_footage(root, shop, day, [camera]) if root.exists() else ([], [])
     problems = [(None, f"footage {_relative(b.path, root)}: {b.reason}") for b in bad_paths
                 if camera in Path(_relative(b.path, root)).parts[:-1]]  # bad paths of other folders: vision's
-    footage = _Footage(camera, settings)
-    tracked = 0
+    reasons = {item.path: probe_footage(item) for item in found}
+    usable = [item for item in found if reasons[item.path] is None]
+    people = _from_vision_step(config, keys, usable) or _track(usable, camera, settings, root)
     for item in found:
-        reason = probe_footage(item)
-        if reason is None:
-            tracked += 1
-            reason = footage.track(item.path, item.start_utc)
+        reason = reasons[item.path] or people.failures.get(_relative(item.path, root))
         if reason:
             problems.append((item.start_utc, f"footage {_relative(item.path, root)}: {reason}"))
 
-    observations = footage.tracker.observations()
+    observations = people.observations
     links = person_identities(observations, face_identities(
         lake.read_dataset(config.lake_root, catalog.FACE_DETECTIONS, **keys),
         lake.read_dataset(config.lake_root, catalog.FACE_IDENTITIES, shop_id=shop_id, date=day)
@@ -170,11 +185,12 @@ def process_behaviour_day(
     zones = shop.zones(camera)
     analytics = analyse_observations(with_identities(observations, links), zones,
                                      exit_debounce_seconds=config.thresholds.zone_exit_debounce_seconds)
-    result = BehaviourPartition({}, footage_seconds=footage.seconds, files=tracked)
+    result = BehaviourPartition({}, footage_seconds=people.seconds, files=len(usable))
     result.heatmap_png = render_heatmap_png(
         heatmap_grid(analytics.heatmap, camera),
         reports_dir(config) / shop_id / day.isoformat() / f"heatmap_{camera}.png",
-        still_frame=footage.still, zones=zones, title=f"{shop_id} {camera} {day.isoformat()}")
+        still_frame=None if people.still is None else _small_rgb(people.still), zones=zones,
+        title=f"{shop_id} {camera} {day.isoformat()}")
     result = _write(config, keys, analytics, _quarantine_rows(camera, problems), result)
     result.processing_seconds = time.perf_counter() - started
     return result

@@ -1,5 +1,8 @@
 """One camera-day of footage through the vision pipeline, written to the lake.
 
+A camera that tracks people (people.stream.tracks_people) has its files decoded once for faces and
+people together: the person tracks land in `person_observations` for the behaviour step.
+
 Every dataset is partitioned shop_id=/date=/camera=:
   footage_files        every file of the camera-day: path, start_utc, layout, status, reason
   footage_quarantine   files skipped: path, camera, reason
@@ -25,6 +28,7 @@ import polars as pl
 
 from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
+from watershop_dagster.people.stream import faces_and_people, tracks_people
 from watershop_dagster.vision.footage import discover_footage, probe_footage
 from watershop_dagster.vision.pipeline import VisionResult, process_footage
 
@@ -65,7 +69,12 @@ def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: 
         else:
             usable.append(footage)
 
-    outcome = process_footage(usable, config.vision, workers, on_error="skip") if usable else VisionResult.empty()
+    keys = {"shop_id": shop_id, "date": day, "camera": camera}
+    if tracks_people(config.shop(shop_id), camera):
+        outcome, people = faces_and_people(usable, camera, config.vision)
+        lake.write_dataset(people.observations(), config.lake_root, catalog.PERSON_OBSERVATIONS, **keys)
+    else:
+        outcome = process_footage(usable, config.vision, workers, on_error="skip") if usable else VisionResult.empty()
     failed = {_relative(path, root): message for path, message in outcome.errors}
     _write_camera(config, shop_id, day, camera, outcome)
 
@@ -79,7 +88,6 @@ def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: 
     rows += [(owner, path, None, None, "quarantined", reason) for path, owner, reason in quarantined
              if path not in failed]
     files = pl.DataFrame(rows, schema=FOOTAGE_FILES_SCHEMA, orient="row").sort("path")
-    keys = {"shop_id": shop_id, "date": day, "camera": camera}
     lake.write_dataset(quarantine, config.lake_root, catalog.FOOTAGE_QUARANTINE, **keys)
     lake.write_dataset(files, config.lake_root, catalog.FOOTAGE_FILES, **keys)
     return VisionPartition(files=files, quarantine=quarantine, result=outcome)
