@@ -6,10 +6,12 @@ whose camera has the scene's zones, then `process_behaviour_day` discovers and p
 people, attaches identities (none here: no face data), runs the zone analytics, writes every
 behaviour dataset and the heatmap PNG. Printed per seed: footage seconds, wall and CPU seconds,
 the real-time factor (footage seconds per wall second, and per CPU second, which a shared machine's
-load does not distort), rows landed, and beside it the face pipeline (vision's camera-day, one
-worker) on the same file; and the zone visits against the scene's ground truth (one-to-one per zone
-at interval IoU >= 0.5: recall, precision, dwell MAE; footfall counts). Then the spread over seeds
-and the peak memory.
+load does not distort), rows landed, and beside it the face pipeline alone (one worker) on the same
+file, both as two passes (two decodes), and faces + people as the camera-day runs them: the vision
+step decoding once for both, then the behaviour step taking its person tracks (checked to land the
+same face and behaviour rows as the two passes); and the zone visits against the scene's ground
+truth (one-to-one per zone at interval IoU >= 0.5: recall, precision, dwell MAE; footfall counts).
+Then the spread over seeds and the peak memory.
 
     .venv/bin/python bench/bench_behaviour.py --seeds 3001 3002 --duration 60
 """
@@ -32,7 +34,9 @@ from watershop_dagster.behaviour.partition import process_behaviour_day
 from watershop_dagster.config import CONFIG_FILENAME, load_config
 from watershop_dagster.synthetic import supermarket
 from watershop_dagster.synthetic.footage import plain_path
+from watershop_dagster.vision.footage import FootageFile
 from watershop_dagster.vision.partition import process_camera_day
+from watershop_dagster.vision.pipeline import process_footage
 
 DAY = date(2025, 3, 4)
 START = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
@@ -92,11 +96,18 @@ def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, ma
         "partitions_start": "2025-01-01", "shops": [{"id": "market", "timezone": "UTC", "cameras": zones}]}))
     config = load_config(folder / CONFIG_FILENAME)
     wall, cpu = time.perf_counter(), _cpu_s()
-    result = process_behaviour_day(config, "market", CAMERA, DAY)
+    alone = process_behaviour_day(config, "market", CAMERA, DAY)  # no vision step yet: decodes the footage itself
     wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
     faces_cpu = _cpu_s()
-    process_camera_day(config, "market", CAMERA, DAY, workers=1)
+    files = [FootageFile(plain_path(folder / "landing" / "footage", CAMERA, START), CAMERA, START)]
+    faces = process_footage(files, config.vision, workers=1)  # what the vision step of a camera without people runs
     faces_cpu = _cpu_s() - faces_cpu
+    one_pass_cpu = _cpu_s()
+    vision = process_camera_day(config, "market", CAMERA, DAY, workers=1)  # faces and people from one decode
+    result = process_behaviour_day(config, "market", CAMERA, DAY)  # takes the people tracks from the vision step
+    one_pass_cpu = _cpu_s() - one_pass_cpu
+    identical = all(getattr(vision.result, d.name).equals(getattr(faces, d.name)) for d in catalog.CAMERA_OUTPUTS) \
+        and all(result.outputs[d.name].equals(alone.outputs[d.name]) for d in catalog.BEHAVIOUR_OUTPUTS)
     errors, n_pred, n_true = visit_matches(result.outputs[catalog.ZONE_VISITS.name], truth.zone_visits)
     loiter_pred = result.outputs[catalog.LOITERING_EVENTS.name].select(
         "zone", enter_ts="start_ts", exit_ts=pl.col("start_ts") + pl.duration(seconds=pl.col("dwell_s")))
@@ -115,6 +126,8 @@ def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, ma
         "footfall": dict(counted.iter_rows()), "true_footfall": dict(true_counts.iter_rows()),
         "faces_rtf_cpu": result.footage_seconds / faces_cpu,
         "both_rtf_cpu": result.footage_seconds / (cpu + faces_cpu),  # people and faces: two passes over the file
+        "one_pass_rtf_cpu": result.footage_seconds / one_pass_cpu,  # faces and people from one decode
+        "one_pass_identical": identical,
         "seed": seed, "footage_s": result.footage_seconds, "wall_s": wall, "cpu_s": cpu,
         "rtf_wall": result.footage_seconds / wall, "rtf_cpu": result.footage_seconds / cpu,
         "people": len(shoppers), "tracks": result.count(catalog.PERSON_TRACKS),
@@ -138,12 +151,15 @@ def main() -> None:
         print(f"seed {seed}: {row['footage_s']:.0f} s footage in {row['wall_s']:.1f} s wall / {row['cpu_s']:.1f} s CPU"
               f" -> {row['rtf_wall']:.1f}x real time (wall), {row['rtf_cpu']:.1f}x per CPU second;"
               f" {row['people']} shoppers, {row['tracks']} tracks, {row['visits']} zone visits;"
-              f" faces alone {row['faces_rtf_cpu']:.1f}x, people + faces {row['both_rtf_cpu']:.1f}x per CPU second")
+              f" faces alone {row['faces_rtf_cpu']:.1f}x, people + faces {row['both_rtf_cpu']:.1f}x per CPU second;"
+              f" faces + people from one decode {row['one_pass_rtf_cpu']:.1f}x per CPU second"
+              f" ({'same' if row['one_pass_identical'] else 'DIFFERENT'} face and behaviour rows)")
         print(f"  zone visits recall {row['recall']:.2f} precision {row['precision']:.2f} (IoU >= 0.5),"
               f" dwell MAE {row['dwell_mae']:.2f} s; footfall {row['footfall']} vs true {row['true_footfall']}"
               f" (entries off by {row['footfall_error']:.0%}); loitering recall {row['loiter_recall']:.2f}"
               f" precision {row['loiter_precision']:.2f} ({row['loiter_true']} true events)")
-    for key, unit in (("rtf_wall", "x"), ("rtf_cpu", "x"), ("faces_rtf_cpu", "x"), ("both_rtf_cpu", "x"), ("recall", ""),
+    for key, unit in (("rtf_wall", "x"), ("rtf_cpu", "x"), ("faces_rtf_cpu", "x"), ("both_rtf_cpu", "x"), ("one_pass_rtf_cpu", "x"),
+                      ("recall", ""),
                       ("precision", ""), ("dwell_mae", " s"), ("loiter_recall", ""), ("loiter_precision", ""),
                       ("footfall_error", "")):
         values = [row[key] for row in rows]
