@@ -10,10 +10,12 @@ from tests.vision_helpers import face_distance
 from watershop_dagster.vision.faces import (
     Detection,
     detect_faces,
+    detector_cache_dir,
     embed_faces,
     face_jpeg,
     face_patch,
     face_quality,
+    hog_detector,
     pose_asymmetry,
 )
 from watershop_dagster.vision.motion import Box, SearchRegion
@@ -118,3 +120,31 @@ def test_face_jpeg(faces_dir):
     rgb = load(faces_dir / "_probe" / "obama-480p.jpg")
     data = face_jpeg(rgb, one_face(rgb))
     assert data[:2] == b"\xff\xd8"
+
+
+def test_the_cached_hog_detector_detects_what_dlibs_own_does_and_a_bad_cache_is_rebuilt(faces_dir, tmp_path, monkeypatch):
+    import dlib
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    hog_detector.cache_clear()
+    try:
+        built = hog_detector()  # no cache yet: built from dlib's model and saved
+        cached = detector_cache_dir() / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+        assert cached.stat().st_size > 0
+        hog_detector.cache_clear()
+        loaded = hog_detector()
+        reference = dlib.get_frontal_face_detector()
+        for path in sorted((faces_dir / PEOPLE[0]).glob("*.jpg"))[:3]:
+            rgb = load(path)
+            expected = reference.run(rgb, 1, -0.5)
+            for detector in (built, loaded):
+                rects, scores, kinds = detector.run(rgb, 1, -0.5)
+                assert [(r.left(), r.top(), r.right(), r.bottom()) for r in rects] == \
+                    [(r.left(), r.top(), r.right(), r.bottom()) for r in expected[0]]
+                assert list(scores) == list(expected[1]) and list(kinds) == list(expected[2])
+        cached.write_bytes(b"not a detector")
+        hog_detector.cache_clear()
+        assert hog_detector().num_detectors == reference.num_detectors
+        assert cached.stat().st_size > len(b"not a detector")  # rebuilt
+    finally:
+        hog_detector.cache_clear()

@@ -17,10 +17,12 @@ The models are dlib's, shipped by face_recognition_models; nothing is downloaded
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -92,9 +94,30 @@ def _face_recognition():
 
 @lru_cache(maxsize=1)
 def hog_detector():
+    """dlib's frontal face detector. Building it from dlib's built-in model costs ~0.75 CPU s in
+    every process (a camera-day's vision step, each pool worker); its binary save loads in ~2 ms
+    and detects the same, so the save is kept in the user's cache folder (per dlib version)."""
     import dlib
 
-    return dlib.get_frontal_face_detector()
+    path = detector_cache_dir() / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    try:
+        return dlib.fhog_object_detector(str(path))
+    except RuntimeError:  # not cached yet (or unreadable): build it and cache it
+        pass
+    detector = dlib.get_frontal_face_detector()
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        detector.save(str(staging))
+        os.replace(staging, path)  # atomic: a concurrent process reads the old state or the whole file
+    except (OSError, RuntimeError):
+        staging.unlink(missing_ok=True)  # a read-only home: build it each time, as before
+    return detector
+
+
+def detector_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/watershop (default ~/.cache/watershop)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "watershop"
 
 
 def _shape_predictor():
