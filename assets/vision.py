@@ -30,7 +30,8 @@ STABLE_AFTER_SECONDS = 30  # a file still being copied is not taken
 
 def vision(context: dg.AssetExecutionContext, watershop: WatershopResource):
     """Motion-gated face detection and embedding of the camera-day's footage; long files are split
-    into slices so both cores are busy."""
+    into slices so both cores are busy (a camera that tracks people: one process, whose decode also
+    feeds the people tracker for behaviour)."""
     cfg = watershop.config
     shop_id, camera, day = parse_camera_day(context.partition_key)
     started = time.perf_counter()
