@@ -15,7 +15,9 @@ consecutive files. Per slice or run:
 4. EmbeddingSelector picks the few detections per track worth a 128-d embedding (~0.1 s each);
    the image patch of the pending best detection is kept until it is embedded or dropped.
 
-Idle footage costs decoding plus ~1 ms per sampled frame. Output is a `VisionResult` of polars
+Idle footage costs decoding plus ~1 ms per sampled frame. With `on_frame`, every decoded frame
+(not only the sampled ones) also goes to a second consumer, e.g. the people tracker, so one decode
+serves both (the jobs then run in this process, in time order). Output is a `VisionResult` of polars
 DataFrames with the schemas below; IDs are hashes of camera, file start and frame time, so
 re-running gives identical rows. Face images are not kept unless `store_face_crops` is on.
 """
@@ -498,7 +500,7 @@ def _slice_worker(args, on_frame: FrameSink | None = None) -> VisionResult:
     return process_segment(footage, settings, t0, t1, tuning=tuning, threads=threads, on_frame=on_frame)
 
 
-def failed_paths(outcomes: Iterable[VisionResult | FootageDecodeError]) -> dict[Path, str]:
+def _failed_paths(outcomes: Iterable[VisionResult | FootageDecodeError]) -> dict[Path, str]:
     """The files whose decoding failed, with the first message of each."""
     failed: dict[Path, str] = {}
     for outcome in outcomes:
@@ -664,7 +666,7 @@ def process_footage(
                 for future in futures:
                     future.cancel()
                 raise
-    failed = failed_paths(outcomes) | failed
+    failed = _failed_paths(outcomes) | failed
     results = []
     for job, outcome in zip(jobs, outcomes):
         if isinstance(outcome, FootageDecodeError):
