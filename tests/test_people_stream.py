@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.test_vision_decode import write_video
 from tests.test_vision_pipeline import START, visit_frames, visit_video  # noqa: F401 (fixture)
 from watershop_dagster.config import VisionConfig
@@ -15,6 +17,8 @@ from watershop_dagster.vision.footage import FootageFile
 from watershop_dagster.vision.pipeline import PipelineTuning, process_footage
 
 FACE_TABLES = ("frames", "face_detections", "face_tracks", "face_embeddings")
+
+pytestmark = pytest.mark.slow
 
 
 def test_one_decode_gives_the_rows_of_two_passes_across_slices(visit_video):  # noqa: F811
