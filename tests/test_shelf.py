@@ -140,6 +140,20 @@ def test_free_fall_is_required_and_people_boxes_veto():
     assert held == []
 
 
+@pytest.mark.parametrize("restitution", [0.4, 0.5])
+@pytest.mark.parametrize("fps", [20.0, 25.0])
+def test_a_bounce_is_no_second_fall(restitution, fps):
+    # the generator's own bounce: its apex (restitution² of the drop, 0.16-0.25) once passed as a new fall
+    g = 9.81 * 200 / 2.0
+    drop = synthetic.Drop(t_release=3.0, x=100.0, y_bottom=20.0, y_floor=190.0, w=8.0, h=8.0, colour=(20, 20, 20),
+                          round=False, vx=0.0, restitution=restitution, g=g)
+    ys = [drop.y_bottom if k / fps < drop.t_release else drop.bottom_at(k / fps)[1] for k in range(round(6 * fps))]
+    detector = ShelfFallDetector(_region())
+    events = _feed(detector, ys, fps)
+    assert [round(event.release_s, 1) for event in events] == [3.0]
+    assert detector.rejected["bounce"] == 1
+
+
 def test_fall_alerts_cool_down_per_zone_and_never_repeat(tmp_path):
     at = lambda s: START + timedelta(seconds=s)  # noqa: E731
     events = pl.DataFrame({"event_id": ["a", "b", "c", "d"], "zone": ["z1", "z1", "z2", "z1"],

@@ -45,9 +45,11 @@ MOVED_PX = 1.0  # a tracked blob that moved more than this per frame marks the a
 SWING_TURN_PX = 0.5
 #: this many recent turns where a descent runs: something swings there (a sign on its pivot), no fall
 SWING_TURNS = 2.0
-#: a fall starting this soon after, and this near (work px), another one's landing is its bounce
+#: a fall starting this soon after another one's landing, this near it sideways (work px) and no higher
+#: above it than this share of that fall's drop (a bounce's apex is restitution² of it: 0.16 at 0.4) is its bounce
 BOUNCE_S = 1.5
 BOUNCE_PX = 12.0
+BOUNCE_HEIGHT_SHARE = 0.5
 CLOSE_KERNEL = np.ones((3, 3), np.uint8)
 ACTIVITY_DECAY_S = 0.5  # the activity map decays in steps this long
 
@@ -188,7 +190,7 @@ class ShelfFallDetector:
         self._t_last: float | None = None
         self._tracks: list[_Track] = []
         self.rejected: Counter[str] = Counter()  # judged tracks that were no fall, by reason
-        self._landings: list[tuple[float, float, float]] = []  # (t, x, y) of recent falls' landings
+        self._landings: list[tuple[float, float, float, float]] = []  # (t, x, y, drop) of recent falls' landings
         w, h = region.work_size
         self._activity = np.zeros((h, w), np.float32)
         self._activity_decayed = 0.0
@@ -387,8 +389,7 @@ class ShelfFallDetector:
         if max(track.swing[start:end + 1]) >= SWING_TURNS:  # runs into a swinging sign, e.g. down its cord from the pivot
             return self._reject("swinging", track)
         t_first = track.ts[start]
-        if any(t_first - t_land < BOUNCE_S and abs(xs[0] - x) < BOUNCE_PX and abs(ys[0] - y) < BOUNCE_PX
-               for t_land, x, y in self._landings):
+        if any(_bounces(t_first - t_land, xs[0] - x, y - ys[0], height) for t_land, x, y, height in self._landings):
             return self._reject("bounce", track)
         fit = n
         if n > tuning.min_points and ys[-1] - ys[-2] < ys[-2] - ys[-3]:
@@ -411,7 +412,7 @@ class ShelfFallDetector:
         x0, y0 = self.region.box[:2]
         area = float(np.median(track.areas[start:end + 1])) / (s * s)
         self._landings = [landing for landing in self._landings if track.ts[end] - landing[0] < BOUNCE_S]
-        self._landings.append((track.ts[end], float(xs[-1]), float(ys[-1])))
+        self._landings.append((track.ts[end], float(xs[-1]), float(ys[-1]), float(drop)))
         return [FallEvent(
             camera=self.region.camera, zone=self.region.zone,
             release_s=track.ts[start] + release_rel, landing_s=track.ts[end],
@@ -435,6 +436,13 @@ def _descent_start(ys: Sequence[float]) -> int:
     if k > 0 and ys[k - 1] <= ys[k] + 0.5:
         k -= 1
     return k
+
+
+def _bounces(after_s: float, sideways: float, above: float, landed_drop: float) -> bool:
+    """A fall starting `after_s` after a landing, `sideways` of it and `above` it (work px), is that
+    item's bounce: soon after, near it, and below the apex a bounce of that drop can reach."""
+    return (after_s < BOUNCE_S and abs(sideways) < BOUNCE_PX
+            and -BOUNCE_PX < above <= max(BOUNCE_PX, BOUNCE_HEIGHT_SHARE * landed_drop))
 
 
 def _turns(a: float, b: float, c: float, min_step: float) -> bool:
