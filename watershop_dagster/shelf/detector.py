@@ -117,10 +117,10 @@ class FallDetector(Protocol):
     """What a caller needs from a falling-item detector (one per shelf zone)."""
 
     def update(self, t: float, planes: YuvPlanes, people: Sequence[tuple[float, float, float, float]] = ()) -> list[FallEvent]:
-        """Feed one frame (its time in s, its YUV 4:2:0 planes, people's boxes in frame px); events judged now."""
+        """Feed one frame (its time in s, its YUV 4:2:0 planes, people's boxes in frame px); events judged now.
 
-    def finish(self) -> list[FallEvent]:
-        """End of the footage: judge what is still open."""
+        A fall is judged once its item lands or leaves the zone; one still under way when the footage
+        ends is not told by it (the next file, warmed up on this one's tail, sees it whole)."""
 
 
 @dataclass(frozen=True)
@@ -354,14 +354,6 @@ class ShelfFallDetector:
 
     def _min_drop(self) -> float:
         return self.tuning.min_drop_share * self.region.work_size[1]
-
-    def finish(self) -> list[FallEvent]:
-        events = []
-        for track in self._tracks:
-            if not track.judged:
-                events += self._judge(track, landed=False)
-        self._tracks = []
-        return events
 
     # -- judging a track ---------------------------------------------------------------------
 
