@@ -170,6 +170,19 @@ def test_a_bounce_is_no_second_fall(restitution, fps):
     assert detector.rejected["bounce"] == 1
 
 
+def test_an_item_seen_in_two_parts_is_one_fall():
+    g = 9.81 * 200 / 2.0
+    bottoms = [30.0] * 75 + [30.0 + 0.5 * g * (k / 25) ** 2 for k in range(1, 16) if 30.0 + 0.5 * g * (k / 25) ** 2 < 190] + [190.0] * 10
+    detector = ShelfFallDetector(_region())
+    events = []
+    for index, y in enumerate(bottoms):  # a tall dark item with a light band across its middle: two blobs
+        rgb = np.full((200, 200, 3), 160, np.uint8)
+        cv2.rectangle(rgb, (96, round(y) - 8), (104, round(y) - 1), (20, 20, 20), -1)
+        cv2.rectangle(rgb, (96, round(y) - 22), (104, round(y) - 15), (20, 20, 20), -1)
+        events += detector.update(index / 25, planes(rgb))
+    assert len(events) == 1
+
+
 def test_fall_alerts_cool_down_per_zone_and_never_repeat(tmp_path):
     at = lambda s: START + timedelta(seconds=s)  # noqa: E731
     events = pl.DataFrame({"event_id": ["a", "b", "c", "d"], "zone": ["z1", "z1", "z2", "z1"],

@@ -55,6 +55,8 @@ SWING_TURNS = 2.0
 BOUNCE_S = 1.5
 BOUNCE_PX = 12.0
 BOUNCE_HEIGHT_SHARE = 0.5
+#: a fall released this close in time to another one, as near it sideways as a bounce, is the same item
+SAME_RELEASE_S = 0.25
 CLOSE_KERNEL = np.ones((3, 3), np.uint8)
 #: a fall's first blob smaller than this share of its median size is the item only partly seen
 PARTIAL_SHARE = 0.5
@@ -202,7 +204,8 @@ class ShelfFallDetector:
         self._t_last: float | None = None
         self._tracks: list[_Track] = []
         self.rejected: Counter[str] = Counter()  # judged tracks that were no fall, by reason
-        self._landings: list[tuple[float, float, float, float]] = []  # (t, x, y, drop) of recent falls' landings
+        # recent falls: landing (t, x, y), drop, release (t, x)
+        self._landings: list[tuple[float, float, float, float, float, float]] = []
         self._big: list[tuple[tuple[int, int, int, int], float]] = []  # last frame's large blobs: (box, still since)
         w, h = region.work_size
         self._activity = np.zeros((h, w), np.float32)
@@ -415,7 +418,7 @@ class ShelfFallDetector:
         if max(track.swing[start:end + 1]) >= SWING_TURNS:  # runs into a swinging sign, e.g. down its cord from the pivot
             return self._reject("swinging", track)
         t_first = track.ts[start]
-        if any(_bounces(t_first - t_land, xs[0] - x, y - ys[0], height) for t_land, x, y, height in self._landings):
+        if any(_bounces(t_first - t_land, xs[0] - x, y - ys[0], height) for t_land, x, y, height, _, _ in self._landings):
             return self._reject("bounce", track)
         fit = n
         if n > tuning.min_points and ys[-1] - ys[-2] < ys[-2] - ys[-3]:
@@ -429,6 +432,9 @@ class ShelfFallDetector:
             return self._reject("no free fall", track)
         vertex = -c1 / (2 * c2)
         release_rel = min(0.0, max(-0.5, vertex))
+        release_s = track.ts[start] + release_rel
+        if any(abs(release_s - t) < SAME_RELEASE_S and abs(xs[0] - x) < BOUNCE_PX for *_, t, x in self._landings):
+            return self._reject("same item", track)  # a fragment of a fall already told (a tall item seen in two parts)
         y_release = float(np.polyval((c2, c1, c0), release_rel)) if vertex < 0 else float(ys[0])
         fit_term = math.exp(-rms / tolerance)
         g_term = max(0.0, 1.0 - abs(math.log(ratio)) / math.log(2.5))
@@ -438,10 +444,10 @@ class ShelfFallDetector:
         x0, y0 = self.region.box[:2]
         area = float(np.median(track.areas[start:end + 1])) / (s * s)
         self._landings = [landing for landing in self._landings if track.ts[end] - landing[0] < BOUNCE_S]
-        self._landings.append((track.ts[end], float(xs[-1]), float(ys[-1]), float(drop)))
+        self._landings.append((track.ts[end], float(xs[-1]), float(ys[-1]), float(drop), release_s, float(xs[0])))
         return [FallEvent(
             camera=self.region.camera, zone=self.region.zone,
-            release_s=track.ts[start] + release_rel, landing_s=track.ts[end],
+            release_s=release_s, landing_s=track.ts[end],
             drop_height_px=round((ys[-1] - y_release) / s, 1), blob_area_px=round(area, 1),
             confidence=confidence, landed=landed,
             x_px=round(x0 + xs[-1] / s, 1), y_px=round(y0 + ys[-1] / s, 1),
