@@ -31,7 +31,7 @@ from watershop_dagster.alerts.rules import falling_object_alerts
 from watershop_dagster.config import load_config
 from watershop_dagster.shelf.detector import ShelfFallDetector, ShelfRegion, YuvPlanes
 from watershop_dagster.shelf.pipeline import PROCESSED, QUARANTINED, REUSED, process_shelf_camera_day
-from watershop_dagster.shelf.scan import regions_for, yuv_planes
+from watershop_dagster.shelf.scan import detect_falls_in_file, regions_for, yuv_planes
 from watershop_dagster.shelf.settings import FallTuning, ShelfConfig
 from watershop_dagster.synthetic import shelf as synthetic
 from watershop_dagster.vision.decode import iter_frames
@@ -55,7 +55,7 @@ def run_scene(plan: synthetic.ShelfPlan, seconds: float, seed: int = 7) -> list:
     events = []
     for index in range(round(seconds * scene.fps)):
         events += detector.update(index / scene.fps, planes(scene.render(index)))
-    return [event for event in events + detector.finish() if event.confidence >= ShelfConfig().min_confidence]
+    return [event for event in events if event.confidence >= ShelfConfig().min_confidence]
 
 
 def test_drops_are_found_with_their_release_time_and_height():
@@ -83,7 +83,6 @@ def _encoded_scene(path: Path, plan: synthetic.ShelfPlan, seconds: float, seed: 
     events = []
     for decoded in iter_frames(path, threads=1):
         events += detector.update(decoded.pts_s, yuv_planes(decoded.frame))
-    events += detector.finish()
     return [event for event in events if event.confidence >= ShelfConfig().min_confidence], detector.rejected
 
 
@@ -108,6 +107,23 @@ def test_a_drop_next_to_a_swinging_sign_is_still_found(tmp_path):
     assert rejected["swinging"] >= 1  # the sign's own candidate fall was there, and vetoed
 
 
+def test_a_fall_across_a_segment_boundary_is_told_once(tmp_path):
+    # 6 s segments: one fall lands just before the boundary at 6 s (the next segment's pre-roll sees it
+    # too), one is released 0.1 s before the boundary at 12 s and lands in the next segment
+    g = synthetic.GRAVITY_M_S2 * synthetic.px_per_m()
+    drops = [synthetic.Drop(t, x, 78.0, 300.0, 12.0, 16.0, (40, 60, 200), False, 0.0, 0.0, g)
+             for t, x in ((5.3, 200.0), (11.9, 320.0))]
+    plan = synthetic.ShelfPlan(tuple(drops), (), (), (), (), 8.0, 2.0)
+    paths, _ = synthetic.write_shelf_segments(tmp_path, CAMERA, START, 18, 11, segment_s=6, plan=plan)
+    zones = resolve_zones(CAMERA, CameraSettings.model_validate(synthetic.camera_config([CAMERA])[CAMERA]))
+    releases = []
+    for k, path in enumerate(paths):
+        found = detect_falls_in_file(path, zones, ShelfConfig(), previous=paths[k - 1] if k else None)
+        releases += [6 * k + event.release_s for event in found.events]
+    assert len(releases) == 2
+    assert all(abs(found - drop.t_release) < 0.3 for found, drop in zip(sorted(releases), drops))
+
+
 def _region(size=(200, 200)) -> ShelfRegion:
     polygon = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
     return ShelfRegion.from_polygon("c", "z", polygon, size, gravity_px_s2=9.81 * 200 / 2.0, work_width=100)
@@ -125,7 +141,7 @@ def _feed(detector: ShelfFallDetector, ys: list[float], fps: float = 25.0, peopl
     events = []
     for index, frame in enumerate(_square_frames(ys)):
         events += detector.update(index / fps, frame, people)
-    return events + detector.finish()
+    return events
 
 
 def test_free_fall_is_required_and_people_boxes_veto():
@@ -138,6 +154,33 @@ def test_free_fall_is_required_and_people_boxes_veto():
     assert _feed(ShelfFallDetector(_region()), steady) == []
     held = _feed(ShelfFallDetector(_region()), falling, people=[(60, 0, 140, 200)])  # inside a person's box
     assert held == []
+
+
+@pytest.mark.parametrize("restitution", [0.4, 0.5])
+@pytest.mark.parametrize("fps", [20.0, 25.0])
+def test_a_bounce_is_no_second_fall(restitution, fps):
+    # the generator's own bounce: its apex (restitution² of the drop, 0.16-0.25) once passed as a new fall
+    g = 9.81 * 200 / 2.0
+    drop = synthetic.Drop(t_release=3.0, x=100.0, y_bottom=20.0, y_floor=190.0, w=8.0, h=8.0, colour=(20, 20, 20),
+                          round=False, vx=0.0, restitution=restitution, g=g)
+    ys = [drop.y_bottom if k / fps < drop.t_release else drop.bottom_at(k / fps)[1] for k in range(round(6 * fps))]
+    detector = ShelfFallDetector(_region())
+    events = _feed(detector, ys, fps)
+    assert [round(event.release_s, 1) for event in events] == [3.0]
+    assert detector.rejected["bounce"] == 1
+
+
+def test_an_item_seen_in_two_parts_is_one_fall():
+    g = 9.81 * 200 / 2.0
+    bottoms = [30.0] * 75 + [30.0 + 0.5 * g * (k / 25) ** 2 for k in range(1, 16) if 30.0 + 0.5 * g * (k / 25) ** 2 < 190] + [190.0] * 10
+    detector = ShelfFallDetector(_region())
+    events = []
+    for index, y in enumerate(bottoms):  # a tall dark item with a light band across its middle: two blobs
+        rgb = np.full((200, 200, 3), 160, np.uint8)
+        cv2.rectangle(rgb, (96, round(y) - 8), (104, round(y) - 1), (20, 20, 20), -1)
+        cv2.rectangle(rgb, (96, round(y) - 22), (104, round(y) - 15), (20, 20, 20), -1)
+        events += detector.update(index / 25, planes(rgb))
+    assert len(events) == 1
 
 
 def test_fall_alerts_cool_down_per_zone_and_never_repeat(tmp_path):

@@ -66,15 +66,15 @@ def _frames(path: Path, threads: int, previous: Path | None, preroll_s: float):
 
 def detect_falls_in_file(path: Path, zones: list[Zone], config: ShelfConfig, tuning: FallTuning = FallTuning(),
                          *, previous: Path | None = None, threads: int = 1) -> FileFalls:  # fmt: skip
-    """Falls released in one file (times in s from its first frame). `previous`: the file just
-    before it (the last Frigate segment), whose tail warms the detector up. Raises
-    FootageDecodeError for a bad file."""
+    """Falls judged in one file (times in s from its first frame; a fall released in the last
+    second of `previous` and landing in this file is this file's, with a negative release time).
+    `previous`: the file just before it (the last Frigate segment), whose tail warms the detector up
+    and shows this file's first falls whole. A fall judged in that tail is the previous file's, and
+    one still under way at this file's end is the next file's: a fall across a boundary is told
+    once. Raises FootageDecodeError for a bad file."""
     detectors: list[ShelfFallDetector] | None = None
     out = FileFalls([])
     last_t = 0.0
-
-    def keep(event: FallEvent) -> bool:  # a fall released in the pre-roll belongs to the previous file
-        return event.confidence >= config.min_confidence and event.release_s >= 0
 
     for t, decoded in _frames(path, threads, previous, tuning.preroll_s):
         frame = decoded.frame
@@ -89,13 +89,11 @@ def detect_falls_in_file(path: Path, zones: list[Zone], config: ShelfConfig, tun
             last_t = t
         for detector in detectors:
             for event in detector.update(t, planes):
-                if not keep(event):
+                if t < 0 or event.confidence < config.min_confidence:  # judged in the pre-roll: the previous file's
                     continue
                 if config.store_stills:
                     out.stills[len(out.events)] = _still(decoded.rgb(), detector.region)
                 out.events.append(event)
-    for detector in detectors or []:
-        out.events += [event for event in detector.finish() if keep(event)]
     out.footage_s = last_t
     return out
 

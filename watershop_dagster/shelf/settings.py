@@ -50,7 +50,7 @@ class FallTuning:
     background_tau_s: float = 1.5  # background follows the scene outside foreground within this
     foreground_tau_s: float = 6.0  # ... and under foreground (a landed item is absorbed in seconds)
     activity_tau_s: float = 10.0  # memory of where foreground keeps appearing (swinging signs)
-    warmup_s: float = 2.0  # the first seconds only learn the background and where signs swing: no events
+    warmup_s: float = 2.0  # the first seconds only learn the background and where signs swing: no falls released then
     preroll_s: float = 3.0  # seconds of the previous segment fed first, so a segment starts warm
     global_change_share: float = 0.25  # more of the region changed at once: a light change, not an item
     min_area_px: int = 3  # work px
