@@ -22,18 +22,12 @@ Why the pieces are there:
 * Groups: people side by side merge into one blob; a blob much wider than a person is cut at
   the valleys of its column profile, and a blob that holds several tracked people is cut along
   their last boxes (the tracker passes them as `protect`).
-* Untracked people in a group: cutting a group's blob along its tracked people's boxes would hide
-  anyone else in it (someone behind them, or whose track was lost) for as long as the group
-  lasts. The blob's pixels outside those boxes that have a standing person's shape - as tall as a
-  person whose feet are at that row, by `HeightModel` (the camera looks down on a floor, so a
-  person's height grows about linearly with their foot row; fitted online from lone confident
-  blobs) - are a confident detection of their own (`untracked_parts`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -43,8 +37,6 @@ import numpy as np
 #: confidence of a blob with a person's shape; a marginal blob only extends existing tracks
 CONFIDENT_SCORE = 0.9
 MARGINAL_SCORE = 0.4
-#: a tracked person's share of a blob holding several: extends that track, never starts one
-CUT_SCORE = 0.6
 
 
 @dataclass(frozen=True)
@@ -72,10 +64,6 @@ class ForegroundSettings:
     relit_min_std: float = 8.0
     ghost_check_s: float = 1.0  # how often blobs under still tracks are checked for ghosts
     ghost_edge_ratio: float = 0.8  # current-frame edges / background edges below this: ghost
-    # a piece of a group's blob outside its tracked people is someone untracked when it has a
-    # standing person's shape: at least this share of a person's height at its foot row (HeightModel)
-    untracked_min_height: float = 0.75
-    tallest_person: float = 1.1  # ... and a tracked person's share of it at most this share of that height
 
 
 class Detection(NamedTuple):
@@ -169,48 +157,6 @@ def _valleys(profile: np.ndarray, parts: int, valley_share: float) -> list[int]:
     return cuts
 
 
-class HeightModel:
-    """A person's height (px) as a linear function of their foot row, fitted by least squares to
-    recent (foot row, height) samples of lone people, refitted without the samples more than
-    `outlier_share` off the first fit (children, merged or half-hidden blobs)."""
-
-    def __init__(self, min_samples: int = 40, max_samples: int = 400, refit_every: int = 20, outlier_share: float = 0.2):
-        self.min_samples, self.max_samples, self.refit_every, self.outlier_share = min_samples, max_samples, refit_every, outlier_share
-        self._samples: list[tuple[float, float]] = []
-        self._since_fit = 0
-        self.line: tuple[float, float] | None = None  # (slope, intercept): height = slope * foot_row + intercept
-
-    def add(self, foot_row: float, height: float) -> None:
-        self._samples.append((foot_row, height))
-        if len(self._samples) > self.max_samples:
-            del self._samples[: len(self._samples) - self.max_samples]
-        self._since_fit += 1
-        if len(self._samples) >= self.min_samples and (self.line is None or self._since_fit >= self.refit_every):
-            self._since_fit = 0
-            self.line = fit_height_line(np.asarray(self._samples), self.outlier_share)
-
-    def expected(self, foot_row: float) -> float | None:
-        """Height of a person standing at `foot_row`, or None before the model has enough samples."""
-        if self.line is None:
-            return None
-        height = self.line[0] * foot_row + self.line[1]
-        return height if height > 0 else None
-
-
-def fit_height_line(samples: np.ndarray, outlier_share: float) -> tuple[float, float] | None:
-    """(slope, intercept) of height over foot row from (row, height) samples, the outliers of a
-    first fit dropped; None when the rows do not spread enough to fit a slope, or the slope is not
-    that of a floor seen from above (0 <= slope < 1: height grows with the row, slower than it)."""
-    rows, heights = samples[:, 0], samples[:, 1]
-    if np.ptp(rows) < 0.2 * max(1.0, float(heights.mean())):
-        return None
-    slope, intercept = np.polyfit(rows, heights, 1)
-    keep = np.abs(heights - (slope * rows + intercept)) <= outlier_share * np.maximum(1.0, slope * rows + intercept)
-    if keep.sum() >= max(10, len(rows) // 2) and np.ptp(rows[keep]) > 0:
-        slope, intercept = np.polyfit(rows[keep], heights[keep], 1)
-    return (float(slope), float(intercept)) if 0 <= slope < 1 else None
-
-
 class ForegroundDetector:
     """The default `PersonDetector` (see module docstring). Not thread-safe; one per camera stream."""
 
@@ -224,11 +170,6 @@ class ForegroundDetector:
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * s.open_px + 1, 2 * s.open_px + 1))
         self._close = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * s.close_w_px + 1, 2 * s.close_h_px + 1))
         self.last_mask: np.ndarray | None = None  # foreground mask (uint8 0/1) of the last frame, for inspection
-        self.heights = HeightModel()
-
-    def _tallest(self, foot_row: float) -> float | None:
-        expected = self.heights.expected(foot_row)
-        return None if expected is None else self.settings.tallest_person * expected
 
     def reset(self) -> None:
         self._bg = None
@@ -384,83 +325,19 @@ class ForegroundDetector:
                 continue
             inside = [b for b in protect if _ioa(b, (x, y, x + bw, y + bh)) >= 0.5]
             if len(inside) >= 2:  # several tracked people in one blob: keep them apart
-                blob = (labels[y : y + bh, x : x + bw] == index).view(np.uint8)
-                shares, rest = share_group_blob(blob, (x, y), inside, tallest=self._tallest)
-                out += [Detection(*box, CUT_SCORE) for box in shares if box is not None]
-                for rx, ry, rw, rh in mask_parts(rest, (x, y), s.min_area_px):
-                    fill = float(rest[ry - y : ry - y + rh, rx - x : rx - x + rw].mean())
-                    if rh >= 0.6 * min_h and stands_like_a_person((rx, ry, rw, rh), fill, self.heights.expected(ry + rh),
-                                                            s.untracked_min_height, s.min_fill):
-                        out.append(Detection(rx, ry, rx + rw, ry + rh, CONFIDENT_SCORE))
+                for bx1, by1, bx2, by2 in inside:
+                    cx1, cy1, cx2, cy2 = max(bx1, x), max(by1, y), min(bx2, x + bw), min(by2, y + bh)
+                    if cx2 > cx1 and cy2 > cy1:
+                        out.append(Detection(cx1, cy1, cx2, cy2, MARGINAL_SCORE + 0.2))
                 continue
-            pieces = self._split(mask, x, y, bw, bh)
-            for px, py, pw, ph in pieces:
+            for px, py, pw, ph in self._split(mask, x, y, bw, bh):
                 fill = float(mask[py : py + ph, px : px + pw].mean()) if pw and ph else 0.0
                 if ph < 0.6 * min_h:
                     continue
                 confident = ph >= min_h and fill >= s.min_fill and ph >= 0.9 * pw
                 score = CONFIDENT_SCORE if confident else MARGINAL_SCORE
                 out.append(Detection(px, py, px + pw, py + ph, score))
-                lone = len(pieces) == 1 and len(inside) <= 1 and y > 0 and x > 0 and x + bw < w and y + bh < h
-                if confident and lone:
-                    self.heights.add(py + ph, ph)
         return out
-
-
-def share_group_blob(blob: np.ndarray, origin: tuple[int, int], tracked: Sequence[tuple[float, float, float, float]],
-                     reach: float = 1.25, tallest: Callable[[float], float | None] | None = None,
-                     ) -> tuple[list[tuple[float, float, float, float] | None], np.ndarray]:
-    """A blob holding several tracked people shared out among them: each pixel goes to the tracked
-    box it lies deepest in (distance from the box centre in half-widths / half-heights, the larger
-    of the two), and each person's box is the bounding box of their pixels, so boxes follow the
-    people's pixels (who walks on moves their box) instead of the tracker's own prediction.
-    Returns the boxes in `tracked` order (None for a box that got no pixels; x1, y1, x2, y2 in
-    frame px) and the mask (0/1, cropped like `blob`) of pixels farther than `reach` from every box,
-    or above the height `tallest(foot row)` (when given and known) over a person's lowest pixel:
-    someone in the group nobody tracks (a person behind, whom a box must not swallow).
-    `blob`: the blob's mask (0/1) cropped at `origin` (x, y)."""
-    rows, cols = np.nonzero(blob)
-    px, py = cols + origin[0] + 0.5, rows + origin[1] + 0.5
-    boxes = np.asarray(tracked, np.float64)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    half_w, half_h = np.maximum(0.5, (boxes[:, 2] - boxes[:, 0]) / 2), np.maximum(0.5, (boxes[:, 3] - boxes[:, 1]) / 2)
-    depth = np.maximum(np.abs(px[:, None] - cx) / half_w, np.abs(py[:, None] - cy) / half_h)
-    nearest = depth.argmin(axis=1)
-    near = depth[np.arange(len(px)), nearest] <= reach
-    shares: list[tuple[float, float, float, float] | None] = []
-    for k in range(len(boxes)):
-        mine = near & (nearest == k)
-        cap = tallest(float(py[mine].max() + 0.5)) if tallest is not None and mine.any() else None
-        if cap is not None:
-            over = mine & (py < py[mine].max() + 0.5 - cap)
-            near &= ~over
-            mine &= ~over
-        if mine.sum() < 2:
-            shares.append(None)
-            continue
-        x, y = px[mine] - 0.5, py[mine] - 0.5
-        shares.append((float(x.min()), float(y.min()), float(x.max() + 1), float(y.max() + 1)))
-    rest = np.zeros_like(blob)
-    rest[rows[~near], cols[~near]] = 1
-    return shares, rest
-
-
-def mask_parts(mask: np.ndarray, origin: tuple[int, int], min_area: int) -> list[tuple[int, int, int, int]]:
-    """Connected pieces (x, y, w, h in frame px) of at least `min_area` pixels of a mask cropped at `origin`."""
-    if not mask.any():
-        return []
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    return [(origin[0] + int(x), origin[1] + int(y), int(w), int(h)) for x, y, w, h, area in stats[1:n] if area >= min_area]
-
-
-def stands_like_a_person(box: tuple[int, int, int, int], fill: float, expected_height: float | None,
-                         min_height_share: float, min_fill: float) -> bool:
-    """A piece (x, y, w, h) shaped like a whole standing person: at least `min_height_share` of the
-    height a person has with their feet at its bottom row, 0.3 to 0.9 times as wide as tall, and
-    filled; False while that height is unknown (a limb sticking out of a box is no person)."""
-    _, _, width, height = box
-    return (expected_height is not None and height >= min_height_share * expected_height
-            and 0.3 * height <= width <= 0.9 * height and fill >= min_fill)
 
 
 def _ioa(inner: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> float:
