@@ -114,7 +114,7 @@ def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, ma
         "dwell_mae": statistics.mean(errors) if errors else 0.0,
         "loiter_recall": len(loiter_hits) / loiter_n_true if loiter_n_true else 1.0,
         "loiter_precision": len(loiter_hits) / loiter_n_pred if loiter_n_pred else 1.0,
-        "loiter_true": loiter_n_true,
+        "loiter_true": loiter_n_true, "loiter_pred": loiter_n_pred, "loiter_hits": len(loiter_hits),
         "footfall_error": footfall_error(dict(counted.iter_rows()), dict(true_counts.iter_rows())),
         "footfall": dict(counted.iter_rows()), "true_footfall": dict(true_counts.iter_rows()),
         "faces_rtf_cpu": result.footage_seconds / faces_cpu,
@@ -155,8 +155,9 @@ def main() -> None:
         spread = (f" (min {min(values):.2f}{unit}, max {max(values):.2f}{unit};"
                   f" mean {statistics.mean(values):.3f} ± sd {statistics.stdev(values):.3f})") if len(values) > 1 else ""
         print(f"{key}: median {statistics.median(values):.2f}{unit}{spread}")
-    pooled = {k: sum(row[k] for row in rows) for k in ("visits", "people", "tracks")}
-    print(f"pooled over seeds: {pooled['people']} shoppers, {pooled['tracks']} tracks, {pooled['visits']} zone visits")
+    pooled = {k: sum(row[k] for row in rows) for k in ("visits", "people", "tracks", "loiter_true", "loiter_pred", "loiter_hits")}
+    print(f"pooled over seeds: {pooled['people']} shoppers, {pooled['tracks']} tracks, {pooled['visits']} zone visits;"
+          f" loitering {pooled['loiter_hits']} found of {pooled['loiter_true']} true events, {pooled['loiter_pred']} raised")
     print(f"{args.width}x{args.height}, {FPS} fps; peak memory {_peak_mb():.0f} MB")
 
 
