@@ -10,7 +10,10 @@ load does not distort), rows landed, and beside it the face pipeline alone (one 
 file, both as two passes (two decodes), and faces + people as the camera-day runs them: the vision
 step decoding once for both, then the behaviour step taking its person tracks (checked to land the
 same face and behaviour rows as the two passes); and the zone visits against the scene's ground
-truth (one-to-one per zone at interval IoU >= 0.5: recall, precision, dwell MAE; footfall counts).
+truth (one-to-one per zone at interval IoU >= 0.5: recall, precision, dwell MAE; footfall counts;
+loitering events, matched the same way). Each clip has `--loiterers` shoppers (default 1) who stay in
+a zone past its loitering_time (see supermarket.plan_shoppers), so loitering recall and precision
+measure something.
 Then the spread over seeds and the peak memory.
 
     .venv/bin/python bench/bench_behaviour.py --seeds 3001 3002 --duration 60
@@ -44,6 +47,7 @@ CAMERA = "aisle"
 FPS = 15
 SHOPPERS_PER_MINUTE = 10.0
 PAUSE_S = (3.0, 15.0)
+LOITERERS = 1
 
 
 def _peak_mb() -> float:
@@ -83,10 +87,11 @@ def footfall_error(counted: dict[str, int], true: dict[str, int]) -> float:
     return abs(counted.get("in", 0) - true.get("in", 0)) / true["in"] if true.get("in") else 0.0
 
 
-def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, max_pause: float = PAUSE_S[1]) -> dict:
+def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, max_pause: float = PAUSE_S[1],
+             loiterers: int = LOITERERS) -> dict:
     view = supermarket.camera_view(CAMERA, 0, seed)
-    shoppers = supermarket.plan_shoppers(view, duration, seed, shoppers_per_minute=SHOPPERS_PER_MINUTE,
-                                         still_shoppers=0, pause_s=(PAUSE_S[0], max_pause))  # short stops: people fit a short clip
+    shoppers = supermarket.plan_shoppers(view, duration, seed, shoppers_per_minute=SHOPPERS_PER_MINUTE, still_shoppers=0,
+                                         pause_s=(PAUSE_S[0], max_pause), loiterers=loiterers)  # short stops: people fit a short clip
     scene = supermarket.SupermarketScene(view, shoppers, START, FPS, size,
                                          lighting=supermarket.plan_lighting(duration, seed, CAMERA))
     supermarket.render_scene(scene, plain_path(folder / "landing" / "footage", CAMERA, START), duration)
@@ -121,7 +126,7 @@ def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, ma
         "dwell_mae": statistics.mean(errors) if errors else 0.0,
         "loiter_recall": len(loiter_hits) / loiter_n_true if loiter_n_true else 1.0,
         "loiter_precision": len(loiter_hits) / loiter_n_pred if loiter_n_pred else 1.0,
-        "loiter_true": loiter_n_true,
+        "loiter_true": loiter_n_true, "loiter_pred": loiter_n_pred, "loiter_hits": len(loiter_hits),
         "footfall_error": footfall_error(dict(counted.iter_rows()), dict(true_counts.iter_rows())),
         "footfall": dict(counted.iter_rows()), "true_footfall": dict(true_counts.iter_rows()),
         "faces_rtf_cpu": result.footage_seconds / faces_cpu,
@@ -142,11 +147,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--max-pause", type=float, default=PAUSE_S[1], help="longest stop in a zone (s)")
+    parser.add_argument("--loiterers", type=int, default=LOITERERS, help="shoppers per clip who loiter in a zone")
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            row = run_seed(seed, args.duration, (args.width, args.height), Path(tmp), args.max_pause)
+            row = run_seed(seed, args.duration, (args.width, args.height), Path(tmp), args.max_pause, args.loiterers)
         rows.append(row)
         print(f"seed {seed}: {row['footage_s']:.0f} s footage in {row['wall_s']:.1f} s wall / {row['cpu_s']:.1f} s CPU"
               f" -> {row['rtf_wall']:.1f}x real time (wall), {row['rtf_cpu']:.1f}x per CPU second;"
@@ -166,8 +172,9 @@ def main() -> None:
         spread = (f" (min {min(values):.2f}{unit}, max {max(values):.2f}{unit};"
                   f" mean {statistics.mean(values):.3f} ± sd {statistics.stdev(values):.3f})") if len(values) > 1 else ""
         print(f"{key}: median {statistics.median(values):.2f}{unit}{spread}")
-    pooled = {k: sum(row[k] for row in rows) for k in ("visits", "people", "tracks")}
-    print(f"pooled over seeds: {pooled['people']} shoppers, {pooled['tracks']} tracks, {pooled['visits']} zone visits")
+    pooled = {k: sum(row[k] for row in rows) for k in ("visits", "people", "tracks", "loiter_true", "loiter_pred", "loiter_hits")}
+    print(f"pooled over seeds: {pooled['people']} shoppers, {pooled['tracks']} tracks, {pooled['visits']} zone visits;"
+          f" loitering {pooled['loiter_hits']} found of {pooled['loiter_true']} true events, {pooled['loiter_pred']} raised")
     print(f"{args.width}x{args.height}, {FPS} fps; peak memory {_peak_mb():.0f} MB")
 
 

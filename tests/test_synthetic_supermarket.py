@@ -97,3 +97,26 @@ def test_write_day_in_both_layouts(tmp_path):
     assert len(list((tmp_path / "frigate" / "recordings").rglob("*.mp4"))) == 4  # 2 cameras x 2 segments
     leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_loiterers_stay_past_the_zone_threshold_and_leave_the_others_as_planned():
+    view = sm.camera_view("a", 0, 3)
+    plain = sm.plan_shoppers(view, 150, 3, still_shoppers=0)
+    with_loiterers = sm.plan_shoppers(view, 150, 3, still_shoppers=0, loiterers=2)
+    assert with_loiterers[: len(plain)] == plain
+    loiterers = with_loiterers[len(plain):]
+    assert len(loiterers) == 2 and all(s.t_exit < 149 for s in loiterers)
+    for shopper in loiterers:
+        (stop,) = [leg for leg in shopper.legs if leg.start == leg.end]
+        zone = next(z for z in view.zones if z.contains(*stop.start))
+        assert zone.kind != "entrance" and stop.t1 - stop.t0 > zone.loitering_time
+    assert sm.plan_shoppers(view, 30, 3, still_shoppers=0, loiterers=2) == sm.plan_shoppers(view, 30, 3, still_shoppers=0)
+
+
+def test_ground_truth_has_the_loitering_events():
+    view = sm.camera_view("cam", 0, 4)
+    shoppers = sm.plan_shoppers(view, 60, 4, shoppers_per_minute=2, still_shoppers=0, pause_s=(3, 8), loiterers=1)
+    scene = sm.SupermarketScene(view, shoppers, START, 5.0, (640, 360))
+    truth = sm.scene_truth(scene, 60)
+    assert truth.loitering.height >= 1
+    assert set(truth.loitering["person"]) == {s.person for s in shoppers if s.person.startswith("cam-l")}

@@ -269,11 +269,15 @@ def plan_shoppers(
     still_s: tuple[float, float] = (180.0, 240.0),
     pause_s: tuple[float, float] = (4.0, 40.0),
     checkout_share: float | None = None,
+    loiterers: int = 0,
+    loiter_extra_s: tuple[float, float] = (3.0, 10.0),
 ) -> list[Shopper]:
     """Shoppers of one camera in [0, duration_s): arrivals spread over the time, each back out before the end.
 
     `still_shoppers` more stand motionless for `still_s` at one zone (none when the footage is
-    too short for that). `checkout_share` (for receipts made from the plan): that share of the
+    too short for that). `loiterers` more (drawn apart, so the others stay as they were) stop once,
+    swaying, in a zone for its loitering_time plus `loiter_extra_s`: true loitering events, in a
+    zone past the entrance whose threshold the footage is long enough for (none when no zone's is). `checkout_share` (for receipts made from the plan): that share of the
     shoppers end their stops at the checkout (they pay, then leave) and the others never stop there;
     None: the checkout is one of the zones drawn, in any order.
     """
@@ -317,7 +321,39 @@ def plan_shoppers(
                 scale=scale, width=float(rng.uniform(0.24, 0.32)), still=still, sway_phase=float(rng.uniform(0, 2 * math.pi)),
             )
         )  # fmt: skip
-    return shoppers
+    return shoppers + _plan_loiterers(view, duration_s, seed, loiterers, loiter_extra_s, speed_m_s=1.2)
+
+
+#: seconds a loiterer needs besides the stop: walking in from outside the frame and back out
+_LOITER_WALK_S = 16.0
+
+
+def _plan_loiterers(view: CameraView, duration_s: float, seed: int, count: int, extra_s: tuple[float, float],
+                    speed_m_s: float) -> list[Shopper]:
+    """`count` shoppers who each stop once, long enough to loiter, in a zone that fits the footage."""
+    rng = np.random.default_rng(_derive_seed(seed, view.camera, "loiterers"))
+    # not in the entrance: someone standing in the doorway would stand in every other shopper's path
+    fitting = [z for z in view.zones if z.kind != "entrance" and z.loitering_time + extra_s[1] + _LOITER_WALK_S < duration_s - 2.0]
+    if not fitting or count <= 0:
+        return []
+    outside_x = -60.0 if not view.mirrored else _BASE_W + 60.0
+    ex0, _, ex1, _ = view.zone("entrance").box
+    out = []
+    for number in range(count):
+        zone = fitting[int(rng.integers(len(fitting)))]
+        stay = zone.loitering_time + float(rng.uniform(*extra_s))
+        arrival = float(rng.uniform(1.0, max(1.0, duration_s - stay - _LOITER_WALK_S - 1.0)))
+        y_in = float(rng.uniform(*view.entrance_y))
+        door = (float(rng.uniform(ex0 + 0.3 * (ex1 - ex0), ex0 + 0.7 * (ex1 - ex0))), y_in)
+        spot = _spot(rng, zone)
+        points = [((outside_x, y_in), 0.0), (door, 0.0), (spot, stay), (door, 0.0), ((outside_x, y_in), 0.0)]
+        shirt, pants, skin, hair = _palette(rng)
+        legs = walk_legs(points, arrival, speed_m_s)
+        if legs[-1].t1 > duration_s - 1.0:
+            continue
+        out.append(Shopper(f"{view.camera}-l{number:03d}", legs, shirt, pants, skin, hair, float(rng.uniform(0.88, 1.1)),
+                           float(rng.uniform(0.24, 0.32)), False, float(rng.uniform(0, 2 * math.pi))))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
