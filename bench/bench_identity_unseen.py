@@ -28,8 +28,11 @@ Printed: per run, then mean ± standard deviation (and min-max) over all runs.
         [--minutes 4] [--visits-per-hour 45] [--size 800x450] [--fps 5] [--enrol-photos 2]
         [--calibrate] [--workers 2] [--reuse]
 
-The defaults are the runs the README reports (small: the build box is shared); seeds 101-103 and
-7 were looked at while building it, so score on others. `--calibrate` sets the match threshold and
+The defaults are small runs (the build box is shared); seeds 101-103 and 7 were looked at while
+building it, so score on others. Issue #10's scale is `--days 4 --minutes 15 --size 1280x720 --fps 10
+--visits-per-hour 24` (6 customer visits a day, 24 in all; about 8 CPU-s per footage-minute for
+render + vision). The fixtures hold 10 people, so with 2 galleries a shop has 6 or 4 people (5 or 3
+customers), not the issue's ~12: galleries are disjoint so that no face is seen in two shops. `--calibrate` sets the match threshold and
 ambiguous margin from `identity.calibration` measured on the OTHER galleries' people, never on
 the gallery being scored.
 

@@ -31,7 +31,12 @@ from watershop_dagster.identity.ids import known_customer_id
 from watershop_dagster.identity.known_people import KNOWN_PEOPLE_SCHEMA, photo_embedding
 from watershop_dagster.identity.ledger import read_ledger
 from watershop_dagster.identity.matching import decide, select_exemplars
-from watershop_dagster.identity.registry import LEDGER_SCHEMA, assign_identities, mutual_nearest
+from watershop_dagster.identity.registry import (
+    LEDGER_SCHEMA,
+    assign_identities,
+    mutual_nearest,
+    unclaimed_runner_up,
+)
 from watershop_dagster.vision.pipeline import FACE_DETECTIONS_SCHEMA, FACE_EMBEDDINGS_SCHEMA, FACE_TRACKS_SCHEMA
 
 PEOPLE = ("John_Salley", "John_Savage", "John_Schneider", "John_Shimkus")
@@ -318,6 +323,27 @@ def test_mutual_nearest():
     # row 0 and column 0 are each other's nearest; row 1's nearest column 0 prefers row 0; row 2's nearest is column 0
     assert mutual_nearest(d).tolist() == [True, False, False]
     assert mutual_nearest(np.zeros((2, 0))).tolist() == [False, False]
+
+
+def test_unclaimed_runner_up_ignores_customers_another_person_is_mutually_nearest_to():
+    # issue #10 bench (gallery 1, seed 1111, day 3): a returning customer at 0.50 to their own id
+    # had customer 1 at 0.59 as runner-up, but customer 1 was there that day as someone else (0.48)
+    d = np.array([
+        [0.50, 0.59, 0.72],  # returning customer: own id 0, runner-up 1 is claimed by row 1
+        [0.61, 0.48, 0.66],  # customer 1, mutually nearest
+        [0.90, 0.95, 0.97],  # a stranger: nearest 0, but row 0 is nearer to it (not mutual)
+    ])
+    mutual = mutual_nearest(d)
+    assert mutual.tolist() == [True, True, False]
+    rival = unclaimed_runner_up(d, mutual)
+    assert rival[0] == 0.72  # customer 1 left out
+    assert rival[1] == 0.66  # customer 0 is claimed by row 0
+    assert rival[2] == 0.97  # both 0 and 1 are claimed; not row 2's own nearest (0) either
+    assert unclaimed_runner_up(d[:, :1], mutual_nearest(d[:, :1])).tolist() == [np.inf] * 3
+    assert unclaimed_runner_up(np.zeros((2, 0)), np.zeros(2, bool)).tolist() == [np.inf, np.inf]
+    th = Thresholds(face_match_distance=0.5, face_ambiguous_margin=0.05, face_separation=0.1)
+    assert decide(None, ("c0", 0.50), th, rival=0.59, mutual=True).decision == "ambiguous"  # before
+    assert decide(None, ("c0", 0.50), th, rival=float(rival[0]), mutual=True).decision == "matched"
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ thr = face_match_distance and m = face_ambiguous_margin:
   with ``ambiguous_with`` = the candidate, for review — unless the evidence is *one-sided*
   (`one_sided`): the day-person and the customer are each other's nearest, and every other
   identity (the runner-up customer, the nearest known person) is at least s =
-  ``thresholds.face_separation`` farther.
+  ``thresholds.face_separation`` farther; a runner-up customer that another of the day's people
+  is mutually nearest to is no rival (`registry.unclaimed_runner_up`): it is here as someone else.
   Then it is ``matched`` with ``ambiguous`` set (visible, not silent): a returning customer under
   another light or angle lands in the band, while a stranger who merely resembles one customer
   rarely is that customer's nearest day-person with nobody else near;

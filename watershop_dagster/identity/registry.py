@@ -13,7 +13,8 @@ A day, step by step (`assign_identities`, pure: DataFrames in, DataFrames out):
    (a new customer, not merged, with ``ambiguous_with``) or new. A match in the ambiguous band
    is taken (flagged ambiguous) when it is one-sided: the day-person and the customer are each
    other's nearest (`mutual_nearest` over all the day's people and customers) and every other
-   identity is `thresholds.face_separation` farther.
+   identity is `thresholds.face_separation` farther — except customers another of the day's
+   people is mutually nearest to (`unclaimed_runner_up`): they are here as someone else.
 4. **Ids** (`identity.ids`): a new customer's id is ``c_`` + hash(shop, id salt, its first track
    id); the salt changes with every erasure of the shop (see `privacy.id_salt`), so an erased
    person can never get their old id back, even when the footage is processed again. Known
@@ -162,13 +163,12 @@ def assign_identities(
                    person_id_for(shop_id, day, track_ids[rows[0]]))
         for rows in (np.flatnonzero(labels == label) for label in range(int(labels.max()) + 1 if len(labels) else 0))
     ]
-    mutual = mutual_nearest(np.array([p.distance(evidence.d_registry) for p in people]).reshape(
-        len(people), len(evidence.registry)))
-    for person, is_mutual in zip(people, mutual):
+    d_people = np.array([p.distance(evidence.d_registry) for p in people]).reshape(len(people), len(evidence.registry))
+    mutual = mutual_nearest(d_people)
+    for person, is_mutual, rival in zip(people, mutual, unclaimed_runner_up(d_people, mutual)):
         nearest = _nearest(evidence, person)
         earlier = _earlier_identity(evidence, person, track_ids, previous, thr - thresholds.face_ambiguous_margin)
-        rival = nearest.second[1] if nearest.second is not None else np.inf
-        decision = decide(nearest.known, nearest.best, thresholds, earlier, rival=rival, mutual=bool(is_mutual))
+        decision = decide(nearest.known, nearest.best, thresholds, earlier, rival=float(rival), mutual=bool(is_mutual))
         customer_id, person_key = _claim(contributions, evidence, person, decision, shop_id, day, salt)
         track_rows += _decision_rows(evidence, person, nearest, decision, customer_id, person_key, track_ids)
     track_rows += [_unidentified_row(track_id) for track_id in low["track_id"].to_list()]
@@ -186,6 +186,27 @@ def mutual_nearest(d: np.ndarray) -> np.ndarray:
     best_col = np.argmin(d, axis=1)
     best_row = np.argmin(d, axis=0)
     return best_row[best_col] == np.arange(d.shape[0])
+
+
+def unclaimed_runner_up(d: np.ndarray, mutual: np.ndarray) -> np.ndarray:
+    """(day-persons,) each row's distance to its nearest customer after its own nearest, leaving out
+    customers that ANOTHER row is mutually nearest to (`mutual`, from `mutual_nearest`): that
+    customer is already here today as someone else, so being near it does not make this row's
+    match less one-sided. inf when no customer is left. Rows are the day's people, columns the
+    registry's customers."""
+    n, m = d.shape
+    out = np.full(n, np.inf)
+    if m == 0:
+        return out
+    best_col = np.argmin(d, axis=1)
+    claimed_by = np.full(m, -1)
+    claimed_by[best_col[mutual]] = np.flatnonzero(mutual)
+    for i in range(n):
+        open_cols = (claimed_by == -1) | (claimed_by == i)
+        open_cols[best_col[i]] = False
+        if open_cols.any():
+            out[i] = d[i, open_cols].min()
+    return out
 
 
 def _gather_evidence(
