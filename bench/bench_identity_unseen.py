@@ -221,15 +221,24 @@ def identity_errors(truth: pl.DataFrame, visits: pl.DataFrame, recognition: pl.D
 
 
 def staff_counted_as_customer(truth: pl.DataFrame, visits: pl.DataFrame) -> tuple[int, int]:
-    """(true staff appearances matched to a non-staff detected visit, true staff appearances)."""
+    """(true staff appearances matched to a non-staff detected visit, true staff appearances).
+
+    A non-staff visit that `base.match_visits` pairs with a true customer visit is that customer's:
+    a staff member behind the counter for minutes overlaps every customer served meanwhile, and
+    those customers' visits do not make the staff member a customer. (Counting mere overlap scored
+    a staff appearance that was not detected at all, while its customers were, as one.)"""
     staff = truth.filter(pl.col("role") == "staff").sort("entry_utc")
-    detected = visits.sort("entry_utc")
+    customers = truth.filter(pl.col("role") == "customer").sort("entry_utc")
+    detected = visits.sort("entry_utc").with_row_index("_row")
     if staff.is_empty() or detected.is_empty():
         return 0, staff.height
+    guests = detected.filter(pl.col("role") != "staff")
+    customers_visits = {guests["_row"][j] for _, j in base.match_visits(customers, guests)}
+    unexplained = detected.filter((pl.col("role") == "staff") | ~pl.col("_row").is_in(list(customers_visits)))
     wrong = 0
     for s in staff.iter_rows(named=True):
         a, b = s["entry_utc"], s["counter_end_utc"]
-        over = detected.filter((pl.col("entry_utc") < b) & (pl.col("exit_utc") > a))
+        over = unexplained.filter((pl.col("entry_utc") < b) & (pl.col("exit_utc") > a))
         wrong += over.filter(pl.col("role") != "staff").height > 0 and over.filter(pl.col("role") == "staff").is_empty()
     return wrong, staff.height
 
