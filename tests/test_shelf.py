@@ -124,6 +124,22 @@ def test_a_fall_across_a_segment_boundary_is_told_once(tmp_path):
     assert all(abs(found - drop.t_release) < 0.3 for found, drop in zip(sorted(releases), drops))
 
 
+def test_a_fall_across_midnight_is_told_once_by_the_camera_day_runs(tmp_path):
+    # a fall released 0.1 s before midnight (UTC shop) lands in the first segment of the next day: that
+    # day's run must warm up on the last segment of the day before, as the near-live path does
+    cfg = load_config(_workspace(tmp_path, "http://127.0.0.1:9/unused"))
+    g = synthetic.GRAVITY_M_S2 * synthetic.px_per_m()
+    start = datetime(2026, 3, 2, 23, 59, 48, tzinfo=UTC)
+    drop = synthetic.Drop(11.9, 260.0, 78.0, 300.0, 12.0, 16.0, (40, 60, 200), False, 0.0, 0.0, g)
+    plan = synthetic.ShelfPlan((drop,), (), (), (), (), 8.0, 2.0)
+    synthetic.write_shelf_segments(cfg.footage_root, CAMERA, start, 18, 11, segment_s=6, plan=plan)
+    before = process_shelf_camera_day(cfg, "s1", CAMERA, start.date())
+    after = process_shelf_camera_day(cfg, "s1", CAMERA, start.date() + timedelta(days=1))
+    assert before.events.height == 0
+    assert after.events.height == 1
+    assert abs((after.events["release_utc"][0] - start).total_seconds() - drop.t_release) < 0.3
+
+
 def _region(size=(200, 200)) -> ShelfRegion:
     polygon = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
     return ShelfRegion.from_polygon("c", "z", polygon, size, gravity_px_s2=9.81 * 200 / 2.0, work_width=100)

@@ -171,7 +171,10 @@ def process_shelf_camera_day(config: WatershopConfig, shop_id: str, camera: str,
     bad_rows = []
     if shelf_zones(shop.zones(camera)) and config.footage_root.exists():
         found, bad = discover_footage(config.footage_root, shop, day, [camera])
-        outcomes = [falls_in_file(config, shop, footage, previous_file(footage, found[:i]))
+        # the day's first file warms up on the day before's last, as the near-live path does: a fall
+        # released just before midnight is told by the file it lands in, seen whole in that pre-roll
+        yesterday = discover_footage(config.footage_root, shop, day - timedelta(days=1), [camera])[0]
+        outcomes = [falls_in_file(config, shop, footage, previous_file(footage, found[:i] if i else yesterday))
                     for i, footage in enumerate(found)]
         bad_rows = [(camera, _relative(b.path, config.footage_root), None, QUARANTINED, b.reason, 0, 0.0) for b in bad]
     frames = [outcome.events for outcome in outcomes if outcome.events.height]
