@@ -17,7 +17,7 @@ from resources import WatershopResource
 from watershop_dagster import catalog, lake
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.vision.footage import scan_footage
-from watershop_dagster.vision.partition import process_camera_day
+from watershop_dagster.vision.partition import FILE_PROCESSED, process_camera_day
 
 FOOTAGE_FILES = dg.AssetKey(catalog.FOOTAGE_FILES.asset_key)
 FOOTAGE_QUARANTINE = dg.AssetKey(catalog.FOOTAGE_QUARANTINE.asset_key)
@@ -40,7 +40,7 @@ def vision(context: dg.AssetExecutionContext, watershop: WatershopResource):
     files = result.files
     yield dg.MaterializeResult(asset_key=FOOTAGE_FILES, metadata={
         "files": files.height,
-        "processed": files.filter(pl.col("status") == "processed").height,
+        "processed": files.filter(pl.col("status") == FILE_PROCESSED).height,
         "footage_seconds": round(result.footage_seconds, 1),
         "realtime_factor": round(result.footage_seconds / wall, 1) if wall else 0.0,
     })

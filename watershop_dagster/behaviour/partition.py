@@ -42,6 +42,7 @@ from watershop_dagster.people.stream import PeopleStream, tracks_people
 from watershop_dagster.serving.settings import reports_dir
 from watershop_dagster.vision.decode import FootageDecodeError, iter_frames, video_info
 from watershop_dagster.vision.footage import FootageFile, discover_footage, probe_footage
+from watershop_dagster.vision.partition import FILE_FAILED, FILE_PROCESSED
 from watershop_dagster.zones import ZoneAnalytics, analyse_observations, heatmap_grid, render_heatmap_png
 from watershop_dagster.zones.schemas import PERSON_OBSERVATIONS
 
@@ -122,11 +123,11 @@ def _from_vision_step(config: WatershopConfig, keys: dict, usable: list[FootageF
         return None
     root = config.footage_root
     files = lake.read_dataset(config.lake_root, catalog.FOOTAGE_FILES, **keys).filter(
-        pl.col("status").is_in(["processed", "failed"]))
+        pl.col("status").is_in([FILE_PROCESSED, FILE_FAILED]))
     if set(files["path"]) != {_relative(item.path, root) for item in usable}:
         return None
     failures = {path: f"decode failed: {reason}" for path, reason in
-                files.filter(pl.col("status") == "failed").select("path", "reason").iter_rows()}
+                files.filter(pl.col("status") == FILE_FAILED).select("path", "reason").iter_rows()}
     seconds = sum(video_info(item.path).duration_s or 0.0 for item in usable
                   if _relative(item.path, root) not in failures)
     return _People(lake.read_dataset(config.lake_root, catalog.PERSON_OBSERVATIONS, **keys), seconds,

@@ -33,6 +33,8 @@ from watershop_dagster.vision.footage import discover_footage, probe_footage
 from watershop_dagster.vision.pipeline import VisionResult, process_footage
 
 FOOTAGE_FILES_SCHEMA = catalog.FOOTAGE_FILES.schema
+#: footage_files.status: decoded to the end, failed while decoding (rows left out), or never decoded
+FILE_PROCESSED, FILE_FAILED, FILE_QUARANTINED = "processed", "failed", "quarantined"
 FOOTAGE_QUARANTINE_SCHEMA = catalog.FOOTAGE_QUARANTINE.schema
 
 
@@ -82,10 +84,10 @@ def process_camera_day(config: WatershopConfig, shop_id: str, camera: str, day: 
     quarantine = pl.DataFrame(quarantined, schema=FOOTAGE_QUARANTINE_SCHEMA, orient="row").sort("path", "reason")
     rows = [
         (camera, _relative(f.path, root), f.start_utc, f.layout,
-         "failed" if _relative(f.path, root) in failed else "processed", failed.get(_relative(f.path, root)))
+         FILE_FAILED if _relative(f.path, root) in failed else FILE_PROCESSED, failed.get(_relative(f.path, root)))
         for f in usable
     ]
-    rows += [(owner, path, None, None, "quarantined", reason) for path, owner, reason in quarantined
+    rows += [(owner, path, None, None, FILE_QUARANTINED, reason) for path, owner, reason in quarantined
              if path not in failed]
     files = pl.DataFrame(rows, schema=FOOTAGE_FILES_SCHEMA, orient="row").sort("path")
     lake.write_dataset(quarantine, config.lake_root, catalog.FOOTAGE_QUARANTINE, **keys)
