@@ -150,6 +150,17 @@ class _Blob:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in work px
 
 
+class _ToldFall(NamedTuple):
+    """A fall just told, remembered to recognise its bounce and a second part of the same item."""
+
+    landing_t: float
+    landing_x: float  # work px
+    landing_y: float
+    drop: float
+    release_t: float
+    release_x: float
+
+
 @dataclass
 class _Track:
     ts: list[float] = field(default_factory=list)
@@ -204,8 +215,7 @@ class ShelfFallDetector:
         self._t_last: float | None = None
         self._tracks: list[_Track] = []
         self.rejected: Counter[str] = Counter()  # judged tracks that were no fall, by reason
-        # recent falls: landing (t, x, y), drop, release (t, x)
-        self._landings: list[tuple[float, float, float, float, float, float]] = []
+        self._told: list[_ToldFall] = []  # falls told within the last BOUNCE_S
         self._big: list[tuple[tuple[int, int, int, int], float]] = []  # last frame's large blobs: (box, still since)
         w, h = region.work_size
         self._activity = np.zeros((h, w), np.float32)
@@ -418,7 +428,7 @@ class ShelfFallDetector:
         if max(track.swing[start:end + 1]) >= SWING_TURNS:  # runs into a swinging sign, e.g. down its cord from the pivot
             return self._reject("swinging", track)
         t_first = track.ts[start]
-        if any(_bounces(t_first - t_land, xs[0] - x, y - ys[0], height) for t_land, x, y, height, _, _ in self._landings):
+        if any(_bounces(t_first - f.landing_t, xs[0] - f.landing_x, f.landing_y - ys[0], f.drop) for f in self._told):
             return self._reject("bounce", track)
         fit = n
         if n > tuning.min_points and ys[-1] - ys[-2] < ys[-2] - ys[-3]:
@@ -433,7 +443,7 @@ class ShelfFallDetector:
         vertex = -c1 / (2 * c2)
         release_rel = min(0.0, max(-0.5, vertex))
         release_s = track.ts[start] + release_rel
-        if any(abs(release_s - t) < SAME_RELEASE_S and abs(xs[0] - x) < BOUNCE_PX for *_, t, x in self._landings):
+        if any(abs(release_s - f.release_t) < SAME_RELEASE_S and abs(xs[0] - f.release_x) < BOUNCE_PX for f in self._told):
             return self._reject("same item", track)  # a fragment of a fall already told (a tall item seen in two parts)
         y_release = float(np.polyval((c2, c1, c0), release_rel)) if vertex < 0 else float(ys[0])
         fit_term = math.exp(-rms / tolerance)
@@ -443,8 +453,8 @@ class ShelfFallDetector:
         s = self.region.scale
         x0, y0 = self.region.box[:2]
         area = float(np.median(track.areas[start:end + 1])) / (s * s)
-        self._landings = [landing for landing in self._landings if track.ts[end] - landing[0] < BOUNCE_S]
-        self._landings.append((track.ts[end], float(xs[-1]), float(ys[-1]), float(drop), release_s, float(xs[0])))
+        self._told = [fall for fall in self._told if track.ts[end] - fall.landing_t < BOUNCE_S]
+        self._told.append(_ToldFall(track.ts[end], float(xs[-1]), float(ys[-1]), float(drop), release_s, float(xs[0])))
         return [FallEvent(
             camera=self.region.camera, zone=self.region.zone,
             release_s=release_s, landing_s=track.ts[end],
