@@ -293,17 +293,13 @@ def plan_shoppers(
     arrivals = np.concatenate([arrivals, still_arrivals])
     order = np.argsort(arrivals, kind="stable")
     arrivals, is_still = arrivals[order], is_still[order]
-    entrance = view.zone("entrance")
     targets = [z for z in view.zones if z.kind != "entrance" and (checkout_share is None or z.kind != "checkout")]
-    outside_x = -60.0 if not view.mirrored else _BASE_W + 60.0
     shoppers: list[Shopper] = []
     for number, (arrival, still) in enumerate(zip(arrivals, is_still)):
         shirt, pants, skin, hair = _palette(rng)
         scale = float(rng.uniform(0.62, 0.75)) if rng.random() < 0.12 else float(rng.uniform(0.88, 1.1))
         speed = float(rng.uniform(0.9, 1.4))
-        y_in = float(rng.uniform(*view.entrance_y))
-        ex0, ey0, ex1, ey1 = entrance.box
-        door = (float(rng.uniform(ex0 + 0.3 * (ex1 - ex0), ex0 + 0.7 * (ex1 - ex0))), y_in)
+        outside, door = _way_in(rng, view)
         still = bool(still)
         stops = []
         n_stops = 1 if still else int(rng.integers(1, 4))
@@ -311,8 +307,7 @@ def plan_shoppers(
             stops.append((_spot(rng, targets[zone]), float(rng.uniform(*still_s)) if still else float(rng.uniform(*pause_s))))
         if checkout_share is not None and not still and rng.random() < checkout_share:
             stops.append((_spot(rng, view.zone("checkout")), float(rng.uniform(*pause_s))))
-        points: list[tuple[tuple[float, float], float]] = [((outside_x, y_in), 0.0), (door, 0.0), *stops, (door, 0.0), ((outside_x, y_in), 0.0)]
-        legs = walk_legs(points, float(arrival), speed)
+        legs = walk_legs(_round_trip(outside, door, stops), float(arrival), speed)
         if legs[-1].t1 > duration_s - 1.0:
             continue  # would still be in view at the end: leave the shopper out
         shoppers.append(
@@ -322,6 +317,20 @@ def plan_shoppers(
             )
         )  # fmt: skip
     return shoppers + _plan_loiterers(view, duration_s, seed, loiterers, loiter_extra_s, speed_m_s=1.2)
+
+
+def _way_in(rng: np.random.Generator, view: CameraView) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A shopper's start outside the frame and the point where they pass the entrance zone."""
+    y_in = float(rng.uniform(*view.entrance_y))
+    ex0, _, ex1, _ = view.zone("entrance").box
+    door = (float(rng.uniform(ex0 + 0.3 * (ex1 - ex0), ex0 + 0.7 * (ex1 - ex0))), y_in)
+    return (-60.0 if not view.mirrored else _BASE_W + 60.0, y_in), door
+
+
+def _round_trip(outside: tuple[float, float], door: tuple[float, float],
+                stops: list[tuple[tuple[float, float], float]]) -> list[tuple[tuple[float, float], float]]:
+    """In through the door, the stops (point, seconds), and back out the same way."""
+    return [(outside, 0.0), (door, 0.0), *stops, (door, 0.0), (outside, 0.0)]
 
 
 #: seconds a loiterer needs besides the stop: walking in from outside the frame and back out
@@ -336,22 +345,18 @@ def _plan_loiterers(view: CameraView, duration_s: float, seed: int, count: int, 
     fitting = [z for z in view.zones if z.kind != "entrance" and z.loitering_time + extra_s[1] + _LOITER_WALK_S < duration_s - 2.0]
     if not fitting or count <= 0:
         return []
-    outside_x = -60.0 if not view.mirrored else _BASE_W + 60.0
-    ex0, _, ex1, _ = view.zone("entrance").box
     out = []
     for number in range(count):
         zone = fitting[int(rng.integers(len(fitting)))]
         stay = zone.loitering_time + float(rng.uniform(*extra_s))
         arrival = float(rng.uniform(1.0, max(1.0, duration_s - stay - _LOITER_WALK_S - 1.0)))
-        y_in = float(rng.uniform(*view.entrance_y))
-        door = (float(rng.uniform(ex0 + 0.3 * (ex1 - ex0), ex0 + 0.7 * (ex1 - ex0))), y_in)
-        spot = _spot(rng, zone)
-        points = [((outside_x, y_in), 0.0), (door, 0.0), (spot, stay), (door, 0.0), ((outside_x, y_in), 0.0)]
+        outside, door = _way_in(rng, view)
+        stop = (_spot(rng, zone), stay)
         shirt, pants, skin, hair = _palette(rng)
-        legs = walk_legs(points, arrival, speed_m_s)
+        legs = walk_legs(_round_trip(outside, door, [stop]), arrival, speed_m_s)
         if legs[-1].t1 > duration_s - 1.0:
             continue
-        out.append(Shopper(f"{view.camera}-l{number:03d}", legs, shirt, pants, skin, hair, float(rng.uniform(0.88, 1.1)),
+        out.append(Shopper(f"{view.camera}-l{number:03d}", tuple(legs), shirt, pants, skin, hair, float(rng.uniform(0.88, 1.1)),
                            float(rng.uniform(0.24, 0.32)), False, float(rng.uniform(0, 2 * math.pi))))
     return out
 
