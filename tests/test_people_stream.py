@@ -9,6 +9,7 @@ import pytest
 
 from tests.test_vision_decode import write_video
 from tests.test_vision_pipeline import START, visit_frames, visit_video  # noqa: F401 (fixture)
+from watershop_dagster import catalog
 from watershop_dagster.config import VisionConfig
 from watershop_dagster.people import track_people, track_people_files
 from watershop_dagster.people.stream import faces_and_people
@@ -16,7 +17,7 @@ from watershop_dagster.vision.decode import iter_frames
 from watershop_dagster.vision.footage import FootageFile
 from watershop_dagster.vision.pipeline import PipelineTuning, process_footage
 
-FACE_TABLES = ("frames", "face_detections", "face_tracks", "face_embeddings")
+FACE_TABLES = [dataset.name for dataset in catalog.CAMERA_OUTPUTS]
 
 pytestmark = pytest.mark.slow
 
