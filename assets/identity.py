@@ -25,6 +25,8 @@ from watershop_dagster.identity.privacy import apply_retention
 
 LEDGER = dg.AssetKey(catalog.CUSTOMER_LEDGER.asset_key)
 REGISTRY = dg.AssetKey(catalog.CUSTOMER_REGISTRY.asset_key)
+MERGES = dg.AssetKey(catalog.CUSTOMER_MERGES.asset_key)
+SIGHTINGS = dg.AssetKey(catalog.KNOWN_PERSON_SIGHTINGS.asset_key)
 IDENTITIES = dg.AssetKey(catalog.FACE_IDENTITIES.asset_key)
 RECOGNITION = dg.AssetKey(catalog.RECOGNITION_RESULTS.asset_key)
 VISITS = dg.AssetKey(catalog.VISITS.asset_key)
@@ -44,6 +46,9 @@ def customer_registry(context: dg.AssetExecutionContext, watershop: WatershopRes
     for key in (LEDGER, REGISTRY, IDENTITIES, RECOGNITION):
         yield dg.MaterializeResult(asset_key=key, metadata=_jsonable(metadata) if key == REGISTRY else {
             "tracks": tracks})
+    yield dg.MaterializeResult(asset_key=MERGES, metadata={"merges": sum(build.merges for build in builds.values())})
+    yield dg.MaterializeResult(asset_key=SIGHTINGS, metadata={
+        "learned_faces": sum(build.learned_faces for build in builds.values())})
 
 
 def visits(context: dg.AssetExecutionContext, watershop: WatershopResource):
@@ -126,6 +131,10 @@ def build_identity_definitions(partitions: WorkspacePartitions) -> dg.Definition
                       vision(EMBEDDINGS, TRACKS)),
                 _spec(REGISTRY, "The shop's customer registry as of the day: stable anonymous ids, first/last seen.",
                       [LEDGER]),
+                _spec(MERGES, "Customer ids the day's evidence shows are one person: the newer merges into the "
+                      "older (audit; readers map ids through it).", [LEDGER]),
+                _spec(SIGHTINGS, "Faces of known people clearly seen that day, which they are matched with on "
+                      "other days (capped per person; biometric).", [LEDGER]),
                 _spec(IDENTITIES, "Identity of every face track of the day (customer, staff, vip, blocked).",
                       [LEDGER]),
                 _spec(RECOGNITION, "Why each track got its identity: best and second-best matches, ambiguity.",

@@ -6,6 +6,8 @@ run per shop-day would pay dbt's fixed start-up for every day."""
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -24,6 +26,7 @@ from resources import WatershopResource
 from watershop_dagster import catalog
 from watershop_dagster.dbt import ZONES_TAG, dbt_project, ensure_manifest
 from watershop_dagster.dbt_runner import DbtBuildResult, project_runner
+from watershop_dagster.identity.merges import marts_rebuild_from
 from watershop_dagster.lake import lake_identity, require_same_lake
 from watershop_dagster.warehouse import build_lock, publish_marts
 
@@ -127,7 +130,8 @@ def watershop_marts(context: dg.AssetExecutionContext, watershop: WatershopResou
     with build_lock(cfg):
         require_same_lake(cfg.lake_root, watershop.lake_at_start)
         lake_before = lake_identity(cfg.lake_root)
-        result = project_runner().build(cfg, dbt_scope(context.partition_keys), extra_args=_selection_args(context))
+        scope = merges_scope(cfg.lake_root, dbt_scope(context.partition_keys))
+        result = project_runner().build(cfg, scope, extra_args=_selection_args(context))
         yield from _dagster_events(context, result)
         if not result.success:
             raise dg.Failure(description="dbt build failed; nothing was published",
@@ -190,6 +194,14 @@ def dbt_scope(partition_keys: list[str]) -> dict[str, str]:
     days = [day for _, day in shop_days]
     scope = {"date": min(days).isoformat(), "date_to": max(days).isoformat()}
     return {"shop_id": shops.pop(), **scope} if len(shops) == 1 else scope
+
+
+def merges_scope(lake_root: Path, scope: dict[str, str]) -> dict[str, str]:
+    """The scope, starting earlier when its days' registry builds merged a customer into another: the
+    merged id's earlier days are rebuilt, so no mart still names it (identity.merges)."""
+    first, last = date.fromisoformat(scope["date"]), date.fromisoformat(scope["date_to"])
+    since = marts_rebuild_from(lake_root, scope.get("shop_id"), first, last)
+    return {**scope, "date": since.isoformat()} if since is not None and since < first else scope
 
 
 def _selection_args(context: dg.AssetExecutionContext) -> list[str]:

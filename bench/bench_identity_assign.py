@@ -5,13 +5,15 @@ visits), too slow to compare assignment rules over many seeds. This bench keeps 
 leave-photos-out staff enrolment, photo-per-day plans and per-day looks (the same functions), but
 skips rendering and vision: every visit is one track of `EMBEDDINGS_PER_TRACK` embeddings of the
 day's photo under the day's look, shrunk to camera-sized faces (`FACE_PX`), and the days go
-through `identity.registry.assign_identities` in order, each against the ledger of the days before.
+through `identity.registry.assign_identities` in order, each against the ledger of the days before,
+read through the customer merges decided so far, and then `identity.merges.find_merges` (as the
+pipeline does; `--no-merges` leaves merges out). Ids are scored through the final merges.
 
 Scored per (gallery, seed): pairwise identity F1 over customer visits, distinct customers vs
 truth, staff appearances counted as a customer. Printed per run, then mean ± sd over runs.
 
     .venv/bin/python bench/bench_identity_assign.py --seeds 11 12 13 [--days 3] [--galleries 2]
-        [--calibrate]
+        [--calibrate] [--no-merges]
 
 Calibrations (`--calibrate`, as in bench_identity_unseen) and embeddings are cached in --workdir.
 """
@@ -83,6 +85,12 @@ def day_plan(gallery: dict, staff: str, plan: dict, seed: int, d: int) -> list[t
 
 def run_one(gallery: dict, g: int, seed: int, args, crops: dict, thresholds, cache: dict) -> dict:
     from watershop_dagster.identity.known_people import scan_known_people
+    from watershop_dagster.identity.merges import (
+        CUSTOMER_MERGES_SCHEMA,
+        find_merges,
+        ledger_as_survivors,
+        survivor_map,
+    )
     from watershop_dagster.identity.registry import LEDGER_SCHEMA, assign_identities
     from watershop_dagster.synthetic.gallery import save_gallery
 
@@ -92,6 +100,7 @@ def run_one(gallery: dict, g: int, seed: int, args, crops: dict, thresholds, cac
         save_gallery({staff: [crops[f] for f in plan["enrol"] if f in crops]}, Path(tmp) / "staff", [staff])
         known = scan_known_people(Path(tmp)).people
     ledger = pl.DataFrame(schema={**LEDGER_SCHEMA, "date": pl.Date})
+    merges = pl.DataFrame(schema=CUSTOMER_MERGES_SCHEMA)
     truth_rows = []  # (track_id, person, role)
     decided, recognition = [], []
     for d in range(args.days):
@@ -116,12 +125,18 @@ def run_one(gallery: dict, g: int, seed: int, args, crops: dict, thresholds, cac
             truth_rows.append((tid, person, role))
         embeddings = pl.DataFrame(emb, schema=catalog.FACE_EMBEDDINGS.schema)
         tracks = pl.DataFrame(trk, schema=catalog.FACE_TRACKS.schema)
+        # as identity.pipeline.build_customer_registry: ids read through earlier merges, then the day's merges
+        ledger = ledger_as_survivors(ledger, survivor_map(merges))
         out = assign_identities(SHOP, day, embeddings, tracks, known, ledger.drop("date"), thresholds)
         ledger = pl.concat([ledger, out.ledger_rows.with_columns(pl.lit(day).alias("date"))])
+        if args.merges:
+            merges = pl.concat([merges, find_merges(ledger, day, thresholds)])
         decided += out.identities.select("track_id", "customer_id", "role").rows()
         recognition.append(out.recognition)
+    survivors = survivor_map(merges)  # scored as the marts name people
+    decided = [(tid, survivors.get(cid, cid), role) for tid, cid, role in decided]
     return {"gallery": g, "seed": seed, "staff": staff, "figures": score(truth_rows, decided),
-            "errors": splits(truth_rows, pl.concat(recognition))}
+            "errors": splits(truth_rows, pl.concat(recognition)), "merges": merges.to_dicts()}
 
 
 def splits(truth_rows: list[tuple], recognition: pl.DataFrame) -> list[dict]:
@@ -170,6 +185,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--enrol-photos", type=int, default=2)
     parser.add_argument("--calibrate", action="store_true", help="thresholds from the OTHER galleries' people")
+    parser.add_argument("--no-merges", dest="merges", action="store_false",
+                        help="score without customer merges (identity.merges), as before they existed")
     parser.add_argument("--calibration-seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out" / "identity_assign",
                         help="where calibrations are cached")
@@ -210,6 +227,8 @@ def main() -> None:
                   f"{run['figures']}", flush=True)
             for error in run["errors"]:
                 print(f"    {error}", flush=True)
+            for merge in run["merges"]:
+                print(f"    merged {merge}", flush=True)
     print(f"\n{len(runs)} runs, {args.days} days: mean ± sd [min-max]")
     for key in runs[0]["figures"]:
         values = [r["figures"][key] for r in runs]

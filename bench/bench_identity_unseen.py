@@ -64,6 +64,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import bench_identity as base  # noqa: E402
 
 from watershop_dagster import catalog, lake  # noqa: E402
+from watershop_dagster.identity.merges import apply_survivors, survivor_map  # noqa: E402
 
 FIGURES = (
     "visit_recall", "visit_precision", "pairwise_precision", "pairwise_recall", "pairwise_f1",
@@ -295,17 +296,22 @@ def run_one(gallery: dict[str, list[Path]], gallery_index: int, seed: int, args,
         all_pos.append(pos)
         all_visits.append(lake.read_dataset(config.lake_root, "visits", shop_id=base.SHOP, date=day))
         all_links.append(lake.read_dataset(config.lake_root, "transaction_visit_links", shop_id=base.SHOP, date=day))
-    truth, visits = pl.concat(all_truth), pl.concat(all_visits)
-    figures = base.evaluate(truth, visits, pl.concat(all_links), pl.concat(all_pos))
+    # scored as BI sees it: every id read through the merges decided by the last day
+    merges = lake.read_days(config.lake_root, catalog.CUSTOMER_MERGES, base.SHOP)
+    survivors = survivor_map(merges)
+    truth, visits = pl.concat(all_truth), apply_survivors(pl.concat(all_visits), survivors)
+    figures = base.evaluate(truth, visits, apply_survivors(pl.concat(all_links), survivors), pl.concat(all_pos))
     figures["unique_customer_error_pct"] = round(100.0 * figures["unique_customer_error"] / max(figures["true_customers"], 1), 1)
     figures["staff_as_customer"], figures["staff_appearances"] = staff_counted_as_customer(truth, visits)
-    recognition = pl.concat([lake.read_dataset(config.lake_root, "recognition_results", shop_id=base.SHOP, date=day)
-                             for day in days])
+    recognition = apply_survivors(pl.concat([
+        lake.read_dataset(config.lake_root, "recognition_results", shop_id=base.SHOP, date=day) for day in days]),
+        survivors)
     return {
         "gallery": gallery_index, "seed": seed, "face_match_distance": config.thresholds.face_match_distance,
         "face_ambiguous_margin": config.thresholds.face_ambiguous_margin, "staff": staff, "people": sorted(gallery),
         "enrol_photos": [p.name for p in plan["enrol"]], "timings": {k: round(v, 1) for k, v in timings.items()},
         "vision": vision, "figures": figures, "errors": identity_errors(truth, visits, recognition),
+        "merges": merges.select("date", "customer_id", "surviving_id", "linkage", "runner_up").to_dicts(),
     }
 
 
@@ -392,6 +398,8 @@ def main() -> None:
                       + ", ".join(f"{k} {f[k]}" for k in FIGURES) + f"  timings {run['timings']}", flush=True)
                 for error in run["errors"]:
                     print(f"    {error}", flush=True)
+                for merge in run["merges"]:
+                    print(f"    merged {merge}", flush=True)
     summary = summarize(runs)
     out = {"params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "summary": summary, "runs": runs}

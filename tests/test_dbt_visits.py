@@ -18,6 +18,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -422,3 +423,33 @@ def test_max_visit_hours_reaches_dbt_from_the_config():
     assert project["vars"]["max_visit_hours"] == Thresholds().max_visit_hours
     config = WatershopConfig(shops=[ShopConfig(id="s1")], thresholds=Thresholds(max_visit_hours=2.5))
     assert dbt_vars(config, {"shop_id": "s1", "date": D1}).items() >= {"shop_id": "s1", "date": D1, "max_visit_hours": 2.5}.items()
+
+
+def test_a_merged_customer_is_named_by_the_surviving_id_in_every_mart(dbt_build):
+    """customer_merges (identity.merges) renames a person in the marts without rewriting the lake:
+    after the merge and a rebuild from the merged id's first day, every mart equals the Python
+    expectation computed as if the person had had the surviving id all along."""
+    lake, db = dbt_build.lake, dbt_build.db
+    write_days(lake, VISITS, SALES)
+    dbt_build()
+    assert ("s1", "c_c") in actual_marts(db)["total_spent"]
+
+    # D3's registry build finds that c_c (first seen D2) is c_b (first seen D1)
+    merge = {"customer_id": "c_c", "surviving_id": "c_b", "first_seen": date(2024, 3, 31), "linkage": 0.46,
+             "runner_up": 0.71, "n_exemplars": 3, "n_exemplars_surviving": 6}
+    write_identity(lake, "customer_merges", "s1", D3, [merge])
+    write_identity(lake, "customer_merges", "s1", D2, [])
+    visits, sales = dict(VISITS), dict(SALES)
+    for key, rows in VISITS_D3.items():
+        visits[key], sales[key] = rows, SALES_D3[key]
+    write_days(lake, VISITS_D3, SALES_D3)
+    dbt_build("s1", D2, day_to=D3)  # assets.marts.merges_scope starts the run at first_seen
+    dbt_build("s2", D3)
+    renamed = {key: [{**v, "customer_id": "c_b" if v["customer_id"] == "c_c" else v["customer_id"]} for v in rows]
+               for key, rows in visits.items()}
+    marts = assert_marts(db, expected_marts(renamed, sales, {}))
+    assert marts["total_spent"][("s1", "c_b")][0] == 3 and ("s1", "c_c") not in marts["total_spent"]
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("select customer_id, surviving_id, merged_into, decided_on from customer_merges").fetchall() \
+            == [("c_c", "c_b", "c_b", date(2024, 4, 1))]
+        assert con.execute("select count(*) from transaction_visit_links where customer_id = 'c_c'").fetchone() == (0,)

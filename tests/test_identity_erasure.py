@@ -22,6 +22,7 @@ from tests.test_identity_privacy import (
 )
 from tests.test_identity_registry import (
     DAY1,
+    DAY2,
     DAY3,
     PHOTOS_PER_PERSON,
     SHOP,
@@ -245,3 +246,26 @@ def test_forget_rebuilds_the_marts_and_fails_loudly_on_a_served_mart_it_cannot_r
     shutil.move(tmp_path / "build.duckdb", config.build_db)
     forget_customer(config, SHOP, salley)
     assert marts_mentions(config.marts_db, [salley]) == [] and erasure_journals(config) == []
+
+
+def test_erasing_a_merged_person_erases_every_id_they_had(vectors, tmp_path):
+    """Salley was given two ids, later merged (customer_merges): forgetting either id erases both,
+    the merge record with them; the other customer stays."""
+    config = workspace(tmp_path / "w", vectors)
+    salley = ids_by_track(config, DAY1)["t0501-000"]
+    savage = ids_by_track(config, DAY1)["t0501-001"]
+    schneider = ids_by_track(config, DAY2)["t0502-001"]
+    merge = pl.DataFrame([{"customer_id": schneider, "surviving_id": salley, "first_seen": DAY2, "linkage": 0.46,
+                           "runner_up": 0.7, "n_exemplars": 3, "n_exemplars_surviving": 3}],
+                         schema=catalog.CUSTOMER_MERGES.schema)
+    lake.write_dataset(merge, config.lake_root, catalog.CUSTOMER_MERGES, shop_id=SHOP, date=DAY2)
+    shutil.copytree(tmp_path / "w", tmp_path / "by_merged_id")
+    by_merged_id = load_config(tmp_path / "by_merged_id" / "watershop.yaml")
+
+    forget_customer(config, SHOP, salley)
+    forget_customer(by_merged_id, SHOP, schneider)
+    for erased in (config, by_merged_id):
+        assert lake_mentions(erased, {salley, schneider}) == []
+        assert lake.read_dataset(erased.lake_root, catalog.CUSTOMER_MERGES, shop_id=SHOP, date=DAY2).is_empty()
+        assert savage in set(ids_by_track(erased, DAY1).values())
+    assert_same_lake(config, by_merged_id)

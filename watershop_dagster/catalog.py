@@ -299,6 +299,36 @@ CUSTOMER_REGISTRY = Dataset(
     expiry=Expiry.EXEMPLARS,
     personal=_CUSTOMER_ROWS,
 )
+CUSTOMER_MERGES = Dataset(
+    "customer_merges",
+    pl.Schema({
+        "customer_id": pl.Utf8,  # the newer id, merged away: readers map it to surviving_id
+        "surviving_id": pl.Utf8,  # the older id, which stays
+        "first_seen": pl.Date,  # the merged id's first day: marts are rebuilt from there
+        "linkage": pl.Float64,  # the two ids' face distance that decided (identity.merges.linkage)
+        "runner_up": pl.Float64,  # the nearest other customer's linkage to either (null: none)
+        "n_exemplars": pl.Int32,  # exemplars of the merged id compared
+        "n_exemplars_surviving": pl.Int32,
+    }),
+    # partition = the day whose build decided the merge; readers take every partition <= their day
+    personal=PersonalData(match_on=("customer_id",)),  # erasure expands the subject to the whole merge group
+)
+KNOWN_PERSON_SIGHTINGS = Dataset(
+    "known_person_sightings",
+    pl.Schema({
+        "person_key": pl.Utf8,  # role/name of the known person confirmed
+        "role": pl.Utf8,
+        "track_id": pl.Utf8,
+        "embedding_id": pl.Utf8,
+        "camera": pl.Utf8,
+        "ts_utc": TS,
+        "quality": pl.Float64,
+        "distance": pl.Float64,  # the day-person's distance to the person's exemplars that confirmed it
+        "embedding": EMBEDDING,
+    }),
+    retention=Retention.EMBEDDINGS,
+    personal=PersonalData(match_on=("person_key", "track_id")),
+)
 FACE_IDENTITIES = Dataset(
     "face_identities",
     pl.Schema({
@@ -553,7 +583,7 @@ ALERT_DELIVERIES = Dataset(
 DATASETS: tuple[Dataset, ...] = (
     TRANSACTIONS, TRANSACTIONS_QUARANTINE, RECEIPTS, RECEIPTS_QUARANTINE, CATEGORY_ZONES,
     FOOTAGE_FILES, FOOTAGE_QUARANTINE, FRAMES, FACE_DETECTIONS, FACE_TRACKS, FACE_EMBEDDINGS, FACE_CROPS,
-    CUSTOMER_LEDGER, CUSTOMER_REGISTRY, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
+    CUSTOMER_LEDGER, CUSTOMER_REGISTRY, CUSTOMER_MERGES, KNOWN_PERSON_SIGHTINGS, FACE_IDENTITIES, RECOGNITION_RESULTS, VISITS, ALERTS,
     TRANSACTION_VISIT_LINKS, VISITS_WITHOUT_TRANSACTION, POS_CUSTOMER_MAP, PRIVACY_AUDIT,
     PERSON_OBSERVATIONS, *BEHAVIOUR_OUTPUTS, FRIGATE_MESSAGES_QUARANTINE,
     FALLING_OBJECT_EVENTS, FALLING_OBJECT_SEGMENTS, FALLING_OBJECT_FILES, FALLING_OBJECT_STILLS,

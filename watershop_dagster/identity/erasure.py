@@ -62,6 +62,7 @@ from watershop_dagster.catalog import Dataset
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.frigate.events import sub_label_people
 from watershop_dagster.frigate.landing import SUFFIX, encode_line
+from watershop_dagster.identity.merges import merge_group
 from watershop_dagster.identity.privacy import (
     ERASURE_JOURNALS,
     KIND_FORGET,
@@ -122,13 +123,14 @@ class Subject:
 
     customer_id: str
     person_key: str | None
+    merged_ids: frozenset[str]  # the other ids of the same person (customer_merges), erased with it
     tracks: frozenset[str]
     visits: frozenset[str]
 
     def rows(self, frame: pl.DataFrame, match_on: tuple[str, ...]) -> pl.Expr | None:
         """Which rows of `frame` are theirs (None: it has none of the `match_on` columns)."""
         tests = {
-            "customer_id": lambda: pl.col("customer_id") == self.customer_id,
+            "customer_id": lambda: pl.col("customer_id").is_in(self.customer_ids),
             "track_id": lambda: pl.col("track_id").is_in(sorted(self.tracks)),
             "visit_id": lambda: pl.col("visit_id").is_in(sorted(self.visits)),
             "identity": lambda: pl.col("identity").is_in(self.names),  # behaviour rows: customer id or known key
@@ -141,7 +143,11 @@ class Subject:
     @property
     def names(self) -> list[str]:
         """What names them: their customer id and, for a known person, their key."""
-        return sorted({self.customer_id, self.person_key} - {None})
+        return sorted({*self.customer_ids, self.person_key} - {None})
+
+    @property
+    def customer_ids(self) -> list[str]:
+        return sorted({self.customer_id, *self.merged_ids})
 
     def could_match(self, column: str) -> bool:
         known = {"customer_id": True, "identity": True, "track_id": bool(self.tracks),
@@ -223,23 +229,25 @@ def _save(path: Path, journal: dict) -> None:
 def _plan(config: WatershopConfig, shop_id: str, customer_id: str) -> dict:
     """Everything the erasure will touch, found while all of it is still there."""
     root = config.lake_root
+    group = sorted(merge_group(lake.read_days(root, catalog.CUSTOMER_MERGES, shop_id), customer_id))
     identity_sources = (catalog.FACE_IDENTITIES, catalog.RECOGNITION_RESULTS, catalog.CUSTOMER_LEDGER)
-    tracks = _values(root, shop_id, identity_sources, "customer_id", [customer_id], "track_id")
+    tracks = _values(root, shop_id, identity_sources, "customer_id", group, "track_id")
     visits = _values(root, shop_id, (catalog.VISITS, catalog.VISITS_WITHOUT_TRANSACTION,
-                                     catalog.TRANSACTION_VISIT_LINKS), "customer_id", [customer_id], "visit_id")
+                                     catalog.TRANSACTION_VISIT_LINKS), "customer_id", group, "visit_id")
     keys = _values(root, shop_id, (catalog.CUSTOMER_REGISTRY, catalog.CUSTOMER_LEDGER), "customer_id",
-                   [customer_id], "person_key")
+                   group, "person_key")
     person_key = min(keys) if keys else None
     face_rows = (catalog.FACE_DETECTIONS, catalog.FACE_EMBEDDINGS)
     detections = _values(root, shop_id, face_rows, "track_id", tracks, "detection_id")
     embeddings = (_values(root, shop_id, (catalog.FACE_EMBEDDINGS,), "track_id", tracks, "embedding_id")
-                  | _values(root, shop_id, (catalog.CUSTOMER_LEDGER,), "customer_id", [customer_id], "embedding_id")
-                  | _values(root, shop_id, (catalog.CUSTOMER_REGISTRY,), "customer_id", [customer_id], "exemplar_ids"))
+                  | _values(root, shop_id, (catalog.CUSTOMER_LEDGER,), "customer_id", group, "embedding_id")
+                  | _values(root, shop_id, (catalog.CUSTOMER_REGISTRY,), "customer_id", group, "exemplar_ids"))
     labels = _labels(config, person_key)
     journal = {
         "erasure_id": uuid.uuid4().hex,
         "shop_id": shop_id,
         "customer_id": customer_id,
+        "merged_ids": [cid for cid in group if cid != customer_id],
         "person_key": person_key,
         "sub_labels": sorted(labels),
         "tracks": sorted(tracks),
@@ -264,14 +272,15 @@ def _relative(config: WatershopConfig, paths: Iterable[Path]) -> list[str]:
 
 
 def _subject(journal: dict) -> Subject:
-    return Subject(journal["customer_id"], journal["person_key"], frozenset(journal["tracks"]),
-                   frozenset(journal["visits"]))
+    # journals planned before merges existed have no merged_ids
+    return Subject(journal["customer_id"], journal["person_key"], frozenset(journal.get("merged_ids", [])),
+                   frozenset(journal["tracks"]), frozenset(journal["visits"]))
 
 
 def _needles(journal: dict) -> list[str]:
     """Every id of the journal: none of them may remain anywhere."""
-    values = {journal["customer_id"], journal["person_key"], *journal["tracks"], *journal["visits"],
-              *journal["detections"], *journal["embeddings"]}
+    values = {journal["customer_id"], *journal.get("merged_ids", []), journal["person_key"], *journal["tracks"],
+              *journal["visits"], *journal["detections"], *journal["embeddings"]}
     return sorted(values - {None})
 
 

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import polars as pl
 
+from watershop_dagster.identity.sightings import LEARNED_PREFIX
 from watershop_dagster.vision.faces import EMBEDDING_DIM, Detection, embed_faces
 from watershop_dagster.vocabulary import KNOWN_ROLES
 
@@ -92,13 +93,14 @@ def augmented_view(rgb: np.ndarray, view: str) -> np.ndarray:
 
 ENROLMENT_SCHEMA = pl.Schema({
     "person_key": pl.Utf8, "role": pl.Utf8, "photos": pl.Int32, "embeddings": pl.Int32, "augmented": pl.Boolean,
+    "learned": pl.Int32,
     "spread": pl.Float64, "nearest_other": pl.Utf8, "nearest_other_distance": pl.Float64, "warning": pl.Utf8,
 })
 
 
 def enrolment_report(people: pl.DataFrame, match_distance: float) -> pl.DataFrame:
     """ENROLMENT_SCHEMA, one row per known person: usable photos, embeddings (with augmented
-    views), spread (median distance between the person's own photos: large = varied photos,
+    views and learned faces), learned faces from confirmed sightings (identity.sightings), spread (median distance between the person's own photos: large = varied photos,
     good; None with one photo), the nearest other known person and the closest distance between
     their embeddings, and a warning when the enrolment is weak (one or two photos) or another
     known person is within `match_distance` (the two may be confused)."""
@@ -109,7 +111,8 @@ def enrolment_report(people: pl.DataFrame, match_distance: float) -> pl.DataFram
     people = people.sort("person_key", "photo")
     vectors = matrix(people["embedding"])
     keys = people["person_key"].to_numpy()
-    original = ~people["photo"].str.contains("#", literal=True).to_numpy()
+    learned = people["photo"].str.starts_with(LEARNED_PREFIX).to_numpy()
+    original = ~people["photo"].str.contains("#", literal=True).to_numpy() & ~learned
     d = distances(vectors, vectors)
     rows = []
     for key in sorted(set(keys)):
@@ -129,7 +132,8 @@ def enrolment_report(people: pl.DataFrame, match_distance: float) -> pl.DataFram
             warnings.append(f"closer than the match distance to {nearest}: the two may be confused")
         rows.append({
             "person_key": key, "role": str(people.filter(pl.col("person_key") == key)["role"][0]),
-            "photos": n_photos, "embeddings": int(mine.sum()), "augmented": bool((mine & ~original).any()),
+            "photos": n_photos, "embeddings": int(mine.sum()), "augmented": bool((mine & ~original & ~learned).any()),
+            "learned": int((mine & learned).sum()),
             "spread": spread, "nearest_other": nearest, "nearest_other_distance": nearest_d,
             "warning": "; ".join(warnings) or None,
         })

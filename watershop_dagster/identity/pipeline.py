@@ -7,9 +7,9 @@ whose `metadata()` suits a MaterializeResult.
 
 * `build_customer_registry(config, shop_id, day)` — reads face_embeddings + face_tracks (all
   cameras) and known_people photos; writes customer_ledger (the day's contribution),
-  face_identities, recognition_results and customer_registry (snapshot of the day; snapshots of
-  LATER days already written are refreshed too, so an out-of-order backfill leaves them
-  consistent).
+  customer_merges, face_identities, recognition_results and customer_registry (snapshot of the
+  day; snapshots of LATER days already written are refreshed too, so an out-of-order backfill
+  leaves them consistent).
 * `build_visits(config, shop_id, day)` — reads face_identities; writes visits and alerts.
 * `link_transactions(config, shop_id, day)` — reads transactions, visits, face_identities and
   face_detections; writes transaction_visit_links, visits_without_transaction and
@@ -22,7 +22,12 @@ only, never columns in the files):
 customer_ledger — append-only per-shop ledger; partition = contribution day. Biometric: never
     expose to BI.
 customer_registry — snapshot of day D, from ledger rows of days <= D (biometric: marts should drop
-    exemplar_ids, exemplar_days and exemplars).
+    exemplar_ids, exemplar_days and exemplars). Ids are read through customer_merges: a merged id
+    has no row of its own, its exemplars count for the id it merged into.
+known_person_sightings — faces of known people clearly seen that day, which they are matched with
+    on other days (identity.sightings; capped per person). Biometric.
+customer_merges — the merges the day's build decided (identity.merges); readers map ids through
+    every partition. The lake's other identity datasets keep the ids as decided on their day.
 face_identities — one row per face track of the day.
 recognition_results — per track, why it got its identity.
 visits — staff visits are included (role staff, customer_id null): count customers with
@@ -56,8 +61,10 @@ from watershop_dagster.identity.linking import (
     pos_customer_map,
     visits_without_transaction,
 )
+from watershop_dagster.identity.merges import find_merges, ledger_as_survivors, survivor_map
 from watershop_dagster.identity.privacy import id_salt, refuse_if_erasure_pending
 from watershop_dagster.identity.registry import assign_identities, registry_snapshot
+from watershop_dagster.identity.sightings import with_learned
 from watershop_dagster.identity.visits import (
     segment_visits,
     visit_alerts,
@@ -94,6 +101,8 @@ class RegistryBuild:
     new_customers: int = 0
     matched_customers: int = 0
     ambiguous: int = 0  # day-persons decided 'ambiguous' (new customer, not merged)
+    merges: int = 0  # customer ids the day's evidence merged into older ones (customer_merges)
+    learned_faces: int = 0  # faces of clearly seen known people kept to match them by (known_person_sightings)
     known: dict[str, int] = field(default_factory=dict)  # role -> day-persons
     unidentified_tracks: int = 0
     registry_size: int = 0  # customers in the day's snapshot
@@ -134,27 +143,38 @@ def build_customer_registry(
     if known is None:
         known = load_known_people(config, report=problems)
     result.known_photo_problems = problems
-    result.known_enrolment = enrolment_report(known, config.thresholds.face_match_distance).to_dicts()
     embeddings = _read(config, catalog.FACE_EMBEDDINGS, shop_id, day)
     tracks = _read(config, catalog.FACE_TRACKS, shop_id, day)
     with identity_lock(config.warehouse_dir, shop_id):
         refuse_if_erasure_pending(config, shop_id)
         salt = id_salt(config, shop_id)
-        ledger = read_ledger(root, shop_id)
+        merges = lake.read_days(root, catalog.CUSTOMER_MERGES, shop_id)
+        # every id is read as its surviving id: merged customers are one candidate, one snapshot row
+        ledger = ledger_as_survivors(read_ledger(root, shop_id), survivor_map(merges.filter(pl.col("date") != day)))
         other = ledger.filter(pl.col("date") != day)
         previous_rows = ledger.filter(pl.col("date") == day).drop("date")
         previous = {}
         if not reassign:
             previous = previous_assignments(_read(config, catalog.FACE_IDENTITIES, shop_id, day), previous_rows)
+        learned = lake.read_days(root, catalog.KNOWN_PERSON_SIGHTINGS, shop_id, exclude=day).drop("date")
         out = assign_identities(
             shop_id, day, embeddings, tracks, known, other.drop("date"), config.thresholds,
             salt=salt, previous=previous, previous_ledger=None if reassign else previous_rows,
-            min_track_quality=min_track_quality,
+            min_track_quality=min_track_quality, sightings=learned,
         )
+        _write(config, out.sightings, catalog.KNOWN_PERSON_SIGHTINGS, shop_id, day)
+        result.learned_faces = out.sightings.height
+        result.known_enrolment = enrolment_report(with_learned(known, learned),
+                                                  config.thresholds.face_match_distance).to_dicts()
         _write(config, out.ledger_rows, catalog.CUSTOMER_LEDGER, shop_id, day)
         _write(config, out.identities, catalog.FACE_IDENTITIES, shop_id, day)
         _write(config, out.recognition, catalog.RECOGNITION_RESULTS, shop_id, day)
         ledger = pl.concat([other, out.ledger_rows.with_columns(pl.lit(day).alias("date"))])
+        day_merges = find_merges(ledger, day, config.thresholds)
+        _write(config, day_merges, catalog.CUSTOMER_MERGES, shop_id, day)
+        result.merges = day_merges.height
+        ledger = ledger_as_survivors(ledger, survivor_map(pl.concat([
+            merges.filter(pl.col("date") != day).drop("date"), day_merges])))
         snapshot = registry_snapshot(ledger, day)
         _write(config, snapshot, catalog.CUSTOMER_REGISTRY, shop_id, day)
         unchanged = previous_rows.sort("customer_id", "embedding_id", "track_id").equals(
@@ -200,7 +220,10 @@ def registry_stability_problems(config: WatershopConfig, shop_id: str, day: date
     before = _read(config, catalog.CUSTOMER_REGISTRY, shop_id, earlier[-1]).select("customer_id", "first_seen")
     now = _read(config, catalog.CUSTOMER_REGISTRY, shop_id, day).select("customer_id", "first_seen")
     problems = []
-    missing = before.join(now, on="customer_id", how="anti")
+    # an id merged into another (customer_merges) leaves the registry: its survivor stays
+    survivors = survivor_map(lake.read_days(config.lake_root, catalog.CUSTOMER_MERGES, shop_id, upto=day))
+    missing = before.join(now, on="customer_id", how="anti").filter(
+        ~pl.col("customer_id").replace(survivors).is_in(now["customer_id"].to_list()))
     if missing.height:
         problems.append(f"{missing.height} customers of {earlier[-1]} missing on {day}: {missing['customer_id'].head(10).to_list()}")
     changed = before.join(now, on="customer_id").filter(pl.col("first_seen") != pl.col("first_seen_right"))

@@ -20,7 +20,8 @@ A day, step by step (`assign_identities`, pure: DataFrames in, DataFrames out):
    person can never get their old id back, even when the footage is processed again. Known
    VIP/blocked people get ``k_`` + hash(shop, person_key); staff get no customer id.
 5. **Ledger rows** for the day (`identity.ledger`): per customer seen, up to EXEMPLARS_PER_DAY
-   diverse, good-quality embeddings (VIP/blocked: one sighting row without embedding).
+   diverse, good-quality embeddings (VIP/blocked: one sighting row without embedding); per known
+   person clearly seen, a few faces they learn from (`identity.sightings`).
 
 The registry snapshot of day D (`registry_snapshot`) is a pure function of the ledger rows of
 days <= D.
@@ -28,6 +29,7 @@ days <= D.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -41,6 +43,7 @@ from watershop_dagster.identity.clustering import cluster_tracks, identity_confl
 from watershop_dagster.identity.ids import known_customer_id, new_customer_id, person_id_for
 from watershop_dagster.identity.ledger import ledger_info
 from watershop_dagster.identity.matching import MAX_EXEMPLARS, CandidateIndex, Decision, decide, select_exemplars
+from watershop_dagster.identity.sightings import SIGHTINGS_SCHEMA, confirmed, sighting_rows, with_learned
 from watershop_dagster.vision.faces import EMBEDDING_DIM
 from watershop_dagster.vocabulary import Role, Verdict
 
@@ -67,6 +70,7 @@ class DayIdentities:
     identities: pl.DataFrame  # FACE_IDENTITIES_SCHEMA
     recognition: pl.DataFrame  # RECOGNITION_RESULTS_SCHEMA
     ledger_rows: pl.DataFrame  # LEDGER_SCHEMA: the day's contribution
+    sightings: pl.DataFrame  # SIGHTINGS_SCHEMA: faces the day's clear known-person matches add
 
     def count(self, column: str, value: str) -> int:
         return self.recognition.filter(pl.col(column) == value).height
@@ -132,6 +136,7 @@ def assign_identities(
     previous: dict[str, str] | None = None,
     previous_ledger: pl.DataFrame | None = None,
     min_track_quality: float = 0.0,
+    sightings: pl.DataFrame | None = None,
 ) -> DayIdentities:
     """Everything `build_customer_registry` decides for one shop-day, without I/O.
 
@@ -139,7 +144,9 @@ def assign_identities(
     (KNOWN_PEOPLE_SCHEMA); ledger_other: ledger rows of every OTHER day of the shop; previous:
     track -> customer of an earlier build of this day (see ledger.previous_assignments) and
     previous_ledger that build's ledger rows (to keep labels and creation facts).
-    Tracks whose best face quality is below `min_track_quality` are 'unidentified'.
+    Tracks whose best face quality is below `min_track_quality` are 'unidentified'. sightings:
+    known_person_sightings of OTHER days; known people are matched with their learned faces too
+    (`identity.sightings`).
     """
     thr = thresholds.face_match_distance
     previous = previous or {}
@@ -149,7 +156,10 @@ def assign_identities(
     reps = reps.filter(pl.col("best_quality") >= min_track_quality)
     rep_vectors = matrix(reps["embedding"]) if reps.height else np.zeros((0, EMBEDDING_DIM), np.float32)
     weights = reps["weight"].to_numpy() if reps.height else np.zeros(0)
-    evidence = _gather_evidence(rep_vectors, known, ledger_other, previous_ledger, day)
+    evidence = _gather_evidence(rep_vectors, with_learned(known, sightings if sightings is not None else
+                                                          pl.DataFrame(schema=SIGHTINGS_SCHEMA)),
+                                ledger_other, previous_ledger, day)
+    inliers = flagged.filter(pl.col("inlier"))
     conflicts = identity_conflicts(np.hstack([evidence.d_known, evidence.d_registry]),
                                    thr - thresholds.face_ambiguous_margin, thresholds.face_separation)
     labels = cluster_tracks(reps, thr, conflicts)
@@ -157,6 +167,7 @@ def assign_identities(
 
     track_ids = reps["track_id"].to_list()
     contributions = _Contributions()
+    learned: list[pl.DataFrame] = []
     track_rows: list[dict] = []
     people = [
         _DayPerson(rows, weights[rows] / weights[rows].sum(), track_ids[rows[0]],
@@ -170,12 +181,19 @@ def assign_identities(
         earlier = _earlier_identity(evidence, person, track_ids, previous, thr - thresholds.face_ambiguous_margin)
         decision = decide(nearest.known, nearest.best, thresholds, earlier, rival=float(rival), mutual=bool(is_mutual))
         customer_id, person_key = _claim(contributions, evidence, person, decision, shop_id, day, salt)
+        if decision.decision.startswith(Verdict.KNOWN_PREFIX) and not decision.ambiguous and confirmed(
+                decision.distance, nearest.best[1] if nearest.best else math.inf, thr,
+                thresholds.face_ambiguous_margin, thresholds.face_separation):
+            tracks_of = [track_ids[i] for i in person.rows]
+            learned.append(sighting_rows(decision.key, decision.role,
+                                         inliers.filter(pl.col("track_id").is_in(tracks_of)), decision.distance))
         track_rows += _decision_rows(evidence, person, nearest, decision, customer_id, person_key, track_ids)
     track_rows += [_unidentified_row(track_id) for track_id in low["track_id"].to_list()]
 
     identities, recognition = _day_tables(reps.drop("_label"), low, track_rows)
     ledger_rows = _ledger_rows(contributions, flagged, reps, track_ids)
-    return DayIdentities(identities, recognition, ledger_rows)
+    day_sightings = pl.concat(learned) if learned else pl.DataFrame(schema=SIGHTINGS_SCHEMA)
+    return DayIdentities(identities, recognition, ledger_rows, day_sightings.sort("person_key", "embedding_id"))
 
 
 def mutual_nearest(d: np.ndarray) -> np.ndarray:

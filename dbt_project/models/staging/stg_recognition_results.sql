@@ -1,14 +1,22 @@
 -- One row per face track of the run's scope with its identity decision, typed.
+-- Customer ids are read through stg_customer_merges: a merged id appears as the id it merged into.
 with source as (
 
     select *
     from {{ lake_source('recognition_results') }}
     where {{ partition_filter('day') }}
 
+),
+
+merges as (
+
+    select shop_id, customer_id, surviving_id
+    from {{ ref('stg_customer_merges') }}
+
 )
 
 select
-    shop_id::varchar           as shop_id,
+    source.shop_id::varchar    as shop_id,
     date::date                 as date,
     track_id::varchar          as track_id,
     camera::varchar            as camera,
@@ -27,8 +35,11 @@ select
     decision::varchar          as decision,
     ambiguous::boolean         as ambiguous,
     reused::boolean            as reused,
-    customer_id::varchar       as customer_id,
+    coalesce(merges.surviving_id, source.customer_id)::varchar as customer_id,
     person_key::varchar        as person_key,
     role::varchar              as role
 from source
-qualify row_number() over (partition by shop_id, date, track_id order by camera, start_utc) = 1
+left join merges
+    on merges.shop_id = source.shop_id
+   and merges.customer_id = source.customer_id
+qualify row_number() over (partition by source.shop_id, date, track_id order by camera, start_utc) = 1
