@@ -141,6 +141,60 @@ def test_loitering_exactly_at_the_threshold_counts_and_just_below_does_not():
     assert loitering_events(zone_visits(frame(track([(60, AISLE_PT)])), ZONES), ZONES).is_empty()
 
 
+def test_a_1s_break_in_a_loiterers_track_still_gives_one_loitering_event_from_the_first_entry():
+    # Lost for a second (> the 1 s exit debounce): two zone visits of 3 s and 4 s, neither 5 s long.
+    rows = track([(3, SHELF_PT), (1, None), (4, SHELF_PT), (2, NOWHERE_PT)], "a")
+    result = analyse_observations(frame(rows), ZONES)
+    assert result.visits.filter(pl.col("zone") == "shelf")["enter_ts"].to_list() == [at(0), at(4.0)]
+    assert result.loitering.select("track_id", "start_ts", "alert_ts", "exit_ts", "dwell_s").rows() == [
+        ("a", at(0), at(5.0), at(7.9), pytest.approx(7.9))]
+    # Each visit alone (no presence gap) is too short to loiter.
+    assert analyse_observations(frame(rows), ZONES, presence_gap_seconds=0).loitering.is_empty()
+
+
+def test_another_track_taking_over_at_the_same_spot_continues_the_presence():
+    shifted = (SHELF_PT[0] + 0.01, SHELF_PT[1])  # the new track's box sits a little aside
+    obs = frame(track([(3, SHELF_PT)], "a", identity=None),
+                track([(4, shifted), (2, NOWHERE_PT)], "b", start_s=3.5, identity="cust-7"))
+    result = analyse_observations(obs, ZONES)
+    assert result.visits.filter(pl.col("zone") == "shelf").height == 2  # visits stay per track
+    event = result.loitering.row(0, named=True)
+    assert result.loitering.height == 1
+    assert (event["track_id"], event["start_ts"], event["alert_ts"], event["exit_ts"]) == ("a", at(0), at(5.0), at(7.4))
+    assert event["identity"] == "cust-7"  # the first identity known along the presence
+    from watershop_dagster.zones import checks
+    assert checks.loitering_without_visit(result.loitering, result.visits).is_empty()
+
+
+def test_two_people_at_one_spot_minutes_apart_or_elsewhere_in_the_zone_are_not_joined():
+    apart = frame(track([(4, SHELF_PT)], "a"), track([(4, SHELF_PT), (2, NOWHERE_PT)], "b", start_s=124))
+    assert analyse_observations(apart, ZONES).loitering.is_empty()
+    # Within the gap but across the zone: 0.16 of the frame each way is more than 0.6 box heights.
+    corners = frame(track([(4, (0.21, 0.21))], "a"), track([(4, (0.38, 0.38)), (2, NOWHERE_PT)], "b", start_s=4.5))
+    assert analyse_observations(corners, ZONES).visits.filter(pl.col("zone") == "shelf").height == 2
+    assert analyse_observations(corners, ZONES).loitering.is_empty()
+
+
+def test_continued_visits_bounds_the_gap_and_the_jump_and_pairs_nearest_first():
+    from watershop_dagster.zones.analytics import VisitEnds, continued_visits
+
+    def visit(index, enter_s, exit_s, enter_x, exit_x, h=100.0):
+        return VisitEnds(index, round(enter_s * 1e6), round(exit_s * 1e6), enter_x, 500.0, h, exit_x, 500.0, h)
+
+    gap_us = 1_500_000
+    # 1 continues 0 (0.5 s later, 10 px away); 2 starts too late after 1 (2 s).
+    assert continued_visits([visit(0, 0, 10, 0, 300), visit(1, 10.5, 20, 310, 600), visit(2, 22, 30, 600, 600)],
+                            gap_us) == {1: 0}
+    # 70 px is 0.7 box heights of 100 px: too far; of a 120 px box (the larger end counts): near enough.
+    assert continued_visits([visit(0, 0, 10, 0, 300), visit(1, 10.5, 20, 370, 600)], gap_us) == {}
+    assert continued_visits([visit(0, 0, 10, 0, 300, h=120), visit(1, 10.5, 20, 370, 600)], gap_us) == {1: 0}
+    # Two candidates for one predecessor: the nearer takes it, the other starts its own presence.
+    assert continued_visits([visit(0, 0, 10, 0, 300), visit(1, 10.5, 20, 340, 600), visit(2, 10.8, 20, 305, 600)],
+                            gap_us) == {2: 0}
+    # A visit that starts before the other ended does not continue it.
+    assert continued_visits([visit(0, 0, 10, 0, 300), visit(1, 9.5, 20, 300, 600)], gap_us) == {}
+
+
 def test_person_standing_still_for_minutes_is_one_long_visit():
     rng = np.random.default_rng(3)
     rows = track([(600, SHELF_PT), (2, NOWHERE_PT)], fps=15)
@@ -311,7 +365,7 @@ def test_consistency_checks_pass_on_real_output_and_catch_broken_rows():
     from watershop_dagster.zones import checks
 
     obs = frame(track([(6, SHELF_PT), (3, NOWHERE_PT), (6, SHELF_PT), (2, AISLE_PT)], "a"),
-                track([(2, ENTRANCE_PT), (8, SHELF_PT)], "b", start_s=4))
+                track([(2, ENTRANCE_PT), (8, SHELF_PT)], "b", start_s=8))
     result = analyse_observations(obs, ZONES)
     assert result.visits.height == 5 and result.loitering.height == 3
     assert checks.visits_outside_track_life(result.visits, result.tracks).is_empty()

@@ -227,6 +227,10 @@ class Thresholds(_Strict):
     zone_exit_debounce_seconds: float = Field(
         default=1.0, gt=0, description="A person out of a zone for longer than this has left it (shorter: a dropout)"
     )
+    zone_presence_gap_seconds: float = Field(
+        default=1.5, ge=0, description="A zone visit beginning at most this long after another ended, where it ended, "
+        "continues that presence (loitering); 0: each visit stands alone",
+    )
 
 
 class VisionConfig(_Strict):
@@ -528,6 +532,7 @@ thresholds:
   min_visit_seconds: 2
   max_visit_hours: 6
   zone_exit_debounce_seconds: 1  # out of a zone (or unseen) longer than this: the person left it
+  zone_presence_gap_seconds: 1.5  # loitering: a track re-found at the same spot within this continues the presence
 
 vision:
   motion_threshold: 0.004  # share of changed pixels that wakes the face detector

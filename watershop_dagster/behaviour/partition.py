@@ -185,7 +185,8 @@ def process_behaviour_day(
         .filter(pl.col("camera") == camera)))
     zones = shop.zones(camera)
     analytics = analyse_observations(with_identities(observations, links), zones,
-                                     exit_debounce_seconds=config.thresholds.zone_exit_debounce_seconds)
+                                     exit_debounce_seconds=config.thresholds.zone_exit_debounce_seconds,
+                                     presence_gap_seconds=config.thresholds.zone_presence_gap_seconds)
     result = BehaviourPartition({}, footage_seconds=people.seconds, files=len(usable))
     result.heatmap_png = render_heatmap_png(
         heatmap_grid(analytics.heatmap, camera),

@@ -13,8 +13,13 @@ Definitions (README "Zones" says the same):
   (exit_ts). dwell_s = exit_ts - enter_ts.
 - exit_reason: "track_lost" when the track ended while the visit was still open (no absence longer
   than the debounce after exit_ts before the track's last observation), else "left_zone".
-- Loitering: a visit whose dwell reaches the zone's loitering_time (>= , exactly at the threshold
-  counts); alert_ts = enter_ts + loitering_time.
+- Presence: a zone visit, continued by the next visit to the same zone (of any track) that starts
+  at most `presence_gap_seconds` after it ended, within PRESENCE_MAX_JUMP box heights of where it
+  ended. A person standing still is the same person when a tracker loses them for a moment, or
+  lets another track take over, at the very spot; someone else minutes later is not.
+- Loitering: a presence that lasts the zone's loitering_time (>=, exactly at the threshold counts);
+  start_ts = its first visit's entry, alert_ts = start_ts + loitering_time, exit_ts = its last
+  visit's exit. track_id is the first visit's track (the row the zone_visits mart marks).
 - Footfall (entrance zones): "in" when a track appears in an entrance zone (its first observation
   is at most the debounce before the visit's entry) and leaves the zone into the store
   (exit_reason left_zone), at exit_ts; "out" when a track that came from elsewhere enters an
@@ -25,12 +30,15 @@ Definitions (README "Zones" says the same):
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 import polars as pl
 
+from watershop_dagster.vision.tracking import chain_roots
 from watershop_dagster.zones.config import Zone
 from watershop_dagster.zones.geometry import points_in_polygon
 from watershop_dagster.zones.schemas import (
@@ -50,6 +58,11 @@ EXIT_TRACK_LOST = "track_lost"
 DIRECTION_IN = "in"
 DIRECTION_OUT = "out"
 DEFAULT_EXIT_DEBOUNCE_SECONDS = 1.0
+#: a tracker loses a person standing still for about a second, or hands them to a new track
+#: (thresholds.zone_presence_gap_seconds; chosen on tuning seeds 8001-8005, 8201-8205)
+DEFAULT_PRESENCE_GAP_SECONDS = 1.5
+#: how far (in box heights, foot to foot) the next visit may begin from where a presence's visit ended
+PRESENCE_MAX_JUMP = 0.6
 DEFAULT_HEATMAP_COLS = 64
 DEFAULT_HEATMAP_ROWS = 36
 HEATMAP_MAX_GAP_SECONDS = 1.0  # an observation stands for the time to the track's next one, at most this
@@ -57,6 +70,8 @@ PATH_CELL = 0.02  # a track's path keeps a point when the person moved to anothe
 MINUTE_US = 60_000_000
 _KEY = ["camera", "track_id"]
 _REQUIRED = [c for c in PERSON_OBSERVATIONS if c not in ("identity", "score")]
+#: where a visit began and ended (foot point and box height, frame px): what presences join on (VisitEnds)
+_VISIT_ENDS = ["enter_x", "enter_y", "enter_h", "exit_x", "exit_y", "exit_h"]
 
 
 def _us(seconds: float) -> int:
@@ -131,7 +146,8 @@ def _visits_in_zone(inside: pl.DataFrame, zone: Zone, debounce_us: int) -> pl.Da
     ends a run) are grouped while the gap between runs is within the debounce; a group becomes a
     visit from its first run of at least `inertia` observations to its last observation."""
     if inside.is_empty():
-        return pl.DataFrame(schema={"track_id": pl.Utf8, "enter_t": pl.Int64, "exit_t": pl.Int64})
+        return pl.DataFrame(schema={"track_id": pl.Utf8, "enter_t": pl.Int64, "exit_t": pl.Int64,
+                                    **{c: pl.Float64 for c in _VISIT_ENDS}})
     same_track = pl.col("track_id") == pl.col("track_id").shift(1)
     consecutive = ((pl.col("row") == pl.col("row").shift(1) + 1)
                    & (pl.col("t") - pl.col("t").shift(1) <= debounce_us))
@@ -139,7 +155,9 @@ def _visits_in_zone(inside: pl.DataFrame, zone: Zone, debounce_us: int) -> pl.Da
         inside.with_columns(run=(~(same_track & consecutive)).fill_null(True).cum_sum())
         .group_by("run", maintain_order=True)
         .agg(track_id=pl.col("track_id").first(), start_t=pl.col("t").first(),
-             end_t=pl.col("t").last(), frames=pl.len())
+             end_t=pl.col("t").last(), frames=pl.len(),
+             first_x=pl.col("fx").first(), first_y=pl.col("fy").first(), first_h=pl.col("fh").first(),
+             last_x=pl.col("fx").last(), last_y=pl.col("fy").last(), last_h=pl.col("fh").last())
     )
     gap = pl.col("start_t") - pl.col("end_t").shift(1)
     return (
@@ -148,9 +166,11 @@ def _visits_in_zone(inside: pl.DataFrame, zone: Zone, debounce_us: int) -> pl.Da
         .group_by("group", maintain_order=True)
         .agg(track_id=pl.col("track_id").first(),
              enter_t=pl.col("start_t").filter(pl.col("qualifies")).first(),
-             exit_t=pl.col("end_t").last())
+             exit_t=pl.col("end_t").last(),
+             **{f"enter_{c}": pl.col(f"first_{c}").filter(pl.col("qualifies")).first() for c in "xyh"},
+             **{f"exit_{c}": pl.col(f"last_{c}").last() for c in "xyh"})
         .drop_nulls("enter_t")
-        .select("track_id", "enter_t", "exit_t")
+        .select("track_id", "enter_t", "exit_t", *_VISIT_ENDS)
     )
 
 
@@ -159,10 +179,11 @@ def zone_visits(
     exit_debounce_seconds: float = DEFAULT_EXIT_DEBOUNCE_SECONDS,
 ) -> pl.DataFrame:
     """ZONE_VISITS rows: one per continuous presence of one track in one zone (module docstring)."""
-    return _zone_visits(_prepare(observations), list(zones), _us(exit_debounce_seconds))
+    return _zone_visits(_prepare(observations), list(zones), _us(exit_debounce_seconds)).select(list(ZONE_VISITS))
 
 
 def _zone_visits(obs: pl.DataFrame, zones: list[Zone], debounce_us: int) -> pl.DataFrame:
+    """ZONE_VISITS rows plus where each visit began and ended (_VISIT_ENDS), for presences."""
     parts = []
     spans = obs.group_by("camera").agg(offset=pl.col("row").min(), length=pl.len())
     by_camera = {camera: obs.slice(offset, length) for camera, offset, length in spans.iter_rows()}  # no copies
@@ -171,12 +192,13 @@ def _zone_visits(obs: pl.DataFrame, zones: list[Zone], debounce_us: int) -> pl.D
         if camera_obs is None:
             continue
         mask = points_in_polygon(camera_obs["px"].to_numpy(), camera_obs["py"].to_numpy(), zone.polygon)
-        inside = camera_obs.select("track_id", "t", "row").filter(pl.Series(mask))
+        inside = camera_obs.select("track_id", "t", "row", fx=(pl.col("x1") + pl.col("x2")) / 2, fy=pl.col("y2"),
+                                   fh=pl.col("y2") - pl.col("y1")).filter(pl.Series(mask))
         parts.append(_visits_in_zone(inside, zone, debounce_us).with_columns(
             camera=pl.lit(zone.camera), zone=pl.lit(zone.name), kind=pl.lit(zone.kind),
             category=pl.lit(zone.category, dtype=pl.Utf8)))
     if not parts:
-        return pl.DataFrame(schema=ZONE_VISITS)
+        return pl.DataFrame(schema={**ZONE_VISITS, **{c: pl.Float64 for c in _VISIT_ENDS}})
     tracks = _track_facts(obs)
     visits = pl.concat(parts, how="diagonal_relaxed").join(tracks, on=_KEY, how="left")
     return (
@@ -187,25 +209,97 @@ def _zone_visits(obs: pl.DataFrame, zones: list[Zone], debounce_us: int) -> pl.D
         )
         .rename({"enter_t": "enter_ts", "exit_t": "exit_ts"})
         .with_columns(_utc("enter_ts"), _utc("exit_ts"))
-        .select([pl.col(c).cast(t) for c, t in ZONE_VISITS.items()])
+        .select([pl.col(c).cast(t) for c, t in ZONE_VISITS.items()] + _VISIT_ENDS)
         .sort(["camera", "zone", "track_id", "enter_ts"])
     )
 
 
-def loitering_events(visits: pl.DataFrame, zones: Iterable[Zone]) -> pl.DataFrame:
-    """LOITERING_EVENTS rows: visits of zones with loitering_time > 0 whose dwell reached it."""
+class VisitEnds(NamedTuple):
+    """Where and when one zone visit began and ended: foot point (x, y) and box height h in frame px,
+    times in microseconds; `visit` numbers it."""
+
+    visit: int
+    enter_t: int
+    exit_t: int
+    enter_x: float
+    enter_y: float
+    enter_h: float
+    exit_x: float
+    exit_y: float
+    exit_h: float
+
+
+def continued_visits(ends: Iterable[VisitEnds], max_gap_us: int, max_jump: float = PRESENCE_MAX_JUMP) -> dict[int, int]:
+    """{visit: the visit it continues} among one zone's visits: one that ended at most `max_gap_us`
+    before it began, its entry within `max_jump` box heights (the larger box: one cut by someone in
+    front understates the person) of that one's exit. Nearest pairs first; each visit continues at
+    most one and is continued by at most one."""
+    ends = list(ends)
+    by_exit = sorted(ends, key=lambda e: e.exit_t)
+    exits = [e.exit_t for e in by_exit]
+    pairs = []
+    for later in ends:
+        lo, hi = bisect.bisect_left(exits, later.enter_t - max_gap_us), bisect.bisect_right(exits, later.enter_t)
+        for earlier in by_exit[lo:hi]:
+            height = max(earlier.exit_h, later.enter_h)
+            if earlier.visit == later.visit or height <= 0:
+                continue
+            jump = math.hypot(later.enter_x - earlier.exit_x, later.enter_y - earlier.exit_y) / height
+            if jump <= max_jump:
+                pairs.append((jump, later.enter_t - earlier.exit_t, later.visit, earlier.visit))
+    predecessor: dict[int, int] = {}
+    continued: set[int] = set()
+    for _, _, later, earlier in sorted(pairs):
+        if later not in predecessor and earlier not in continued:
+            predecessor[later] = earlier
+            continued.add(earlier)
+    return predecessor
+
+
+def zone_presences(visits: pl.DataFrame, presence_gap_seconds: float, max_jump: float = PRESENCE_MAX_JUMP) -> pl.DataFrame:
+    """One row per presence (module docstring): the first visit's columns with exit_ts the last
+    visit's exit and dwell_s from its entry, identity the first one known along it. `visits` as
+    _zone_visits returns them (with where each began and ended)."""
+    if visits.is_empty() or presence_gap_seconds <= 0:
+        return visits
+    visits = visits.sort(["camera", "zone", "enter_ts", "track_id"]).with_row_index("visit")
+    roots = {}
+    for _, part in visits.group_by(["camera", "zone"]):
+        ends = part.select("visit", pl.col("enter_ts").dt.epoch("us"), pl.col("exit_ts").dt.epoch("us"), *_VISIT_ENDS)
+        roots.update(chain_roots(continued_visits((VisitEnds(*row) for row in ends.iter_rows()),
+                                                  _us(presence_gap_seconds), max_jump)))
+    chained = visits.with_columns(presence=pl.col("visit").replace_strict(roots, default=pl.col("visit"), return_dtype=pl.UInt32))
+    return (
+        chained.group_by("presence")
+        .agg(pl.all().sort_by("enter_ts").first(), last_exit=pl.col("exit_ts").max(),
+             known=pl.col("identity").sort_by("enter_ts").drop_nulls().first())
+        .with_columns(exit_ts=pl.col("last_exit"), identity=pl.coalesce("identity", "known"))
+        .with_columns(dwell_s=(pl.col("exit_ts") - pl.col("enter_ts")).dt.total_microseconds() / 1_000_000)
+        .drop("presence", "visit", "last_exit", "known")
+        .sort(["camera", "zone", "track_id", "enter_ts"])
+    )
+
+
+def loitering_events(visits: pl.DataFrame, zones: Iterable[Zone], presence_gap_seconds: float = 0.0) -> pl.DataFrame:
+    """LOITERING_EVENTS rows: presences in zones with loitering_time > 0 that lasted it.
+
+    presence_gap_seconds > 0 joins visits into presences (zone_presences; the visits must carry
+    where they began and ended, as analyse_observations has them); 0: each visit is its own presence.
+    """
     thresholds = pl.DataFrame(
         [(z.camera, z.name, _us(z.loitering_time)) for z in zones if z.loitering_time > 0],
         schema={"camera": pl.Utf8, "zone": pl.Utf8, "loitering_us": pl.Int64}, orient="row",
     )
+    presences = zone_presences(visits, presence_gap_seconds)
     dwell_us = pl.col("exit_ts").dt.epoch("us") - pl.col("enter_ts").dt.epoch("us")
     return (
-        visits.join(thresholds, on=["camera", "zone"])
+        presences.join(thresholds, on=["camera", "zone"])
         .filter(dwell_us >= pl.col("loitering_us"))
         .with_columns(
             start_ts=pl.col("enter_ts"),
             alert_ts=pl.col("enter_ts") + pl.duration(microseconds=pl.col("loitering_us")),
             loitering_time_s=pl.col("loitering_us") / 1_000_000,
+            dwell_s=dwell_us / 1_000_000,
         )
         .select([pl.col(c).cast(t) for c, t in LOITERING_EVENTS.items()])
         .sort(["camera", "zone", "start_ts", "track_id"])
@@ -374,18 +468,21 @@ def analyse_observations(
     observations: pl.DataFrame, zones: Iterable[Zone],
     exit_debounce_seconds: float = DEFAULT_EXIT_DEBOUNCE_SECONDS,
     heatmap_cols: int = DEFAULT_HEATMAP_COLS, heatmap_rows: int = DEFAULT_HEATMAP_ROWS,
+    presence_gap_seconds: float = DEFAULT_PRESENCE_GAP_SECONDS,
 ) -> ZoneAnalytics:
-    """All datasets from one table of observations (typically one camera-day), preparing it once."""
+    """All datasets from one table of observations (typically one camera-day), preparing it once;
+    loitering counts presences that bridge breaks of at most `presence_gap_seconds`."""
     zones = list(zones)
     valid, rejected = split_valid_observations(observations)
     obs = _prepare_valid(valid)
     tracks = _person_tracks(obs, PATH_CELL)
-    visits = _zone_visits(obs, zones, _us(exit_debounce_seconds))
+    with_ends = _zone_visits(obs, zones, _us(exit_debounce_seconds))
+    visits = with_ends.select(list(ZONE_VISITS))
     return ZoneAnalytics(
         rejected=rejected,
         tracks=tracks,
         visits=visits,
-        loitering=loitering_events(visits, zones),
+        loitering=loitering_events(with_ends, zones, presence_gap_seconds),
         footfall=footfall(visits, tracks, exit_debounce_seconds),
         occupancy=zone_occupancy(visits),
         transitions=zone_transitions(visits),

@@ -33,12 +33,14 @@ def overlapping_visits(visits: pl.DataFrame) -> pl.DataFrame:
 
 
 def loitering_without_visit(loitering: pl.DataFrame, visits: pl.DataFrame) -> pl.DataFrame:
-    """Loitering events with no zone visit of the same entry, or alerting after the visit ended."""
+    """Loitering events with no zone visit of the same entry (their presence's first visit), or
+    ending before that visit did, or alerting after their presence ended."""
     joined = loitering.join(
         visits.select(_VISIT_KEY + ["enter_ts", pl.col("exit_ts").alias("visit_exit_ts")]),
         left_on=_VISIT_KEY + ["start_ts"], right_on=_VISIT_KEY + ["enter_ts"], how="left",
     )
-    return joined.filter(pl.col("visit_exit_ts").is_null() | (pl.col("alert_ts") > pl.col("visit_exit_ts")))
+    return joined.filter(pl.col("visit_exit_ts").is_null() | (pl.col("exit_ts") < pl.col("visit_exit_ts"))
+                         | (pl.col("alert_ts") > pl.col("exit_ts")))
 
 
 def footfall_below_identified_entrants(footfall: pl.DataFrame, visits: pl.DataFrame) -> pl.DataFrame:

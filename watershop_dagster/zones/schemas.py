@@ -56,8 +56,10 @@ LOITERING_EVENTS = {
     "dwell_s": pl.Float64,
     "loitering_time_s": pl.Float64,
 }
-"""One row per zone visit that lasted at least the zone's loitering_time: start_ts is the entry,
-alert_ts the moment presence reached loitering_time, exit_ts and dwell_s those of the visit."""
+"""One row per presence in a zone (a visit, continued across short tracking breaks at the same
+spot: analytics.zone_presences) that lasted at least the zone's loitering_time: start_ts is the
+entry of its first visit (whose track_id it carries), alert_ts the moment presence reached
+loitering_time, exit_ts and dwell_s those of the presence."""
 
 FOOTFALL = {
     "camera": pl.Utf8,

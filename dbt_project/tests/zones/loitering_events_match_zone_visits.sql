@@ -1,7 +1,8 @@
--- Every loitering event is one zone visit that reached the zone's loitering_time: a zone visit of
--- the same camera, zone and track entered at start_ts and exited at exit_ts, alert_ts =
--- start_ts + loitering_time_s, and the visit's dwell at least loitering_time_s. Returns the events
--- that break it. A warning: Frigate's own events may disagree with our visits.
+-- Every loitering event is a presence that reached the zone's loitering_time: it starts with a zone
+-- visit of the same camera, zone and track entered at start_ts, ends (exit_ts) no earlier than that
+-- visit (a presence goes on across short tracking breaks, into later visits), alert_ts =
+-- start_ts + loitering_time_s no later than exit_ts, and its dwell at least loitering_time_s.
+-- Returns the events that break it. A warning: Frigate's own events may disagree with our visits.
 {{ config(severity='warn', meta={'dagster': {'ref': {'name': 'loitering_events'}}}) }}  -- dagster-dbt: an asset check on loitering_events
 
 select
@@ -26,8 +27,8 @@ left join {{ ref('zone_visits') }} as visits
 where {{ partition_filter('day', shop_column='events.shop_id', date_column='events.date') }}
   and (
         visits.track_id is null
-     or visits.exit_ts is distinct from events.exit_ts
+     or events.exit_ts < visits.exit_ts
      or events.alert_ts > events.exit_ts
      or abs(epoch(events.alert_ts) - epoch(events.start_ts) - events.loitering_time_s) > 0.001
-     or visits.dwell_s < events.loitering_time_s - 0.001
+     or events.dwell_s < events.loitering_time_s - 0.001
   )
