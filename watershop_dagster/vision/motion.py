@@ -91,7 +91,7 @@ class SearchRegion(NamedTuple):
 
     box: Box
     min_face_px: float
-    kind: str = "motion"  # "motion" | "track" | "frame"
+    kind: str = "motion"  # "motion" | "track" | "frame" | "rescan" | "head" (a tracked person's, people cameras)
 
 
 @dataclass(frozen=True)
