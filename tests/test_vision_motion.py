@@ -5,9 +5,13 @@ import numpy as np
 from watershop_dagster.vision.motion import (
     Box,
     FrameSampler,
+    HeadWatch,
     MotionDetector,
     MotionResult,
+    PersonBox,
     SamplerSettings,
+    head_box,
+    head_interval,
     merge_boxes,
     motion_score,
 )
@@ -191,3 +195,79 @@ def test_sampler_rescans_whole_frame_for_still_faces():
     moving = MotionResult(0.03, (Box(430, 200, 620, 700),))
     assert all(r.kind != "rescan" for r in sampler.plan(90.0, moving).regions)
     assert all(r.kind != "rescan" for r in sampler.plan(95.0, still, [Box(480, 220, 560, 300)]).regions)
+
+
+# ---------------------------------------------------------------- people cameras: faces in heads
+
+
+def test_head_box_is_the_padded_upper_part_of_the_person():
+    settings = SamplerSettings(min_face_px=40, head_share=0.5, head_pad_faces=0.5)
+    assert head_box(Box(500, 100, 600, 400), FULL, settings) == Box(480, 80, 620, 270)
+    # clipped to the frame
+    assert head_box(Box(0, 0, 100, 300), FULL, settings) == Box(0, 0, 120, 170)
+    assert head_box(Box(1200, 600, 1280, 720), FULL, settings) == Box(1180, 580, 1280, 680)
+
+
+def test_head_interval_backs_off_to_the_idle_interval():
+    settings = SamplerSettings(max_fps=5, empty_searches_before_backoff=3, idle_head_interval_s=1.0)
+    assert [head_interval(n, settings) for n in range(7)] == [0.2, 0.2, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_head_watch_backs_off_while_no_face_shows_and_starts_over_when_one_does():
+    settings = SamplerSettings(max_fps=5, empty_searches_before_backoff=1, idle_head_interval_s=1.0)
+    watch = HeadWatch()
+    watch.searched(10.0, False, settings)
+    watch.searched(10.2, False, settings)
+    assert watch.empty == 2 and abs(watch.due_t - (10.2 + 0.8)) < 1e-9
+    watch.searched(11.0, True, settings)
+    assert watch.empty == 0 and abs(watch.due_t - 11.2) < 1e-9
+
+
+PERSON = PersonBox(7, Box(500, 100, 600, 400))
+
+
+def test_people_plan_searches_heads_not_motion_nor_the_whole_frame():
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, min_face_px=40))
+    plan = sampler.plan(0.0, MOVING, [], [PERSON])
+    assert [r.kind for r in plan.regions] == ["head"]
+    assert plan.regions[0].box == head_box(PERSON.box, FULL, sampler.settings)
+    assert plan.heads == {7: plan.regions[0].box}
+    # nobody tracked: no search, whatever moves (a lighting change, a trolley) and however long it is still
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, still_rescan_s=30.0))
+    assert all(sampler.plan(k * 0.2, motion, [], []) is None
+               for k in range(400) for motion in (MOVING, STILL, MotionResult(0.8, (Box(0, 0, *FULL),))))
+
+
+def test_people_plan_merges_overlapping_heads_and_skips_people_too_small_for_a_face():
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, min_face_px=40, head_min_person_faces=2.0))
+    side_by_side = [PersonBox(1, Box(500, 100, 600, 400)), PersonBox(2, Box(590, 110, 690, 410))]
+    far = PersonBox(3, Box(100, 100, 160, 250))  # 60 px wide: a face there is under 40 px
+    plan = sampler.plan(0.0, MOVING, [], [*side_by_side, far])
+    assert set(plan.heads) == {1, 2}
+    assert len(plan.regions) == 1 and plan.regions[0].box == plan.heads[1].union(plan.heads[2])
+
+
+def test_people_plan_leaves_followed_faces_to_their_window_and_backs_off_per_person():
+    settings = SamplerSettings(max_fps=5, min_face_px=40, empty_searches_before_backoff=2, idle_head_interval_s=1.0,
+                               follow_interval_s=0.4)
+    sampler = FrameSampler(FULL, settings)
+    face = Box(530, 120, 580, 170)  # followed, in PERSON's head
+    other = PersonBox(8, Box(900, 100, 1000, 400))  # nobody's face seen: backs off
+    times = {7: [], 8: []}
+    for k in range(50):  # 10 s
+        t = k * 0.2
+        plan = sampler.plan(t, MOVING, [face], [PERSON, other])
+        if plan is None:
+            continue
+        assert all(r.kind in ("track", "head") for r in plan.regions)
+        for key in plan.heads:
+            times[key].append(t)
+        sampler.report(plan, 1, [face])
+    assert times[7] == [0.0]  # found there once, then followed: no more head searches
+    gaps = np.diff(times[8])
+    assert abs(gaps[0] - 0.2) < 1e-9 and max(gaps) <= 1.0 + 1e-9 and len(times[8]) <= 14
+    # once the follow loses the face (it turned away, walked off), the person's head is due again
+    plan = sampler.plan(10.0, MOVING, [face], [PERSON, other])
+    assert 7 not in plan.heads and "track" in [r.kind for r in plan.regions]
+    sampler.report(plan, 0, [])
+    assert 7 in sampler.plan(10.2, MOVING, [face], [PERSON, other]).heads

@@ -20,6 +20,7 @@ from watershop_dagster.config import ShopConfig, VisionConfig
 from watershop_dagster.people.tracking import PeopleSettings, PeopleTracker
 from watershop_dagster.vision.decode import DecodedFrame, FootageDecodeError, iter_frames
 from watershop_dagster.vision.footage import FootageFile
+from watershop_dagster.vision.motion import PersonBox
 from watershop_dagster.vision.pipeline import PipelineTuning, VisionResult, process_footage
 
 
@@ -53,7 +54,8 @@ class PeopleStream:
     def __post_init__(self):
         self.tracker = PeopleTracker(self.camera, self.settings)
 
-    def feed(self, path: Path | str, decoded: DecodedFrame) -> None:
+    def feed(self, path: Path | str, decoded: DecodedFrame) -> list[PersonBox]:
+        """Track the frame; returns the persons tracked in it (where the face pipeline looks for faces)."""
         if self.first_rgb is None:
             self.first_rgb = decoded.rgb()
         self.tracker.update_av(decoded.frame, decoded.ts_utc)
@@ -62,6 +64,7 @@ class PeopleStream:
             self._spans[Path(path)] = _Span(decoded.pts_s, decoded.pts_s)
         else:
             span.last_s, span.frames = decoded.pts_s, span.frames + 1
+        return self.tracker.people
 
     def track(self, footage: FootageFile) -> str | None:
         """Decode one file into the tracker; None when it decoded to the end, else why not."""
@@ -90,8 +93,9 @@ def faces_and_people(
     tuning: PipelineTuning | None = None,
 ) -> tuple[VisionResult, PeopleStream]:
     """The face pipeline over one camera's files (as `process_footage` with on_error="skip") with
-    every decoded frame also fed to a people tracker: each file is decoded once for both. Runs in
-    this process (the tracker needs the frames in time order)."""
+    every decoded frame also fed to a people tracker: each file is decoded once for both, and faces
+    are looked for only in the heads of the persons tracked (see vision.motion). Runs in this
+    process (the tracker needs the frames in time order)."""
     stream = PeopleStream(camera, people)
     result = process_footage(files, vision, tuning=tuning, on_error="skip",
                              on_frame=lambda footage, decoded: stream.feed(footage.path, decoded))

@@ -38,6 +38,7 @@ from watershop_dagster.people.detector import (
 from watershop_dagster.people.relink import RelinkSettings, apply_links, duplicate_tracks, relink_tracks, track_ends
 from watershop_dagster.people.schema import PERSON_OBSERVATIONS, empty_observations
 from watershop_dagster.vision.decode import iter_frames
+from watershop_dagster.vision.motion import Box, PersonBox
 
 #: ByteTrack expresses its lost-track buffer in frames at this reference rate
 _BYTETRACK_REFERENCE_FPS = 30.0
@@ -202,6 +203,8 @@ class PeopleTracker:
         self._first_seen: datetime | None = None
         self.frames_seen = 0
         self.frames_processed = 0
+        #: the confirmed tracks of the last processed frame, boxes in full-frame px (where faces are looked for)
+        self.people: list[PersonBox] = []
 
     # -- input -----------------------------------------------------------------------------
 
@@ -249,6 +252,7 @@ class PeopleTracker:
         tracked = self._tracker.update(found, timestamp=t)
         h, w = planes.y.shape
         sx, sy = planes.frame_width / w, planes.frame_height / h
+        self.people = []
         if self.settings.tracker.relink is not None and self.frames_processed % COLOUR_SAMPLE_EVERY == 0:
             self._sample_colours(planes, tracked)
         for box, track, score in zip(tracked.xyxy, tracked.tracker_id, tracked.confidence if tracked.confidence is not None else [1.0] * len(tracked)):
@@ -258,6 +262,8 @@ class PeopleTracker:
             known = self._live.get(int(track))
             box_now = (x1, y1, x2, y2)
             self._live[int(track)] = known.moved_to(box_now, t, VELOCITY_SMOOTHING) if known else _LiveBox(box_now, t)
+            self.people.append(PersonBox(int(track), Box(math.floor(x1 * sx), math.floor(y1 * sy),
+                                                         math.ceil(x2 * sx), math.ceil(y2 * sy))))
             r = self._rows
             r["camera"].append(self.camera)
             r["track_id"].append(f"{self._id_prefix}-{int(track)}")

@@ -12,12 +12,21 @@ search every `still_rescan_s` that finds a still face nobody follows), at most
 `max_fps` searched frames a second, known faces are followed in small windows around their last
 position, and the (costly) search of whole motion regions backs off while it keeps finding
 nothing or while every moving blob is already explained by a followed face.
+
+On a camera that also tracks people (`plan(..., people=...)`), faces are looked for only where
+people are, as Frigate does: the upper part of each tracked person's box (`head_box`), the due ones
+merged into few regions, instead of motion regions and whole-frame rescans. A person whose face is
+followed is not searched again (the follow window looks for the face) until the follow loses it;
+a person whose head keeps showing no face (turned away) is searched less and less often
+(`HeadWatch`), and a person too small to show a face of min_face_px is not searched at all. A face
+no person's box holds could not name a person track anyway (behaviour.identities takes faces in
+the upper half of a person box).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -70,12 +79,19 @@ class Box(NamedTuple):
         return inter / (self.area + other.area - inter) if inter else 0.0
 
 
+class PersonBox(NamedTuple):
+    """A tracked person in the frame: the track's key (stable while it lives) and its box (full-frame px)."""
+
+    key: Hashable
+    box: Box
+
+
 class SearchRegion(NamedTuple):
     """Where to run the face detector, and the smallest face (px) it must find there."""
 
     box: Box
     min_face_px: float
-    kind: str = "motion"  # "motion" | "track" | "frame"
+    kind: str = "motion"  # "motion" | "track" | "frame" | "rescan" | "head" (a tracked person's, people cameras)
 
 
 @dataclass(frozen=True)
@@ -232,6 +248,50 @@ class SamplerSettings:
     # face that stands still and was lost (e.g. at a slice boundary) is found again well within
     # the visit gap (default 60 s) instead of splitting the visit
     still_rescan_s: float = 30.0
+    # people cameras: a person's head is the upper head_share of the box (the share identities
+    # take faces from), grown by head_pad_faces × min_face each way so a face at its edge is whole
+    head_share: float = 0.5
+    head_pad_faces: float = 0.5
+    # a person's shoulders are ~2.5-3 face widths across: a box narrower than this many min faces
+    # holds no face the detector could find (a person far away), so it is not searched
+    head_min_person_faces: float = 2.0
+    # a head without a face is searched at max_fps, after empty_searches_before_backoff empty
+    # searches ever less often (doubling) down to once every idle_head_interval_s
+    idle_head_interval_s: float = 1.0
+
+
+def head_box(person: Box, frame_size: tuple[int, int], settings: SamplerSettings) -> Box:
+    """Where a tracked person's face can be: the upper `head_share` of the box, padded by
+    `head_pad_faces` × min_face_px on every side and clipped to the frame."""
+    pad = settings.head_pad_faces * settings.min_face_px
+    top_part = Box(person.x0, person.y0, person.x1, person.y0 + math.ceil(settings.head_share * person.height))
+    return top_part.pad(pad).clip(*frame_size)
+
+
+def head_interval(empty_searches: int, settings: SamplerSettings) -> float:
+    """Seconds until a head that showed no face in its last `empty_searches` searches is searched again."""
+    base = 1.0 / settings.max_fps
+    extra = empty_searches - settings.empty_searches_before_backoff
+    if extra < 0:
+        return base
+    return max(base, min(settings.idle_head_interval_s, base * 2 ** (extra + 1)))
+
+
+def holds(box: Box, point: tuple[float, float]) -> bool:
+    return box.x0 <= point[0] < box.x1 and box.y0 <= point[1] < box.y1
+
+
+@dataclass
+class HeadWatch:
+    """When a tracked person's head is next due for a face search, and how many searches in a row found none."""
+
+    due_t: float = -math.inf
+    empty: int = 0
+
+    def searched(self, t: float, found: bool, settings: SamplerSettings) -> None:
+        """After a search of the head at `t` that found a face in it, or not."""
+        self.empty = 0 if found else self.empty + 1
+        self.due_t = t + head_interval(self.empty, settings)
 
 
 @dataclass
@@ -239,6 +299,7 @@ class SearchPlan:
     t: float
     regions: list[SearchRegion]
     motion_search: bool  # whole motion regions searched (vs. only followed faces)
+    heads: dict[Hashable, Box] = field(default_factory=dict)  # people cameras: the persons' heads searched
 
 
 @dataclass
@@ -258,6 +319,8 @@ class FrameSampler:
     _last_rescan: float = field(default=-math.inf, init=False)
     _empty_streak: int = field(default=0, init=False)
     _followed_all: bool = field(default=False, init=False)
+    _heads: dict[Hashable, HeadWatch] = field(default_factory=dict, init=False)
+    _found: list[tuple[float, Box]] = field(default_factory=list, init=False)  # faces found since the last follow search
 
     def motion_interval(self, tracking: bool) -> float:
         s = self.settings
@@ -269,7 +332,13 @@ class FrameSampler:
             base = max(base, min(s.idle_motion_interval_s, (1.0 / s.max_fps) * 2 ** (extra + 1)))
         return base
 
-    def plan(self, t: float, motion: MotionResult, tracked: Sequence[Box] = ()) -> SearchPlan | None:
+    def plan(
+        self, t: float, motion: MotionResult, tracked: Sequence[Box] = (), people: Sequence[PersonBox] | None = None
+    ) -> SearchPlan | None:
+        """`people`: the persons tracked in this frame on a camera that tracks people (None: it does
+        not); then faces are looked for in their heads instead of in motion regions."""
+        if people is not None:
+            return self._plan_people(t, motion, tracked, people)
         s = self.settings
         w, h = self.frame_size
         moving = motion.score >= s.motion_threshold and bool(motion.boxes)
@@ -287,17 +356,10 @@ class FrameSampler:
             self._last_search = self._last_rescan = t
             return SearchPlan(t, [SearchRegion(Box(0, 0, w, h), s.min_face_px, "rescan")], False)
 
-        regions: list[SearchRegion] = []
-        bodies: list[Box] = []
-        # a followed face is looked for even when the scene is still (a customer standing at the
-        # counter), only less often: that keeps one track, and so a few embeddings, per person
-        follow_every = s.follow_interval_s if moving else s.still_follow_interval_s
-        follow_due = t - self._last_follow >= max(1.0 / s.max_fps, follow_every) - 1e-6
+        regions = self._follow_regions(t, tracked, moving)
+        bodies = []
         for face in tracked:
             fw = max(face.width, face.height)
-            if follow_due:
-                win = face.pad(fw * s.track_window).clip(w, h)
-                regions.append(SearchRegion(win, max(s.min_face_px, s.track_min_face_ratio * fw), "track"))
             bodies.append(Box(face.x0 - int(1.5 * fw), face.y0 - fw, face.x1 + int(1.5 * fw), face.y1 + 6 * fw))
 
         # the slower rate only while every followed face was found again at the last search:
@@ -329,7 +391,58 @@ class FrameSampler:
             self._last_motion_search = t
         return SearchPlan(t, regions + motion_regions, bool(motion_regions))
 
-    def report(self, plan: SearchPlan, n_faces: int) -> None:
+    def _follow_regions(self, t: float, tracked: Sequence[Box], moving: bool) -> list[SearchRegion]:
+        """Windows around the followed faces, when a follow is due. A followed face is looked for
+        even when the scene is still (a customer standing at the counter), only less often: that
+        keeps one track, and so a few embeddings, per person."""
+        s = self.settings
+        follow_every = s.follow_interval_s if moving else s.still_follow_interval_s
+        if t - self._last_follow < max(1.0 / s.max_fps, follow_every) - 1e-6:
+            return []
+        w, h = self.frame_size
+        return [SearchRegion(face.pad(max(face.width, face.height) * s.track_window).clip(w, h),
+                             max(s.min_face_px, s.track_min_face_ratio * max(face.width, face.height)), "track")
+                for face in tracked]
+
+    def _plan_people(self, t: float, motion: MotionResult, tracked: Sequence[Box], people: Sequence[PersonBox]) -> SearchPlan | None:
+        s = self.settings
+        if t - self._last_search < 1.0 / s.max_fps - 1e-6:
+            return None
+        moving = motion.score >= s.motion_threshold and bool(motion.boxes)
+        regions = self._follow_regions(t, tracked, moving)
+        self._heads = {p.key: self._heads.get(p.key, HeadWatch()) for p in people}
+        # a face found again at the last follow search (or just found in a head) is being followed:
+        # its person's head is left to the follow window; a face the follow lost is not
+        fresh = max(s.follow_interval_s, s.still_follow_interval_s) + 1.0 / s.max_fps
+        followed = [box.center for found_t, box in self._found if t - found_t <= fresh + 1e-6]
+        heads: dict[Hashable, Box] = {}
+        for person in people:
+            if person.box.width < s.head_min_person_faces * s.min_face_px:
+                continue
+            head = head_box(person.box, self.frame_size, s)
+            if any(holds(head, centre) for centre in followed):
+                continue
+            if t >= self._heads[person.key].due_t - 1e-6:
+                heads[person.key] = head
+        head_regions = [SearchRegion(box, s.min_face_px, "head") for box in merge_boxes(list(heads.values()))]
+        if not regions and not head_regions:
+            return None
+        self._last_search = t
+        if regions:
+            self._last_follow = t
+        return SearchPlan(t, regions + head_regions, False, heads)
+
+    def report(self, plan: SearchPlan, n_faces: int, faces: Sequence[Box] = ()) -> None:
+        """After searching `plan`: the number of faces found and, for a people plan, their boxes
+        (each head learns whether it showed one; a face found is followed from then on)."""
+        s = self.settings
+        if any(r.kind == "track" for r in plan.regions):
+            self._found = []
+        self._found += [(plan.t, box) for box in faces]
+        for key, head in plan.heads.items():
+            watch = self._heads.get(key)
+            if watch is not None:
+                watch.searched(plan.t, any(holds(head, box.center) for box in faces), s)
         n_followed = sum(1 for r in plan.regions if r.kind == "track")
         if n_followed:
             self._followed_all = n_faces >= n_followed

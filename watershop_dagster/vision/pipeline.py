@@ -17,7 +17,9 @@ consecutive files. Per slice or run:
 
 Idle footage costs decoding plus ~1 ms per sampled frame. With `on_frame`, every decoded frame
 (not only the sampled ones) also goes to a second consumer, e.g. the people tracker, so one decode
-serves both (the jobs then run in this process, in time order). Output is a `VisionResult` of polars
+serves both (the jobs then run in this process, in time order). A sink that tracks people returns
+the persons it sees in the frame; faces are then looked for only in their heads (FrameSampler's
+people plan), not in whole motion regions. Output is a `VisionResult` of polars
 DataFrames with the schemas below; IDs are hashes of camera, file start and frame time, so
 re-running gives identical rows. Face images are not kept unless `store_face_crops` is on.
 """
@@ -51,7 +53,7 @@ from watershop_dagster.vision.faces import (
     face_patch,
 )
 from watershop_dagster.vision.footage import FootageFile
-from watershop_dagster.vision.motion import Box, FrameSampler, MotionDetector, SamplerSettings
+from watershop_dagster.vision.motion import Box, FrameSampler, MotionDetector, PersonBox, SamplerSettings
 from watershop_dagster.vision.tracking import (
     EmbeddingPolicy,
     EmbeddingSelector,
@@ -74,8 +76,9 @@ PREROLL_SECONDS = 1.0
 #: width of the grayscale frame motion runs on
 MOTION_WIDTH = 160
 
-#: gets every decoded frame (not only the sampled ones) with its file: a second consumer of one decode
-FrameSink = Callable[[FootageFile, DecodedFrame], None]
+#: gets every decoded frame (not only the sampled ones) with its file: a second consumer of one decode;
+#: a people tracker returns the persons it sees in the frame (None: no such knowledge)
+FrameSink = Callable[[FootageFile, DecodedFrame], Sequence[PersonBox] | None]
 
 
 @dataclass(frozen=True)
@@ -239,8 +242,9 @@ class _Runner:
             stats=decode_stats,
             unsampled=on_frame is not None,
         ):
+            people = None
             if on_frame is not None and df.pts_s >= t0:
-                on_frame(footage, df)
+                people = on_frame(footage, df)
             if not df.sampled:
                 continue
             t = offset + df.pts_s  # the runner's clock
@@ -254,7 +258,7 @@ class _Runner:
             last_pts = df.pts_s
             self.stats["frames_scored"] += 1
             self._close_tracks(self.tracker.expire(t))
-            plan = self.sampler.plan(t, result, self.tracker.following(t, ss.track_keep_s))
+            plan = self.sampler.plan(t, result, self.tracker.following(t, ss.track_keep_s), people)
             dets: list[Detection] = []
             if plan is not None:
                 dets = self._search(df, t, plan, camera, file_start)
@@ -279,7 +283,7 @@ class _Runner:
             for d in detect_faces(rgb, plan.regions, ss.min_face_px, adjust_threshold=self.tuning.min_det_score)
             if max(d.width, d.height) >= 0.75 * ss.min_face_px
         ]
-        self.sampler.report(plan, len(dets))
+        self.sampler.report(plan, len(dets), [d.box for d in dets])
         self.stats["frames_searched"] += 1
         self.stats["search_pixels"] += sum(r.box.area * (72.0 / r.min_face_px) ** 2 for r in plan.regions)
         track_indices = self.tracker.update(t, [d.box for d in dets])
@@ -519,14 +523,14 @@ def _rerun_group(
 ) -> list[VisionResult]:
     """A failed segment spoils only its group's run: the group's other files, rerun as one run
     (dropping any further file that fails, noted in `failed`). The sink is fed only the files
-    after the failed one: it saw the earlier ones, and the failed file up to the failure."""
+    after the failed one: it saw the earlier ones, and the failed file up to the failure (their
+    frames, with no persons from it, are searched for faces as on a camera without people)."""
     failed.setdefault(error.path, str(error))
     seen = _files_through(group, error.path)
     rest = tuple(f for f in group if Path(f.path) not in failed)
 
-    def unseen_only(footage: FootageFile, frame: DecodedFrame) -> None:
-        if Path(footage.path) not in seen:
-            on_frame(footage, frame)
+    def unseen_only(footage: FootageFile, frame: DecodedFrame) -> Sequence[PersonBox] | None:
+        return None if Path(footage.path) in seen else on_frame(footage, frame)
 
     while rest:
         try:
