@@ -1,6 +1,7 @@
--- One row per (shop, merged customer id) with the id that finally survives it: chains (c <- b <- a)
--- are followed to their end. Every day's merges, whatever the run's scope: a merge decided today
--- renames the person on every earlier day too. An id merged twice keeps its earliest merge.
+-- One row per (shop, merged customer id), typed, with the id that finally survives it: chains
+-- (c <- b <- a) are followed to their end. Every day's merges, whatever the run's scope: a merge
+-- decided today renames the person on every earlier day too. An id merged twice keeps its earliest
+-- merge.
 with recursive source as (
 
     select *
@@ -10,19 +11,27 @@ with recursive source as (
 
 merges as (
 
-    select shop_id::varchar as shop_id, customer_id::varchar as customer_id,
-           surviving_id::varchar as surviving_id, date::date as decided_on
+    select
+        shop_id::varchar                    as shop_id,
+        customer_id::varchar                as customer_id,
+        surviving_id::varchar               as merged_into,
+        date::date                          as decided_on,
+        first_seen::date                    as first_seen,
+        linkage::double                     as linkage,
+        runner_up::double                   as runner_up,
+        n_exemplars::integer                as n_exemplars,
+        n_exemplars_surviving::integer      as n_exemplars_surviving
     from source
     qualify row_number() over (partition by shop_id, customer_id order by date, surviving_id) = 1
 
 ),
 
-chains (shop_id, customer_id, surviving_id, decided_on, hops) as (
+chains (shop_id, customer_id, surviving_id, hops) as (
 
-    select shop_id, customer_id, surviving_id, decided_on, 1
+    select shop_id, customer_id, merged_into, 1
     from merges
     union all
-    select chains.shop_id, chains.customer_id, merges.surviving_id, chains.decided_on, chains.hops + 1
+    select chains.shop_id, chains.customer_id, merges.merged_into, chains.hops + 1
     from chains
     join merges
         on merges.shop_id = chains.shop_id
@@ -31,12 +40,31 @@ chains (shop_id, customer_id, surviving_id, decided_on, hops) as (
 
 ),
 
+survivors as (
+
+    select shop_id, customer_id, arg_max(surviving_id, hops) as surviving_id
+    from chains
+    group by shop_id, customer_id
+
+),
+
 final as (
 
-    select shop_id, customer_id, decided_on,
-           arg_max(surviving_id, hops) as surviving_id
-    from chains
-    group by shop_id, customer_id, decided_on
+    select
+        merges.shop_id,
+        merges.customer_id,
+        survivors.surviving_id,
+        merges.merged_into,
+        merges.decided_on,
+        merges.first_seen,
+        merges.linkage,
+        merges.runner_up,
+        merges.n_exemplars,
+        merges.n_exemplars_surviving
+    from merges
+    join survivors
+        on survivors.shop_id = merges.shop_id
+       and survivors.customer_id = merges.customer_id
 
 )
 
