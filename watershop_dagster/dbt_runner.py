@@ -15,9 +15,13 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,11 @@ RawEvent = dict[str, Any]  # one dbt event as dbt's JSON log would print it ({"i
 # The events a build reports: one per finished node, what Dagster turns into outputs and check results.
 # dbt fires ~20 events per node; turning each into a dict would cost more than running the node's SQL.
 RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
+# The levels of the lines a build prints and keeps in its log file (dbt's own loggers at level info).
+SHOWN_LEVELS = frozenset({"info", "warn", "error"})
+LOG_FILE = "dbt.log"
+LOG_FILE_MAX_BYTES = 10 * 1024 * 1024  # dbt's own default rotation: 10 MB, 5 old files
+LOG_FILE_BACKUPS = 5
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,12 @@ class DbtWorkspaceRunner:
                 "--target-path", str(target_dir(config)), "--log-path", str(target_dir(config)),
                 "--log-level-file", "info", "--no-send-anonymous-usage-stats"]
 
+    def _build_args(self, config: WatershopConfig) -> list[str]:
+        """A build's arguments: dbt's own loggers off. They format every one of the ~20 events of a
+        node, debug ones included, before their level filter drops it (a sixth of a build's CPU);
+        `_LogLines` writes the same info lines to stdout and the log file instead."""
+        return [*self._base_args(config), "--log-level", "none", "--log-level-file", "none"]
+
     def manifest(self, config: WatershopConfig):
         """The parsed project for this workspace; parsed again only when a model, macro or yml changed."""
         from dbt.cli.main import dbtRunner
@@ -98,8 +113,10 @@ class DbtWorkspaceRunner:
 
         manifest = _pristine_copy(self.manifest(config))
         events: list[RawEvent] = []
+        lines = _LogLines(target_dir(config) / LOG_FILE)
 
         def collect(message) -> None:
+            lines.write(message)
             if message.info.name not in RESULT_EVENTS:
                 return
             event = msg_to_dict(message)
@@ -111,13 +128,39 @@ class DbtWorkspaceRunner:
         run_vars = json.dumps(dbt_vars(config, scope), sort_keys=True)
         try:
             result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(
-                ["build", *self._base_args(config), "--vars", run_vars, *zone_build_args(config, extra_args)])
+                ["build", *self._build_args(config), "--vars", run_vars, *zone_build_args(config, extra_args)])
         finally:
             _release_build_file()
+            lines.close()
         failures = [f"{r.node.name}: {r.status} {r.message}" for r in getattr(result.result, "results", None) or []
                     if str(r.status) not in ("success", "pass", "warn", "skipped")]
         error = str(result.exception) if result.exception else None
         return DbtBuildResult(success=result.success, events=events, failures=failures, error=error)
+
+
+class _LogLines:
+    """dbt's info lines of one build, as its own loggers print them ("HH:MM:SS  <message>", secrets
+    scrubbed): to the current stdout (where `watershop run` reads node results for its progress bar)
+    and to the workspace's rotating dbt.log. Only events of SHOWN_LEVELS are formatted at all."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handler = RotatingFileHandler(path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS,
+                                            encoding="utf8")
+        self._lock = threading.Lock()  # dbt fires events from its worker threads
+
+    def write(self, message) -> None:
+        if message.info.level not in SHOWN_LEVELS:
+            return
+        from dbt_common.events.functions import env_scrubber
+
+        line = f"{datetime.now(UTC):%H:%M:%S}  {env_scrubber(message.info.msg)}"
+        with self._lock:
+            print(line, file=sys.stdout, flush=True)
+            self._handler.emit(logging.makeLogRecord({"msg": line, "levelname": message.info.level.upper()}))
+
+    def close(self) -> None:
+        self._handler.close()
 
 
 def _release_build_file() -> None:

@@ -19,11 +19,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import supervision as sv
-from trackers import ByteTrackTracker
 
 from watershop_dagster.people.detector import (
     MARGINAL_SCORE,
@@ -39,6 +38,9 @@ from watershop_dagster.people.relink import RelinkSettings, apply_links, duplica
 from watershop_dagster.people.schema import PERSON_OBSERVATIONS, empty_observations
 from watershop_dagster.vision.decode import iter_frames
 from watershop_dagster.vision.motion import Box, PersonBox
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 #: ByteTrack expresses its lost-track buffer in frames at this reference rate
 _BYTETRACK_REFERENCE_FPS = 30.0
@@ -184,6 +186,11 @@ class PeopleTracker:
         self.camera = camera
         self.settings = settings
         self.detector = detector if detector is not None else ForegroundDetector(settings.foreground)
+        # imported here: a run that tracks no people (a water shop's day) does not pay ~1.5 s for them
+        import supervision
+        from trackers import ByteTrackTracker
+
+        self._detections = supervision.Detections
         t = settings.tracker
         self._make_tracker = lambda: ByteTrackTracker(
             lost_track_buffer=max(1, round(t.lost_track_s * _BYTETRACK_REFERENCE_FPS)),
@@ -245,9 +252,9 @@ class PeopleTracker:
         if detections:
             boxes = np.array([d[:4] for d in detections], np.float32)
             scores = np.array([d.score for d in detections], np.float32)
-            found = sv.Detections(xyxy=boxes, confidence=scores)
+            found = self._detections(xyxy=boxes, confidence=scores)
         else:
-            found = sv.Detections.empty()
+            found = self._detections.empty()
             found.confidence = np.zeros(0, np.float32)
         tracked = self._tracker.update(found, timestamp=t)
         h, w = planes.y.shape
