@@ -198,3 +198,18 @@ def test_a_run_whose_builds_merged_someone_rebuilds_the_marts_from_the_merged_id
     assert merges_scope(tmp_path, other_shop) == other_shop
     earlier = {"date": DAYS[0].isoformat(), "date_to": DAYS[3].isoformat()}  # already covers the merged days
     assert merges_scope(tmp_path, earlier) == earlier
+
+
+def test_the_batched_linkage_rows_equal_the_pairwise_definition(rng):
+    from watershop_dagster.identity.matching import CandidateIndex
+    from watershop_dagster.identity.merges import _Linkages
+
+    ledger, _, _ = returning_customer(rng)
+    ledger = pl.concat([ledger, ledger_rows("d", DAYS[1], look(rng, rng.normal(size=EMBEDDING_DIM), 5), hour=12)])
+    index = CandidateIndex.from_ledger(ledger.drop("date"))
+    days = [set(ledger.filter(pl.col("customer_id") == key)["date"]) for key in index.keys]
+    rows = _Linkages(index, days)
+    block = [index.vectors[index.offsets[i]:index.offsets[i + 1]] for i in range(len(index.keys))]
+    for i in range(len(index.keys)):
+        expected = [np.inf if days[i] & days[j] else linkage(block[i], block[j]) for j in range(len(index.keys))]
+        assert np.allclose(rows.row(i), expected)

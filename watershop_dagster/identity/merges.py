@@ -117,18 +117,8 @@ def find_merges(ledger: pl.DataFrame, day: date, thresholds: Thresholds) -> pl.D
     today = [i for i, cid in enumerate(keys) if day in days_seen[cid]]
     if not today or len(keys) < 2:
         return pl.DataFrame(schema=CUSTOMER_MERGES_SCHEMA)
-    block = [index.vectors[index.offsets[i]:index.offsets[i + 1]] for i in range(len(keys))]
-    linkages: dict[int, np.ndarray] = {}
-
-    def row(i: int) -> np.ndarray:
-        """L(i, every customer), inf where the two were seen on one day (or i itself)."""
-        if i not in linkages:
-            linkages[i] = np.array([
-                np.inf if j == i or days_seen[keys[i]] & days_seen[keys[j]] else linkage(block[i], block[j])
-                for j in range(len(keys))
-            ])
-        return linkages[i]
-
+    linkages = _Linkages(index, [days_seen[cid] for cid in keys])
+    row = linkages.row
     info = index.info
     candidates = []
     for b in today:
@@ -160,6 +150,37 @@ def find_merges(ledger: pl.DataFrame, day: date, thresholds: Thresholds) -> pl.D
             "n_exemplars_surviving": int(index.offsets[keys.index(older) + 1] - index.offsets[keys.index(older)]),
         })
     return pl.DataFrame(out, schema=CUSTOMER_MERGES_SCHEMA)
+
+
+class _Linkages:
+    """L(i, every customer) rows, computed on demand: one distance block per row instead of one
+    call per pair (a shop with thousands of customers re-checks the day's few against all)."""
+
+    def __init__(self, index: CandidateIndex, days: list[set[date]]):
+        self.index = index
+        sizes = np.diff(index.offsets)
+        # each customer's exemplar columns, padded with -1 to the longest: segment medians in one call
+        self.columns = np.full((len(sizes), int(sizes.max())), -1)
+        for i, (start, size) in enumerate(zip(index.offsets[:-1], sizes)):
+            self.columns[i, :size] = np.arange(start, start + size)
+        day_list = sorted(set().union(*days))
+        self.seen = np.zeros((len(days), len(day_list)), bool)
+        for i, seen in enumerate(days):
+            self.seen[i, [day_list.index(d) for d in seen]] = True
+        self.rows: dict[int, np.ndarray] = {}
+
+    def row(self, i: int) -> np.ndarray:
+        """L(i, every customer) as `linkage` defines it; inf where the two were seen on one day (or i itself)."""
+        if i not in self.rows:
+            index = self.index
+            d = distances(index.vectors[index.offsets[i]:index.offsets[i + 1]], index.vectors)
+            mine_to_theirs = np.median(np.minimum.reduceat(d, index.offsets[:-1], axis=1), axis=0)
+            nearest_of_theirs = np.where(self.columns >= 0, d.min(axis=0)[self.columns], np.nan)
+            theirs_to_mine = np.nanmedian(nearest_of_theirs, axis=1)
+            out = np.maximum(mine_to_theirs, theirs_to_mine)
+            out[(self.seen & self.seen[i]).any(axis=1)] = np.inf  # itself included
+            self.rows[i] = out
+        return self.rows[i]
 
 
 def _age_key(customer_id: str, info: dict, days: set[date]) -> tuple:
