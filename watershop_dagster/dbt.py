@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -11,6 +14,7 @@ from watershop_dagster.catalog import BEHAVIOUR_OUTPUTS
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.fixtures import REPO_ROOT
 from watershop_dagster.lake import PART_FILE
+from watershop_dagster.locks import manifest_lock
 
 PACKAGED_DBT_PROJECT = Path(__file__).resolve().parent / "dbt_project"  # where the wheel ships it
 
@@ -64,18 +68,40 @@ DEFINITIONS_VARS = {"watershop_lake_root": "/workspace-independent/lake", "water
 
 
 def ensure_manifest(project: DbtProject) -> Path:
-    """Parse the project when its manifest is missing or older than any model, macro or config."""
-    manifest = project.manifest_path
-    sources = [p for p in Path(project.project_dir).rglob("*")
+    """Parse the project when its manifest is missing, empty or older than any model, macro or config.
+
+    Every process loading the definitions calls this, often several at once (a run beside the UI,
+    parallel runs): the parse runs under a lock into a scratch folder and the manifest is swapped
+    in atomically, so no process reads a half-written manifest and a parse killed half way leaves
+    the old one (or none), never a truncated one that every later load would fail on."""
+    manifest = Path(project.manifest_path)
+    if _manifest_current(manifest, Path(project.project_dir)):
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with manifest_lock(manifest.parent):
+        if not _manifest_current(manifest, Path(project.project_dir)):
+            _parse_into(manifest, project)
+    return manifest
+
+
+def _manifest_current(manifest: Path, project_dir: Path) -> bool:
+    sources = [p for p in project_dir.rglob("*")
                if p.suffix in {".sql", ".py", ".yml", ".yaml"} and "target" not in p.parts]
     newest = max((p.stat().st_mtime for p in sources), default=0.0)
-    if not manifest.exists() or manifest.stat().st_mtime < newest:
-        from dbt.cli.main import dbtRunner
+    return manifest.is_file() and manifest.stat().st_size > 0 and manifest.stat().st_mtime >= newest
 
+
+def _parse_into(manifest: Path, project: DbtProject) -> None:
+    from dbt.cli.main import dbtRunner
+
+    scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=manifest.parent))
+    try:
         result = dbtRunner().invoke(
             ["parse", "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir), "--quiet",
-             "--vars", json.dumps(DEFINITIONS_VARS)]
+             "--target-path", str(scratch), "--vars", json.dumps(DEFINITIONS_VARS)]
         )
         if not result.success:
             raise RuntimeError(f"dbt parse failed: {result.exception}")
-    return manifest
+        os.replace(scratch / "manifest.json", manifest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -13,6 +13,8 @@ not). A lock dies with its process, so a killed run never leaves a lock that blo
   send one alert, nor two alerts of one subject inside its cooldown.
 * `build_lock(build_db)`: ``<build_db folder>/.build.lock``, serialising writers of the DuckDB
   build file (dbt runs, publishing).
+* `manifest_lock(target)`: ``<dbt target folder>/.manifest.lock``, around re-parsing the dbt
+  project's manifest (`dbt.ensure_manifest`), which every process loading the definitions may do.
 """
 
 from __future__ import annotations
@@ -92,3 +94,8 @@ def alert_log_lock(warehouse_dir: Path, shop_id: str):
 def build_lock(build_db: Path):
     """Exclusive lock on the DuckDB build file; waits for ever (a backfill's dbt build may be long)."""
     return file_lock(Path(build_db).parent / ".build.lock", timeout_s=None)
+
+
+def manifest_lock(target_dir: Path):
+    """Exclusive lock on re-parsing the dbt manifest in `target_dir`."""
+    return file_lock(Path(target_dir) / ".manifest.lock")
