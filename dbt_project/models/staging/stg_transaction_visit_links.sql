@@ -1,28 +1,20 @@
 -- One row per (shop, day, bill) of the run's scope: the visit and registry customer it was linked
 -- to, or why it stayed unlinked. A bill listed twice keeps its most confident link.
--- Customer ids are read through stg_customer_merges: a merged id appears as the id it merged into.
 with source as (
 
     select *
     from {{ lake_source('transaction_visit_links') }}
     where {{ partition_filter('day') }}
 
-),
-
-merges as (
-
-    select shop_id, customer_id, surviving_id
-    from {{ ref('stg_customer_merges') }}
-
 )
 
 select
-    source.shop_id::varchar    as shop_id,
+    shop_id::varchar           as shop_id,
     date::date                 as date,
     transaction_id::varchar    as transaction_id,
     timestamp_utc::timestamptz as timestamp_utc,
     visit_id::varchar          as visit_id,
-    coalesce(merges.surviving_id, source.customer_id)::varchar as customer_id,
+    customer_id::varchar       as customer_id,
     person_key::varchar        as person_key,
     role::varchar              as role,
     pos_customer_id::varchar   as pos_customer_id,
@@ -31,10 +23,7 @@ select
     seen_gap_s::double         as seen_gap_s,
     reason::varchar            as reason
 from source
-left join merges
-    on merges.shop_id = source.shop_id
-   and merges.customer_id = source.customer_id
 qualify row_number() over (
-    partition by source.shop_id, date, transaction_id
+    partition by shop_id, date, transaction_id
     order by (visit_id is null), link_confidence desc nulls last, visit_id
 ) = 1
