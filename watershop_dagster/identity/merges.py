@@ -105,7 +105,7 @@ def find_merges(ledger: pl.DataFrame, day: date, thresholds: Thresholds) -> pl.D
     """The merges the evidence of days <= `day` decides, among pairs with a customer seen on `day`.
 
     ledger: the shop's ledger rows (with a `date` column) of days <= day, ids already mapped
-    through earlier merges (`apply_survivors`). Returns CUSTOMER_MERGES_SCHEMA rows."""
+    through earlier merges (`ledger_as_survivors`). Returns CUSTOMER_MERGES_SCHEMA rows."""
     rows = ledger.filter((pl.col("role") == Role.CUSTOMER) & pl.col("embedding").is_not_null()
                          & (pl.col("date") <= day)) if not ledger.is_empty() else ledger
     if rows.is_empty():
