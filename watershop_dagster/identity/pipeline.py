@@ -148,9 +148,9 @@ def build_customer_registry(
     with identity_lock(config.warehouse_dir, shop_id):
         refuse_if_erasure_pending(config, shop_id)
         salt = id_salt(config, shop_id)
-        merges = lake.read_days(root, catalog.CUSTOMER_MERGES, shop_id)
+        other_merges = lake.read_days(root, catalog.CUSTOMER_MERGES, shop_id, exclude=day).drop("date")
         # every id is read as its surviving id: merged customers are one candidate, one snapshot row
-        ledger = ledger_as_survivors(read_ledger(root, shop_id), survivor_map(merges.filter(pl.col("date") != day)))
+        ledger = ledger_as_survivors(read_ledger(root, shop_id), survivor_map(other_merges))
         other = ledger.filter(pl.col("date") != day)
         previous_rows = ledger.filter(pl.col("date") == day).drop("date")
         previous = {}
@@ -173,8 +173,7 @@ def build_customer_registry(
         day_merges = find_merges(ledger, day, config.thresholds)
         _write(config, day_merges, catalog.CUSTOMER_MERGES, shop_id, day)
         result.merges = day_merges.height
-        ledger = ledger_as_survivors(ledger, survivor_map(pl.concat([
-            merges.filter(pl.col("date") != day).drop("date"), day_merges])))
+        ledger = ledger_as_survivors(ledger, survivor_map(pl.concat([other_merges, day_merges])))
         snapshot = registry_snapshot(ledger, day)
         _write(config, snapshot, catalog.CUSTOMER_REGISTRY, shop_id, day)
         unchanged = previous_rows.sort("customer_id", "embedding_id", "track_id").equals(
