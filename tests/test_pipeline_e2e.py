@@ -197,11 +197,21 @@ READER = textwrap.dedent(
     marts, stop_file, new_day = sys.argv[1], sys.argv[2], sys.argv[3]
     current = os.path.join(os.path.dirname(marts), "current")
     con = duckdb.connect(marts, read_only=True)
-    deadline, reads, straddled = time.time() + 600, 0, 0
+    # docs/faults.md: a query overlapping the switch of `current` can fail (DuckDB binds on one build's
+    # footer and scans the next); the documented answer is a retry, so those failures are counted
+    SWITCH_RACE = ("TProtocolException", "Prefetch registered", "Invalid data")
+    deadline, reads, straddled, raced, builds = time.time() + 600, 0, 0, 0, set()
     while not os.path.exists(stop_file) and time.time() < deadline:
         build = os.readlink(current)
-        a, b = con.execute("select (select sum(revenue) from daily_revenue), "
-                           "(select sum(amount) from transactions)").fetchall()[0]
+        builds.add(build)
+        try:
+            a, b = con.execute("select (select sum(revenue) from daily_revenue), "
+                               "(select sum(amount) from transactions)").fetchall()[0]
+        except duckdb.Error as error:
+            if not any(mark in str(error) for mark in SWITCH_RACE) or os.readlink(current) == build:
+                raise
+            raced += 1
+            continue
         if os.readlink(current) == build:  # no publish during the query: both marts of one build
             assert abs(a - b) < 1e-6, (a, b)
         else:
@@ -209,7 +219,7 @@ READER = textwrap.dedent(
         reads += 1
         time.sleep(0.01)  # a dashboard's pace, not a busy loop starving the run
     new = con.execute("select count(*) from daily_revenue where date = ?", [new_day]).fetchall()[0][0]
-    print(reads, straddled, new)
+    print(reads, straddled, raced, len(builds), new)
     """
 )
 
@@ -232,11 +242,12 @@ def test_bi_reader_never_blocks_a_run_nor_sees_half_written_marts(workspace, tmp
     )
     log = re.search(r"dbt and Dagster logs: (\S+)", run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr + (Path(log.group(1)).read_text()[-6000:] if log else "")
-    assert reader.poll() is None, "the reader should still be holding its connection when the run finished"
+    still_reading = reader.poll() is None
     stop_file.touch()
     out, err = reader.communicate(timeout=120)
+    assert still_reading, f"the reader should still be holding its connection when the run finished:\n{err}"
     assert reader.returncode == 0, err
-    reads, straddled, new = map(int, out.split())
-    assert reads > straddled and new == 2
+    reads, straddled, raced, switches, new = map(int, out.split())
+    assert reads > straddled + raced and raced <= switches and new == 2  # at most one failed query per switch
     with duckdb.connect(str(workspace.marts_db), read_only=True) as db:
         assert db.execute("select count(*) from daily_revenue where date = ?", [new_day]).fetchone()[0] == 2
