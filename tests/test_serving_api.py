@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,9 +90,15 @@ def api(api_config):
 @pytest.fixture(scope="module")
 def pos_api(workspaces):
     """create_app with an explicit key (no env), served by uvicorn in a thread, over a POS-only workspace."""
+    with served(create_app(workspaces.pos_only, api_key=KEY)) as client:
+        yield client
+
+
+@contextmanager
+def served(app) -> Iterator[httpx.Client]:
+    """The app served by uvicorn in a thread, and a client of it."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(workspaces.pos_only, api_key=KEY), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -307,3 +315,28 @@ def test_server_follows_each_build_the_pipeline_publishes(api, api_config, tmp_p
         earlier = builds.builds_dir(api_config.warehouse_dir)
         open_builds = {Path(t).parent.name for t in targets if t.startswith(str(earlier))}
         assert open_builds <= {builds.current_build(api_config.warehouse_dir).build_id}, open_builds
+
+
+def test_a_merged_customer_id_is_answered_with_the_id_it_merged_into(workspaces, tmp_path):
+    """A bookmarked id that a later registry build merged into an older one (customer_merges) still
+    answers: with the surviving customer, who lists it among their earlier ids."""
+    (shop, survivor, visits), = sql(workspaces.full, "select shop_id, customer_id, visits from customer_visit_counts "
+                                                     "order by visits desc, customer_id limit 1")
+    marts = tmp_path / "marts.duckdb"
+    with duckdb.connect(str(marts)) as db:
+        db.execute(f"attach '{workspaces.full.marts_db}' as served (read_only)")
+        for (name,) in db.execute("select table_name from information_schema.tables where table_catalog = 'served' "
+                                  "and table_schema = 'main'").fetchall():
+            db.execute(f'create table "{name}" as select * from served."{name}"')
+        db.execute("delete from customer_merges")
+        db.execute("insert into customer_merges (shop_id, customer_id, surviving_id, merged_into) "
+                   "values (?, 'c_merged', ?, ?)", [shop, survivor, survivor])
+    config = workspace_from(marts, tmp_path / "ws", workspaces.pipeline)
+    with served(create_app(config, api_key=KEY)) as client:
+        detail = client.get("/v1/customers/c_merged", params={"shop_id": shop}, headers=AUTH)
+        assert detail.status_code == 200, detail.text
+        assert (detail.json()["customer_id"], detail.json()["merged_ids"]) == (survivor, ["c_merged"])
+        assert detail.json()["shops"][0]["visits"] == visits
+        assert client.get(f"/v1/customers/{survivor}", headers=AUTH).json()["merged_ids"] == ["c_merged"]
+        assert client.get("/v1/customers/c_merged/visits", params={"shop_id": shop}, headers=AUTH).json()["total"] == visits
+        assert client.get("/v1/customers/c_never_seen", headers=AUTH).status_code == 404

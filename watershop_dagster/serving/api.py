@@ -98,7 +98,8 @@ class CustomerAtShop(Customer):
 
 
 class CustomerDetail(BaseModel):
-    customer_id: str
+    customer_id: str = Field(description="The customer's id; a merged id is answered with the id it merged into.")
+    merged_ids: list[str] = Field(default=[], description="Earlier ids of this person, merged into it (customer_merges).")
     shops: list[CustomerAtShop]
 
 
@@ -410,13 +411,16 @@ def create_app(config: WatershopConfig, api_key: str | None = None) -> FastAPI:
     @app.get("/v1/customers/{customer_id}", tags=["customers"], response_model=CustomerDetail, **v1,
              summary="One customer's lifetime figures, per shop")
     def customer(con: Marts, customer_id: str, shop_id: Shop_) -> dict[str, Any]:
-        return {"customer_id": customer_id, "shops": known_customer(con, customer_id, shop_id)}
+        survivor = q.surviving_customer_id(con, customer_id, shop_id)
+        return {"customer_id": survivor, "merged_ids": q.merged_customer_ids(con, survivor, shop_id),
+                "shops": known_customer(con, survivor, shop_id)}
 
     @app.get("/v1/customers/{customer_id}/visits", tags=["customers", "visits"], response_model=Page[Visit], **v1,
              summary="One customer's visits, oldest first")
     def customer_visits(con: Marts, customer_id: str, flt: Dates, limit: Limit = 100,
                         offset: Offset = 0) -> dict[str, Any]:
         con.require("visit_log")
+        customer_id = q.surviving_customer_id(con, customer_id, flt.shop_id)
         known_customer(con, customer_id, flt.shop_id)
         sql, params = q.customer_visits_sql(customer_id, flt)
         return _page(con, sql, params, "entry_time, visit_id", limit, offset)

@@ -335,14 +335,16 @@ def customer(view: View) -> None:
         return
     all_time = st.toggle("All time (ignore the date range)", value=False)
     flt = q.Filter(view.flt.shop_id, None, None) if all_time else view.flt
-    st.caption(f"{customer_id} · " + ("all time" if all_time else view.title_suffix))
     with snapshot(view) as con:
+        merged = q.merged_customer_ids(con, customer_id, view.flt.shop_id)
         summary = q.customer_summary(con, customer_id, view.flt.shop_id)
         visits = q.customer_visits(con, customer_id, flt) if con.has("visit_log") else None
         purchases = q.customer_purchases(con, customer_id, flt)
     if not summary:
         st.warning(f"Unknown customer {customer_id!r} at this shop.")
         return
+    also = f" (earlier ids of this person: {', '.join(merged)})" if merged else ""
+    st.caption(f"{customer_id}{also} · " + ("all time" if all_time else view.title_suffix))
     life = summary[0]
     cols = st.columns(5)
     cols[0].metric("Visits (all time)", count(life.get("visits")))

@@ -313,6 +313,26 @@ def customer_ids(con: MartsConnection, shop_id: str | None) -> list[str]:
         f"select distinct customer_id from ({sql}) order by customer_id", params).fetchall()]
 
 
+def surviving_customer_id(con: MartsConnection, customer_id: str, shop_id: str | None = None) -> str:
+    """The id a merged customer id goes by now (the customer_merges mart, chains followed); the id
+    itself when it was never merged, or when it was merged into different ids at different shops
+    and no shop says which."""
+    if not con.has("customer_merges"):
+        return customer_id
+    where, params = ("customer_id = ? and shop_id = ?", [customer_id, shop_id]) if shop_id else ("customer_id = ?", [customer_id])
+    survivors = con.rows(f"select distinct surviving_id from customer_merges where {where}", params)
+    return survivors[0]["surviving_id"] if len(survivors) == 1 else customer_id
+
+
+def merged_customer_ids(con: MartsConnection, customer_id: str, shop_id: str | None = None) -> list[str]:
+    """The ids merged into this customer (customer_merges): earlier ids of the same person."""
+    if not con.has("customer_merges"):
+        return []
+    where, params = ("surviving_id = ? and shop_id = ?", [customer_id, shop_id]) if shop_id else ("surviving_id = ?", [customer_id])
+    return [r["customer_id"] for r in con.rows(
+        f"select distinct customer_id from customer_merges where {where} order by customer_id", params)]
+
+
 def customer_summary(con: MartsConnection, customer_id: str, shop_id: str | None = None) -> list[dict[str, Any]]:
     """The customer's lifetime figures per shop; empty when the customer is unknown."""
     sql, params = customers_sql(con, shop_id)

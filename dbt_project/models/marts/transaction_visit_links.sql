@@ -1,22 +1,46 @@
 -- Every POS transaction's link to a visit (or the reason it has none), one row per
--- (shop, day, bill). Rebuilt one shop-day at a time.
+-- (shop, day, bill). Rebuilt one shop-day at a time. The customer id is read through
+-- stg_customer_merges, as the visit marts read it: a merged id appears as the id it merged into.
 {{ config(
     unique_key=['shop_id', 'date'],
     pre_hook="{{ delete_partition_scope('day') }}",
 ) }}
 
-select
-    shop_id,
-    date,
-    transaction_id,
-    timestamp_utc,
-    visit_id,
-    customer_id,
-    person_key,
-    role,
-    pos_customer_id,
-    link_confidence,
-    visit_id is not null    as is_linked,
-    reason
-from {{ ref('stg_transaction_visit_links') }}
-where {{ partition_filter('day') }}
+with links as (
+
+    select *
+    from {{ ref('stg_transaction_visit_links') }}
+    where {{ partition_filter('day') }}
+
+),
+
+merges as (
+
+    select shop_id, customer_id, surviving_id
+    from {{ ref('stg_customer_merges') }}
+
+),
+
+final as (
+
+    select
+        links.shop_id,
+        links.date,
+        links.transaction_id,
+        links.timestamp_utc,
+        links.visit_id,
+        coalesce(merges.surviving_id, links.customer_id)    as customer_id,
+        links.person_key,
+        links.role,
+        links.pos_customer_id,
+        links.link_confidence,
+        links.visit_id is not null                          as is_linked,
+        links.reason
+    from links
+    left join merges
+        on merges.shop_id = links.shop_id
+       and merges.customer_id = links.customer_id
+
+)
+
+select * from final
