@@ -213,3 +213,38 @@ def test_the_batched_linkage_rows_equal_the_pairwise_definition(rng):
     for i in range(len(index.keys)):
         expected = [np.inf if days[i] & days[j] else linkage(block[i], block[j]) for j in range(len(index.keys))]
         assert np.allclose(rows.row(i), expected)
+
+
+def test_pos_customer_map_counts_a_merged_ids_links_for_its_survivor(tmp_path):
+    """A loyalty card linked twice to c_b and once to c_a maps to c_b; once c_b is merged into c_a,
+    the day's POS map gives the card to c_a with all three links."""
+    from tests.test_identity_registry import SHOP, make_config
+    from watershop_dagster.identity import pipeline as ident
+
+    config = make_config(tmp_path)
+    days = [date(2024, 5, 1) + timedelta(days=k) for k in range(4)]  # bills on days 0-1, none after
+    schema = catalog.TRANSACTION_VISIT_LINKS.schema
+
+    def links(day: date, customers: list[str]) -> pl.DataFrame:
+        return pl.DataFrame([{"transaction_id": f"{day}-{k}", "visit_id": f"v{day}-{k}", "customer_id": customer,
+                              "pos_customer_id": "L1", "link_confidence": 0.9}
+                             for k, customer in enumerate(customers)]).with_columns(
+            **{name: pl.lit(None, dtype) for name, dtype in schema.items() if name not in
+               {"transaction_id", "visit_id", "customer_id", "pos_customer_id", "link_confidence"}}
+        ).select(list(schema)).cast(dict(schema))
+
+    lake.write_dataset(links(days[0], ["c_b", "c_b"]), config.lake_root, catalog.TRANSACTION_VISIT_LINKS,
+                       shop_id=SHOP, date=days[0])
+    lake.write_dataset(links(days[1], ["c_a"]), config.lake_root, catalog.TRANSACTION_VISIT_LINKS,
+                       shop_id=SHOP, date=days[1])
+
+    def card_owner(day: date) -> tuple:
+        ident.link_transactions(config, SHOP, day)
+        mapping = lake.read_dataset(config.lake_root, catalog.POS_CUSTOMER_MAP, shop_id=SHOP, date=day)
+        return mapping.filter(pl.col("pos_customer_id") == "L1").select("customer_id", "n_links").row(0)
+
+    assert card_owner(days[2]) == ("c_b", 2)
+    merge = pl.DataFrame([{"customer_id": "c_b", "surviving_id": "c_a", "first_seen": days[0], "linkage": 0.4,
+                           "runner_up": 0.9, "n_exemplars": 3, "n_exemplars_surviving": 3}])
+    lake.write_dataset(merge.cast(dict(catalog.CUSTOMER_MERGES.schema)), config.lake_root, catalog.CUSTOMER_MERGES, shop_id=SHOP, date=days[3])
+    assert card_owner(days[3]) == ("c_a", 3)

@@ -61,7 +61,7 @@ from watershop_dagster.identity.linking import (
     pos_customer_map,
     visits_without_transaction,
 )
-from watershop_dagster.identity.merges import find_merges, ledger_as_survivors, survivor_map
+from watershop_dagster.identity.merges import apply_survivors, find_merges, ledger_as_survivors, survivor_map
 from watershop_dagster.identity.privacy import id_salt, refuse_if_erasure_pending
 from watershop_dagster.identity.registry import assign_identities, registry_snapshot
 from watershop_dagster.identity.sightings import with_learned
@@ -331,7 +331,9 @@ def link_transactions(
         _write(config, links, catalog.TRANSACTION_VISIT_LINKS, shop_id, day)
         _write(config, lonely, catalog.VISITS_WITHOUT_TRANSACTION, shop_id, day)
         history = lake.read_days(config.lake_root, catalog.TRANSACTION_VISIT_LINKS, shop_id, upto=day)
-        mapping = pos_customer_map(history)
+        # links made before a merge voted for the merged id: they count for its survivor
+        survivors = survivor_map(lake.read_days(config.lake_root, catalog.CUSTOMER_MERGES, shop_id, upto=day))
+        mapping = pos_customer_map(apply_survivors(history, survivors))
         _write(config, mapping, catalog.POS_CUSTOMER_MAP, shop_id, day)
     linked = links.filter(pl.col("visit_id").is_not_null())
     reasons = links.filter(pl.col("reason").is_not_null()).group_by("reason").len()
