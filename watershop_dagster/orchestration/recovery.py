@@ -205,6 +205,12 @@ class RangeGuard:
         """While the run with this id executes in this process: report and recover slot waits,
         stop on SIGINT/SIGTERM."""
         done = threading.Event()
+        # one look from this thread first: the storage queries import SQLAlchemy modules lazily, and the
+        # same imports racing between the guard and the run's thread can see a partially initialized module
+        try:
+            slot_holders(self.instance, run_id)
+        except Exception as exc:  # a busy SQLite storage: the guard looks again
+            _say(f"could not read pool state: {exc}")
         thread = threading.Thread(target=self._watch, args=(run_id, done), name="watershop-guard", daemon=True)
         thread.start()
         try:
