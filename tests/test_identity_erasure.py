@@ -269,3 +269,29 @@ def test_erasing_a_merged_person_erases_every_id_they_had(vectors, tmp_path):
         assert lake.read_dataset(erased.lake_root, catalog.CUSTOMER_MERGES, shop_id=SHOP, date=DAY2).is_empty()
         assert savage in set(ids_by_track(erased, DAY1).values())
     assert_same_lake(config, by_merged_id)
+
+
+def test_a_staff_member_is_erased_by_their_key(vectors, tmp_path):
+    """Staff have no customer id: `watershop forget staff/<name>` finds them by their known-person key
+    and erases their faces, visits, behaviour rows and folder; the customers stay."""
+    config = workspace(tmp_path, vectors, known={"John_Savage": "staff"})
+    key = "staff/John_Savage"
+    (config.known_people_dir / key).mkdir(parents=True)
+    (config.known_people_dir / key / "3.jpg").write_bytes(b"\xff\xd8jpeg")
+    staff_track = "t0501-001"
+    assert ids_by_track(config, DAY1).get(staff_track) is None  # no customer id
+    keys = {"shop_id": SHOP, "date": DAY1, "camera": "door"}
+    lake.write_dataset(pl.DataFrame({"track_id": ["p1", "p2"], "identity": [key, None]}), config.lake_root,
+                       catalog.PERSON_TRACKS, **keys)
+    visits = lake.read_dataset(config.lake_root, catalog.VISITS, shop_id=SHOP, date=DAY1)
+    assert visits.filter(pl.col("person_key") == key).height == 1
+    customers = (set(ids_by_track(config, DAY1).values()) | set(ids_by_track(config, DAY2).values())) - {None}
+
+    result = forget_cli(config, key)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lake_mentions(config, {key, staff_track}) == []
+    assert not (config.known_people_dir / key).exists()
+    assert lake.read_dataset(config.lake_root, catalog.PERSON_TRACKS, **keys)["identity"].to_list() == [None, None]
+    assert (set(ids_by_track(config, DAY1).values()) | set(ids_by_track(config, DAY2).values())) - {None} == customers
+    assert was_erased(config, SHOP, key)

@@ -388,7 +388,7 @@ VISITS = Dataset(
         "confidence": pl.Float64,
         "ambiguous": pl.Boolean,  # some track's identity was near the match threshold
     }),
-    personal=PersonalData(match_on=("customer_id",)),
+    personal=PersonalData(match_on=("customer_id", "visit_id")),  # visit_id: a staff member's visits have no customer id
 )
 ALERTS = Dataset(
     "alerts",

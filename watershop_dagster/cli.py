@@ -100,7 +100,8 @@ def run(config_file, start, end, shop_ids, verbose) -> None:
 @click.argument("customer_id")
 def forget(config_file, shop_id, customer_id) -> None:
     """Erase a customer everywhere (lake, registry, embeddings, crops, visits, Frigate landing, marts),
-    verify nothing is left and audit it; resumes an interrupted erasure of them."""
+    verify nothing is left and audit it; resumes an interrupted erasure of them. CUSTOMER_ID is a
+    customer id, or a known person's key (role/name, e.g. staff/anita: staff have no customer id)."""
     from watershop_dagster.identity.erasure import ErasureIncomplete, forget_customer
 
     config = _load(config_file)

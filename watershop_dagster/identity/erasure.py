@@ -226,17 +226,31 @@ def _save(path: Path, journal: dict) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def is_person_key(subject_id: str) -> bool:
+    """A known person's key (`role/name`, e.g. staff/anita) rather than a customer id: staff have none."""
+    return "/" in subject_id
+
+
 def _plan(config: WatershopConfig, shop_id: str, customer_id: str) -> dict:
-    """Everything the erasure will touch, found while all of it is still there."""
+    """Everything the erasure will touch, found while all of it is still there. `customer_id` may be
+    a known person's key: a staff member has no customer id, a VIP's is found from the key."""
     root = config.lake_root
-    group = sorted(merge_group(lake.read_days(root, catalog.CUSTOMER_MERGES, shop_id), customer_id))
+    registry = (catalog.CUSTOMER_REGISTRY, catalog.CUSTOMER_LEDGER)
+    if is_person_key(customer_id):
+        person_key = customer_id
+        group = sorted(_values(root, shop_id, registry, "person_key", [person_key], "customer_id"))
+    else:
+        group = sorted(merge_group(lake.read_days(root, catalog.CUSTOMER_MERGES, shop_id), customer_id))
+        keys = _values(root, shop_id, registry, "customer_id", group, "person_key")
+        person_key = min(keys) if keys else None
+    by_key = [person_key] if person_key else []
     identity_sources = (catalog.FACE_IDENTITIES, catalog.RECOGNITION_RESULTS, catalog.CUSTOMER_LEDGER)
-    tracks = _values(root, shop_id, identity_sources, "customer_id", group, "track_id")
-    visits = _values(root, shop_id, (catalog.VISITS, catalog.VISITS_WITHOUT_TRANSACTION,
-                                     catalog.TRANSACTION_VISIT_LINKS), "customer_id", group, "visit_id")
-    keys = _values(root, shop_id, (catalog.CUSTOMER_REGISTRY, catalog.CUSTOMER_LEDGER), "customer_id",
-                   group, "person_key")
-    person_key = min(keys) if keys else None
+    tracks = (_values(root, shop_id, identity_sources, "customer_id", group, "track_id")
+              | _values(root, shop_id, (catalog.FACE_IDENTITIES, catalog.KNOWN_PERSON_SIGHTINGS), "person_key",
+                        by_key, "track_id"))
+    visit_sources = (catalog.VISITS, catalog.VISITS_WITHOUT_TRANSACTION, catalog.TRANSACTION_VISIT_LINKS)
+    visits = (_values(root, shop_id, visit_sources, "customer_id", group, "visit_id")
+              | _values(root, shop_id, visit_sources, "person_key", by_key, "visit_id"))
     face_rows = (catalog.FACE_DETECTIONS, catalog.FACE_EMBEDDINGS)
     detections = _values(root, shop_id, face_rows, "track_id", tracks, "detection_id")
     embeddings = (_values(root, shop_id, (catalog.FACE_EMBEDDINGS,), "track_id", tracks, "embedding_id")
