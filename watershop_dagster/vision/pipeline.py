@@ -640,10 +640,10 @@ def process_footage(
     outcomes: list[VisionResult | FootageDecodeError] = []
     retried: list[VisionResult] = []  # failed runs' other files, rerun serially
     if workers == 1:
+        failed_sources: dict[int, FootageDecodeError] = {}  # id of a job's file (or group) -> its failure
         for job in jobs:
-            earlier = next((o for j, o in zip(jobs, outcomes) if j[0] is job[0] and isinstance(o, FootageDecodeError)), None)
-            if earlier is not None:
-                outcomes.append(earlier)  # a long file with a failed slice is left out whole: skip its later slices
+            if id(job[0]) in failed_sources:
+                outcomes.append(failed_sources[id(job[0])])  # a long file with a failed slice is left out whole
                 continue
             try:
                 outcomes.append(_slice_worker((*job, 0), on_frame))
@@ -651,6 +651,7 @@ def process_footage(
                 if on_error == "raise":
                     raise
                 outcomes.append(exc)
+                failed_sources[id(job[0])] = exc
                 if isinstance(job[0], tuple):  # rerun now, so a frame sink still sees time order
                     retried += _rerun_group(job[0], exc, settings, tuning, failed, on_frame)
     else:
