@@ -112,11 +112,21 @@ def yuv_small_from_av(frame, width: int) -> YuvSmall:
     for index, plane in enumerate(frame.planes[:3]):
         data = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         if index == 0:
-            data = data[: size[1] * factor, : size[0] * factor]
-            planes.append(cv2.resize(data, size, interpolation=cv2.INTER_AREA).astype(np.float32))
+            planes.append(area_shrink(data[: size[1] * factor, : size[0] * factor], factor).astype(np.float32))
         else:
             planes.append(_nearest(data, size).astype(np.float32))
     return YuvSmall(*planes, frame.width, frame.height)
+
+
+def area_shrink(plane: np.ndarray, factor: int) -> np.ndarray:
+    """Area average of a uint8 plane by a whole `factor`, by halvings while the factor is even:
+    cv2's halving is vectorised and ~7x cheaper than its 4x (0.05 vs 0.35 ms on a 720p luma
+    plane). Each halving rounds, so a value may differ by one grey level from one 4x4 average."""
+    while factor > 1:
+        step = 2 if factor % 2 == 0 else factor
+        plane = cv2.resize(plane, (plane.shape[1] // step, plane.shape[0] // step), interpolation=cv2.INTER_AREA)
+        factor //= step
+    return plane
 
 
 def _nearest(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -182,7 +192,7 @@ class ForegroundDetector:
         if sample.sum() < 50:
             return 1.0
         ratio = y[::3, ::3][sample] / bg_y[::3, ::3][sample]
-        return float(np.clip(np.median(ratio), 0.3, 3.0))
+        return float(np.clip(_median(ratio), 0.3, 3.0))
 
     def _update_background(self, planes: YuvSmall, gain: float, protected: np.ndarray, dt: float, warm: bool) -> None:
         s = self.settings
@@ -228,22 +238,23 @@ class ForegroundDetector:
         return pieces or [(x, y, w, h)]
 
     def _is_relit(self, y_small: np.ndarray, labels: np.ndarray, index: int, box: tuple[int, int, int, int]) -> bool:
-        """The blob shows the background's own texture, only brighter or darker (light, reflections)."""
+        """The blob shows the background's own texture, only brighter or darker (light, reflections).
+        Masked statistics with cv2 (no pixel copies): runs for every person-sized blob of every frame."""
         x, y, w, h = box
-        inside = labels[y : y + h, x : x + w] == index
-        cur = y_small[y : y + h, x : x + w][inside]
-        if cur.size < 20:
+        inside = (labels[y : y + h, x : x + w] == index).view(np.uint8)
+        if cv2.countNonZero(inside) < 20:
             return False
         min_std = self.settings.relit_min_std
-        cur_std = cur.std()
+        cur = y_small[y : y + h, x : x + w]
+        cur_mean, cur_std = (float(v[0, 0]) for v in cv2.meanStdDev(cur, mask=inside))
         if cur_std < min_std:
             return False
-        ref = self._bg[0][y : y + h, x : x + w][inside]
-        ref_std = ref.std()
+        ref = self._bg[0][y : y + h, x : x + w]
+        ref_mean, ref_std = (float(v[0, 0]) for v in cv2.meanStdDev(ref, mask=inside))
         if ref_std < min_std:
             return False
-        ncc = float(np.mean((cur - cur.mean()) * (ref - ref.mean())) / (cur_std * ref_std))
-        return ncc >= self.settings.relit_correlation
+        covariance = cv2.mean(cv2.multiply(cur, ref), mask=inside)[0] - cur_mean * ref_mean
+        return covariance / (cur_std * ref_std) >= self.settings.relit_correlation
 
     def _is_ghost(self, y_small: np.ndarray, labels: np.ndarray, index: int, box: tuple[int, int, int, int]) -> bool:
         x, y, w, h = box
@@ -309,15 +320,17 @@ class ForegroundDetector:
         s = self.settings
         h, w = mask.shape
         min_h = s.min_height_share * h
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        # 16-bit labels (a 320 px frame has fewer than 2**16 pixels): ~2.5x cheaper components, same labels
+        label_type = cv2.CV_16U if mask.size < 2**16 else cv2.CV_32S
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=label_type)
         check_ghosts = t - self._last_ghost_check >= s.ghost_check_s
         if check_ghosts:
             self._last_ghost_check = t
         out: list[Detection] = []
-        for index in range(1, n):
-            x, y, bw, bh, area = (int(v) for v in stats[index])
-            if area < s.min_area_px or bh < 0.6 * min_h:
-                continue
+        # most components are specks: drop them in one vectorised test, not one Python iteration each
+        person_sized = (stats[1:, cv2.CC_STAT_AREA] >= s.min_area_px) & (stats[1:, cv2.CC_STAT_HEIGHT] >= 0.6 * min_h)
+        for index in (np.flatnonzero(person_sized) + 1).tolist():
+            x, y, bw, bh, _ = stats[index].tolist()
             if self._is_relit(planes.y, labels, index, (x, y, bw, bh)) or (
                 check_ghosts and self._is_ghost(planes.y, labels, index, (x, y, bw, bh))
             ):
@@ -338,6 +351,16 @@ class ForegroundDetector:
                 score = CONFIDENT_SCORE if confident else MARGINAL_SCORE
                 out.append(Detection(px, py, px + pw, py + ph, score))
         return out
+
+
+def _median(values: np.ndarray) -> np.floating:
+    """np.median of a 1-d array (the same value), without its dispatch: half the cost on a frame's
+    few thousand gain samples."""
+    middle = values.size // 2
+    if values.size % 2:
+        return np.partition(values, middle)[middle]
+    part = np.partition(values, (middle - 1, middle))
+    return (part[middle - 1] + part[middle]) / 2
 
 
 def _ioa(inner: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> float:
