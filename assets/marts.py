@@ -229,8 +229,10 @@ def _dagster_events(context: dg.AssetExecutionContext, result: DbtBuildResult) -
         if node["unique_id"].startswith("test"):
             key = get_asset_check_key_for_test(manifest, translator, node["unique_id"], project)
             if key is not None:
+                detail = result.failure_details.get(node["unique_id"])  # e.g. which not-null columns held nulls
                 tests.setdefault(key.asset_key, []).append(
-                    (key.name, (node.get("node_status") or raw_event["data"].get("status") or "").lower(),
+                    (f"{key.name} ({detail})" if detail else key.name,
+                     (node.get("node_status") or raw_event["data"].get("status") or "").lower(),
                      raw_event["data"].get("num_failures")))
             continue
         event = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})

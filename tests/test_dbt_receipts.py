@@ -23,8 +23,8 @@ LINES = {
 ZONES = [("dairy", "Z1", None, DAY2), ("dairy", "Z2", DAY2, None), ("bakery", "Z2", None, None)]
 
 
-def _write_lake(root) -> None:
-    for day, lines in LINES.items():
+def _write_lake(root, lines_per_day=LINES) -> None:
+    for day, lines in lines_per_day.items():
         rows = [{"receipt_id": r, "timestamp": datetime.fromisoformat(f"{day}T{t}"), "till": "T1", "customer_id": c,
                  "payment_mode": "Card", "product_id": p, "product_name": p, "category": cat, "quantity": float(q),
                  "unit_price": u, "discount": d, "line_total": n, "source_file": f"super/export_{day}.csv",
@@ -60,3 +60,26 @@ def test_the_sales_marts_hold_exact_values_and_a_scoped_rebuild_keeps_them(dbt_b
     # a scoped rebuild of one shop-day (what a daily run does) changes nothing
     dbt_build(SHOP, DAY2.isoformat(), *SALES_MODELS)
     assert_marts(dbt_build.db, QUERIES, EXPECTED, places=4)
+
+
+def test_a_null_in_a_not_null_column_fails_the_models_not_null_test_naming_the_column(tmp_path):
+    """A model's not-null columns are checked by one test (macros/test_not_null_columns.sql); its
+    failure, as the pipeline's dbt runner reports it, names each column that held nulls."""
+    from watershop_dagster.config import CONFIG_FILENAME, load_config
+    from watershop_dagster.dbt_runner import project_runner
+
+    (tmp_path / CONFIG_FILENAME).write_text(f'partitions_start: "2026-03-01"\nshops:\n  - id: {SHOP}\n    timezone: UTC\n')
+    config = load_config(tmp_path / CONFIG_FILENAME)
+    nameless = ("R9", "11:00", None, "P9", None, 1, 1.00, 0.0, 1.00)  # a line without a category
+    _write_lake(config.lake_root, {DAY1: [*LINES[DAY1], nameless], DAY2: LINES[DAY2]})
+    result = project_runner().build(config, None, extra_args=["--select", "stg_receipts"])
+    assert not result.success
+    assert [f for f in result.failures if f.startswith("stg_receipts_not_null: fail")] == [
+        "stg_receipts_not_null: fail Got 1 result, configured to fail if != 0 (nulls in category (1 row))"]
+    assert list(result.failure_details.values()) == ["nulls in category (1 row)"]
+
+
+def test_describe_null_columns_names_each_column_and_its_rows():
+    from watershop_dagster.dbt_runner import describe_null_columns
+
+    assert describe_null_columns([("amount", 1), ("date", 3)]) == "nulls in amount (1 row), date (3 rows)"

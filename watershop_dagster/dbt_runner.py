@@ -40,6 +40,8 @@ SHOWN_LEVELS = frozenset({"info", "warn", "error"})
 LOG_FILE = "dbt.log"
 LOG_FILE_MAX_BYTES = 10 * 1024 * 1024  # dbt's own default rotation: 10 MB, 5 old files
 LOG_FILE_BACKUPS = 5
+# The generic test that checks all of a model's not-null columns at once (macros/test_not_null_columns.sql).
+NOT_NULL_TEST = "not_null_columns"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class DbtBuildResult:
     events: list[RawEvent]  # the RESULT_EVENTS of the build's nodes
     failures: list[str]  # "<node>: <status> <message>" for every node that neither passed nor was skipped
     error: str | None = None
+    # test unique_id -> what failed, where dbt's message only counts rows: "nulls in amount (3 rows)"
+    failure_details: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def target_dir(config: WatershopConfig) -> Path:
@@ -75,10 +79,12 @@ class DbtWorkspaceRunner:
     def _base_args(self, config: WatershopConfig) -> list[str]:
         """Where the workspace's dbt files go. The log file keeps dbt's info lines (each node's start,
         result and error): its debug lines (every statement, timing and cache event, ~40 a node)
-        cost a third of a small build's CPU; the compiled SQL stays under target/."""
+        cost a third of a small build's CPU; the compiled SQL stays under target/. No manifest.json
+        or run_results.json: nothing reads them (the manifest stays in memory, the results come back
+        from the call), and dbt serialized and wrote the 1.6 MB manifest after every parse and build."""
         return ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.project_dir),
                 "--target-path", str(target_dir(config)), "--log-path", str(target_dir(config)),
-                "--log-level-file", "info", "--no-send-anonymous-usage-stats"]
+                "--log-level-file", "info", "--no-send-anonymous-usage-stats", "--no-write-json"]
 
     def _build_args(self, config: WatershopConfig) -> list[str]:
         """A build's arguments: dbt's own loggers off. They format every one of the ~20 events of a
@@ -132,10 +138,35 @@ class DbtWorkspaceRunner:
         finally:
             _release_build_file()
             lines.close()
-        failures = [f"{r.node.name}: {r.status} {r.message}" for r in getattr(result.result, "results", None) or []
+        results = getattr(result.result, "results", None) or []
+        details = null_column_details(config.build_db, results)
+        failures = [f"{r.node.name}: {r.status} {r.message}{_detail(details.get(r.node.unique_id))}" for r in results
                     if str(r.status) not in ("success", "pass", "warn", "skipped")]
         error = str(result.exception) if result.exception else None
-        return DbtBuildResult(success=result.success, events=events, failures=failures, error=error)
+        return DbtBuildResult(success=result.success, events=events, failures=failures, error=error,
+                              failure_details=details)
+
+
+def _detail(detail: str | None) -> str:
+    return f" ({detail})" if detail else ""
+
+
+def null_column_details(build_db: Path, results) -> dict[str, str]:
+    """Each failed not_null_columns test's columns with nulls, in words, from its failing rows (dbt's
+    message only counts the columns). Read after the build released the file."""
+    failed = [r.node for r in results if str(r.status) in ("fail", "warn") and r.node.compiled_code
+              and getattr(getattr(r.node, "test_metadata", None), "name", None) == NOT_NULL_TEST]
+    if not failed:
+        return {}
+    import duckdb
+
+    with duckdb.connect(str(build_db), read_only=True) as db:
+        return {node.unique_id: describe_null_columns(db.execute(node.compiled_code).fetchall()) for node in failed}
+
+
+def describe_null_columns(rows: list[tuple[str, int]]) -> str:
+    """The failing rows of a not_null_columns test, (column, null rows) each, in words."""
+    return "nulls in " + ", ".join(f"{column} ({count} row{'s' if count != 1 else ''})" for column, count in rows)
 
 
 class _LogLines:
