@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 
 from watershop_dagster.vision.decode import iter_frames
-from watershop_dagster.vision.faces import EMBEDDING_DIM, _face_recognition
+from watershop_dagster.vision.faces import EMBEDDING_DIM, face_models
 from watershop_dagster.vision.footage import FootageFile
 
 
@@ -26,7 +26,7 @@ class NaiveResult:
 def naive_process_video(footage: FootageFile, interval_s: float = 1.0) -> NaiveResult:
     """The water-shop scripts' approach: one frame every `interval_s`, full-frame HOG
     (face_recognition.face_locations, upsample 1) and face_encodings of every face found."""
-    fr = _face_recognition()
+    fr = face_models()
     wall0 = time.perf_counter()
     n = 0
     vectors: list[np.ndarray] = []

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from watershop_dagster.identity.sightings import LEARNED_PREFIX
-from watershop_dagster.vision.faces import EMBEDDING_DIM, Detection, embed_faces
+from watershop_dagster.vision.faces import EMBEDDING_DIM, Detection, embed_faces, face_models
 from watershop_dagster.vocabulary import KNOWN_ROLES
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 def photo_embedding(rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
     """(embedding, None) for a photo with exactly one face; (None, reason) otherwise."""
-    import face_recognition  # lazy: dlib models take ~1 s to load
+    face_recognition = face_models()  # lazy: dlib models take ~1 s to load
 
     h, w = rgb.shape[:2]
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))

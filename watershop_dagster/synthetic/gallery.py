@@ -61,9 +61,9 @@ def face_box_in_crop() -> tuple[int, int, int, int]:
 
 
 def _face_locations(image: np.ndarray, upsample: int) -> list[tuple[int, int, int, int]]:
-    import face_recognition  # imported lazily: loading dlib's models costs ~1 s
+    from watershop_dagster.vision.faces import face_models  # lazily: loading dlib's models costs ~1 s
 
-    return face_recognition.face_locations(image, number_of_times_to_upsample=upsample, model="hog")
+    return face_models().face_locations(image, number_of_times_to_upsample=upsample, model="hog")
 
 
 def _largest_face(image: np.ndarray) -> tuple[float, float, float, float] | None:

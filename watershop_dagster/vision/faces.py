@@ -84,7 +84,8 @@ class Detection:
 
 
 @lru_cache(maxsize=1)
-def _face_recognition():
+def face_models():
+    """The face_recognition module, imported once without its pkg_resources warning on the terminal."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # face_recognition_models uses deprecated pkg_resources
         import face_recognition
@@ -121,7 +122,7 @@ def detector_cache_dir() -> Path:
 
 
 def _shape_predictor():
-    return _face_recognition().api.pose_predictor_5_point
+    return face_models().api.pose_predictor_5_point
 
 
 def _dlib_rect(det: Detection):
@@ -293,7 +294,7 @@ def embed_faces(rgb: np.ndarray, detections: Sequence[Detection], num_jitters: i
     """128-d dlib ResNet embeddings of the detected faces, (n, 128) float32, in input order."""
     if not detections:
         return np.zeros((0, EMBEDDING_DIM), np.float32)
-    fr = _face_recognition()
+    fr = face_models()
     rgb = np.ascontiguousarray(rgb)
     encodings = fr.face_encodings(
         rgb, [d.location for d in detections], num_jitters=num_jitters, model=EMBEDDING_MODEL
