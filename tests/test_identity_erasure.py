@@ -276,6 +276,8 @@ def test_a_staff_member_is_erased_by_their_key(vectors, tmp_path):
     and erases their faces, visits, behaviour rows and folder; the customers stay."""
     config = workspace(tmp_path, vectors, known={"John_Savage": "staff"})
     key = "staff/John_Savage"
+    with (config.workspace_dir / "watershop.yaml").open("a") as yaml_file:
+        yaml_file.write(f"frigate:\n  sub_labels: {{jsavage: {key}}}\n")
     (config.known_people_dir / key).mkdir(parents=True)
     (config.known_people_dir / key / "3.jpg").write_bytes(b"\xff\xd8jpeg")
     staff_track = "t0501-001"
@@ -290,6 +292,7 @@ def test_a_staff_member_is_erased_by_their_key(vectors, tmp_path):
     result = forget_cli(config, key)
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "frigate.sub_labels" in result.stderr and "jsavage" in result.stderr  # the config is the user's to edit
     assert lake_mentions(config, {key, staff_track}) == []
     assert not (config.known_people_dir / key).exists()
     assert lake.read_dataset(config.lake_root, catalog.PERSON_TRACKS, **keys)["identity"].to_list() == [None, None]

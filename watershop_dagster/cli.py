@@ -124,6 +124,10 @@ def forget(config_file, shop_id, customer_id) -> None:
         click.echo(f"marts rebuilt and published: {config.marts_db}")
     click.echo("verified: no trace left in the lake, landing logs, known people or served marts")
     click.echo(f"erasure {report.erasure_id} recorded in the privacy audit log")
+    if report.configured_sub_labels:
+        click.echo(f"warning: frigate.sub_labels in {config_path(config_file)} still maps "
+                   f"{', '.join(report.configured_sub_labels)} to this person: remove it (and their face from "
+                   "Frigate's library), or new Frigate events will name them again", err=True)
 
 
 @main.command()

@@ -103,6 +103,8 @@ class ErasureReport:
     files_removed: int = 0
     marts_rebuilt: bool = False
     resumed_after: int | None = None  # steps an earlier, interrupted attempt had done
+    # Frigate sub_labels watershop.yaml still maps to the person: the config is the user's to edit
+    configured_sub_labels: tuple[str, ...] = ()
 
     @property
     def rows_removed(self) -> int:
@@ -526,8 +528,10 @@ def forget_customer(config: WatershopConfig, shop_id: str, customer_id: str) -> 
             raise ErasureIncomplete(traces)
         path.unlink()
         fsync_dir(path.parent)
+    overrides = config.frigate.sub_labels if config.frigate else {}
+    configured = tuple(sorted(label for label, key in overrides.items() if key == journal["person_key"]))
     return ErasureReport(journal["erasure_id"], shop_id, dict(journal["counts"]), journal["files_removed"],
-                         journal["marts_rebuilt"], resumed_after)
+                         journal["marts_rebuilt"], resumed_after, configured)
 
 
 def finish_pending_erasures(config: WatershopConfig) -> list[ErasureReport]:
