@@ -319,8 +319,8 @@ def surviving_customer_id(con: MartsConnection, customer_id: str, shop_id: str |
     and no shop says which."""
     if not con.has("customer_merges"):
         return customer_id
-    where, params = ("customer_id = ? and shop_id = ?", [customer_id, shop_id]) if shop_id else ("customer_id = ?", [customer_id])
-    survivors = con.rows(f"select distinct surviving_id from customer_merges where {where}", params)
+    where, params = Filter(shop_id).where(date_column=None, extra=["customer_id = ?"])
+    survivors = con.rows(f"select distinct surviving_id from customer_merges {where}", [*params, customer_id])
     return survivors[0]["surviving_id"] if len(survivors) == 1 else customer_id
 
 
@@ -328,9 +328,9 @@ def merged_customer_ids(con: MartsConnection, customer_id: str, shop_id: str | N
     """The ids merged into this customer (customer_merges): earlier ids of the same person."""
     if not con.has("customer_merges"):
         return []
-    where, params = ("surviving_id = ? and shop_id = ?", [customer_id, shop_id]) if shop_id else ("surviving_id = ?", [customer_id])
+    where, params = Filter(shop_id).where(date_column=None, extra=["surviving_id = ?"])
     return [r["customer_id"] for r in con.rows(
-        f"select distinct customer_id from customer_merges where {where} order by customer_id", params)]
+        f"select distinct customer_id from customer_merges {where} order by customer_id", [*params, customer_id])]
 
 
 def customer_summary(con: MartsConnection, customer_id: str, shop_id: str | None = None) -> list[dict[str, Any]]:
