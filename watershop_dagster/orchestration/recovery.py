@@ -207,10 +207,7 @@ class RangeGuard:
         done = threading.Event()
         # one look from this thread first: the storage queries import SQLAlchemy modules lazily, and the
         # same imports racing between the guard and the run's thread can see a partially initialized module
-        try:
-            slot_holders(self.instance, run_id)
-        except Exception as exc:  # a busy SQLite storage: the guard looks again
-            _say(f"could not read pool state: {exc}")
+        self._slot_holders(run_id)
         thread = threading.Thread(target=self._watch, args=(run_id, done), name="watershop-guard", daemon=True)
         thread.start()
         try:
@@ -222,6 +219,15 @@ class RangeGuard:
             if run is not None and run.status in FINISHED_STATUSES:
                 _free_slots(self.instance, run_id)  # a failed or interrupted step must not keep a slot
         self.raise_if_interrupted()
+
+    def _slot_holders(self, run_id: str) -> list[str] | None:
+        """slot_holders, or None when the pool state cannot be read now (a busy SQLite storage: the
+        guard looks again on its next tick)."""
+        try:
+            return slot_holders(self.instance, run_id)
+        except Exception as exc:
+            _say(f"could not read pool state: {exc}")
+            return None
 
     def _watch(self, run_id: str, done: threading.Event) -> None:
         waiting_since = interrupted_at = None
@@ -244,10 +250,8 @@ class RangeGuard:
             if now < next_slot_check:
                 continue
             next_slot_check = now + SLOT_CHECK_SECONDS
-            try:
-                holders = slot_holders(self.instance, run_id)
-            except Exception as exc:  # a busy SQLite storage: look again next tick
-                _say(f"could not read pool state: {exc}")
+            holders = self._slot_holders(run_id)
+            if holders is None:
                 continue
             if not holders:
                 waiting_since = None
