@@ -47,7 +47,7 @@ def frigate_events(context: dg.AssetExecutionContext, watershop: WatershopResour
     settings = shop.camera_settings.get(camera)
     detect = settings.detect if settings else None
     frame_size = (detect.width, detect.height) if detect and detect.width and detect.height else None
-    people = sub_label_people(cfg.known_people_dir, cfg.frigate.sub_labels if cfg.frigate else {})
+    people = sub_label_people(cfg.known_people_dir, cfg.frigate_sub_labels)
     result = build_landed_camera_day(path, root, camera, shop.zones(camera), people, frame_size,
                                      cfg.thresholds.zone_exit_debounce_seconds)
     keys = {"shop_id": shop_id, "date": day, "camera": camera}

@@ -438,6 +438,11 @@ class WatershopConfig(_Strict):
         return self.warehouse_dir / "build" / self.marts_db.name
 
     @property
+    def frigate_sub_labels(self) -> dict[str, str]:
+        """Frigate sub_label -> known person key, as configured (none without a Frigate)."""
+        return self.frigate.sub_labels if self.frigate else {}
+
+    @property
     def marts_db(self) -> Path:
         """DuckDB file BI tools open read-only: views over `current/` (see `warehouse`)."""
         return self.warehouse_dir / "marts.duckdb"

@@ -308,8 +308,8 @@ def _labels(config: WatershopConfig, person_key: str | None) -> set[str]:
     """Lower-cased Frigate sub_labels that name the known person."""
     if person_key is None:
         return set()
-    overrides = config.frigate.sub_labels if config.frigate else {}
-    return {label for label, key in sub_label_people(config.known_people_dir, overrides).items() if key == person_key}
+    people = sub_label_people(config.known_people_dir, config.frigate_sub_labels)
+    return {label for label, key in people.items() if key == person_key}
 
 
 def _label(value) -> str | None:
@@ -528,8 +528,7 @@ def forget_customer(config: WatershopConfig, shop_id: str, customer_id: str) -> 
             raise ErasureIncomplete(traces)
         path.unlink()
         fsync_dir(path.parent)
-    overrides = config.frigate.sub_labels if config.frigate else {}
-    configured = tuple(sorted(label for label, key in overrides.items() if key == journal["person_key"]))
+    configured = tuple(sorted(label for label, key in config.frigate_sub_labels.items() if key == journal["person_key"]))
     return ErasureReport(journal["erasure_id"], shop_id, dict(journal["counts"]), journal["files_removed"],
                          journal["marts_rebuilt"], resumed_after, configured)
 
