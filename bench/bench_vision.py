@@ -130,6 +130,10 @@ def main() -> None:
     print(f"    frames decoded {int(ours.stats.get('frames_decoded', 0)):,}, scored {int(ours.stats.get('frames_scored', 0)):,}, "
           f"searched {int(ours.stats.get('frames_searched', 0)):,}; tracks {ours.face_tracks.height}, "
           f"embeddings {emb.height}")
+    print(f"    slice starts searched whole {int(ours.stats.get('start_searches', 0))} "
+          f"({ours.stats.get('start_search_cpu_s', 0.0):.1f} CPU-s of {ours.stats.get('cpu_s', 0.0):.1f}, "
+          f"{int(ours.stats.get('start_search_faces', 0))} faces found); looks where a face was lost "
+          f"{int(ours.stats.get('lost_face_looks', 0))}")
     print(f"    visits with >= 1 good embedding: {ours_recall:.1%}")
     if args.skip_naive:
         return

@@ -103,8 +103,22 @@ MOVING = MotionResult(0.02, (Box(400, 200, 600, 500),))
 STILL = MotionResult(0.0, ())
 
 
-def test_sampler_needs_motion():
-    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5))
+def started(sampler: FrameSampler, t: float = -1.0) -> FrameSampler:
+    """The sampler past its slice's first frame (searched whole, see the start test)."""
+    assert sampler.plan(t, STILL).regions[0].kind == "start"
+    return sampler
+
+
+def test_sampler_searches_a_slices_first_frame_whole_then_needs_motion():
+    # a slice starts blind: a customer standing still across its boundary is part of the motion
+    # background and followed by nobody, so the first frame is searched whole, moving or not
+    for first in (STILL, MOVING):
+        plan = FrameSampler(FULL, SamplerSettings(max_fps=5)).plan(0.0, first)
+        assert [(r.kind, r.box, r.min_face_px) for r in plan.regions] == [("start", Box(0, 0, *FULL), 40.0)]
+    sampler = started(FrameSampler(FULL, SamplerSettings(max_fps=5)))
+    # then a still scene with nobody followed is never searched whole again, however long
+    assert all(sampler.plan(k * 0.2, STILL) is None for k in range(5000))
+    sampler = started(FrameSampler(FULL, SamplerSettings(max_fps=5)))
     assert sampler.plan(0.0, STILL) is None
     assert sampler.plan(0.1, MotionResult(0.001, (Box(0, 0, 50, 50),))) is None  # below threshold
     plan = sampler.plan(0.2, MOVING)
@@ -150,7 +164,7 @@ def test_sampler_backs_off_when_nothing_is_found():
 
 
 def test_sampler_follows_tracked_faces_cheaply():
-    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, follow_interval_s=0.4, tracked_motion_interval_s=1.0))
+    sampler = started(FrameSampler(FULL, SamplerSettings(max_fps=5, follow_interval_s=0.4, tracked_motion_interval_s=1.0)))
     face = Box(480, 220, 560, 300)
     body_motion = MotionResult(0.03, (Box(430, 200, 620, 700),))  # the person below the face
     other_motion = MotionResult(0.03, (Box(430, 200, 620, 700), Box(1000, 100, 1200, 400)))
@@ -177,24 +191,36 @@ def test_sampler_follows_tracked_faces_cheaply():
 
 
 def test_sampler_large_change_searches_whole_frame_for_big_faces():
-    sampler = FrameSampler(FULL)
+    sampler = started(FrameSampler(FULL))
     plan = sampler.plan(0.0, MotionResult(0.8, (Box(0, 0, 1280, 720),)))
     assert plan.regions[0].kind == "frame" and plan.regions[0].min_face_px >= 80
 
 
-def test_sampler_rescans_whole_frame_for_still_faces():
-    # a customer standing still, not followed (lost at a slice boundary): nothing moves, yet the
-    # whole frame is searched every still_rescan_s, so the face is found again within the visit gap
-    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, still_rescan_s=30.0))
-    still = MotionResult(0.0, ())
-    plans = [(t, sampler.plan(t, still)) for t in [k * 0.2 for k in range(0, 400)]]
-    searched = [(t, p) for t, p in plans if p is not None]
-    assert [round(t, 1) for t, _ in searched] == [30.0, 60.0]
-    assert all(p.regions[0].kind == "rescan" and p.regions[0].box == Box(0, 0, *FULL) for _, p in searched)
-    # never instead of a motion search, nor while a face is followed
-    moving = MotionResult(0.03, (Box(430, 200, 620, 700),))
-    assert all(r.kind != "rescan" for r in sampler.plan(90.0, moving).regions)
-    assert all(r.kind != "rescan" for r in sampler.plan(95.0, still, [Box(480, 220, 560, 300)]).regions)
+def test_sampler_looks_where_a_followed_face_was_lost_ever_less_often():
+    # a customer at the counter looks down: the follow loses the face (the tracker stops offering it
+    # after track_keep_s and lists it as lost), nothing moves; the window where it was is looked at
+    # after lost_face_interval_s, then doubling up to lost_face_max_interval_s, moving or not, for as
+    # long as the tracker lists it, and no more once it is followed again
+    settings = SamplerSettings(max_fps=5, lost_face_interval_s=2.0, lost_face_max_interval_s=16.0)
+    sampler = started(FrameSampler(FULL, settings))
+    face = Box(480, 220, 560, 300)
+    looks = []
+    for k in range(0, 1000):  # 200 s: the face was lost at 10 s, something moves elsewhere at 30-40 s
+        t = k * 0.2
+        motion = MotionResult(0.03, (Box(1000, 100, 1200, 400),)) if 30.0 <= t < 40.0 else STILL
+        plan = sampler.plan(t, motion, [], lost=[(7, face)] if 10.0 <= t <= 70.0 else [])
+        if plan is not None:
+            looks += [(round(t, 1), r) for r in plan.regions if r.kind == "lost"]
+    assert [t for t, _ in looks] == [12.0, 16.0, 24.0, 40.0, 56.0]
+    window = looks[0][1]
+    assert window.box.x0 <= 480 and window.box.x1 >= 560 and window.box.width <= 3 * 80
+    assert window.min_face_px >= 0.75 * 80  # a face of about the known size: cheap
+    # found again (a new track followed where it was lost), it is no longer looked for
+    sampler = started(FrameSampler(FULL, settings))
+    assert [r.kind for r in sampler.plan(2.0, STILL, [], lost=[(7, face)]) or []] == []
+    assert [r.kind for r in sampler.plan(4.0, STILL, [], lost=[(7, face)]).regions] == ["lost"]
+    again = Box(484, 222, 564, 302)
+    assert [r.kind for r in sampler.plan(9.0, STILL, [again], lost=[(7, face)]).regions] == ["track"]
 
 
 # ---------------------------------------------------------------- people cameras: faces in heads
@@ -233,7 +259,7 @@ def test_people_plan_searches_heads_not_motion_nor_the_whole_frame():
     assert plan.regions[0].box == head_box(PERSON.box, FULL, sampler.settings)
     assert plan.heads == {7: plan.regions[0].box}
     # nobody tracked: no search, whatever moves (a lighting change, a trolley) and however long it is still
-    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5, still_rescan_s=30.0))
+    sampler = FrameSampler(FULL, SamplerSettings(max_fps=5))
     assert all(sampler.plan(k * 0.2, motion, [], []) is None
                for k in range(400) for motion in (MOVING, STILL, MotionResult(0.8, (Box(0, 0, *FULL),))))
 

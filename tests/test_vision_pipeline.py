@@ -21,12 +21,16 @@ from watershop_dagster.vision.pipeline import (
     FACE_EMBEDDINGS_SCHEMA,
     FACE_TRACKS_SCHEMA,
     FRAMES_SCHEMA,
+    MAX_SLICE_SECONDS,
+    SLICE_SECONDS,
+    SLICES_PER_WORKER,
     PipelineTuning,
     VisionResult,
     plan_slices,
     process_footage,
     process_segment,
     process_video,
+    slice_length,
 )
 
 START = datetime(2024, 5, 1, 4, 30, tzinfo=UTC)
@@ -69,6 +73,17 @@ def test_plan_slices():
     slices = plan_slices(3600.0)
     assert len(slices) == 60 and slices[0] == (0.0, 60.0) and slices[-1] == (3540.0, None)
     assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))
+
+
+def test_slice_length_grows_with_the_footage_while_every_worker_keeps_slices():
+    # each slice starts blind (keyframe decode, pre-roll, a whole-frame search): an hour on 2
+    # workers is cut into 5-minute slices (12, 6 a worker), an 8-minute clip still into 60 s ones
+    assert slice_length(3600.0, workers=2) == MAX_SLICE_SECONDS == 300.0
+    assert slice_length(480.0, workers=2) == SLICE_SECONDS == 60.0
+    assert slice_length(900.0, workers=2) == 900.0 / (2 * SLICES_PER_WORKER)
+    assert slice_length(900.0, workers=1) == 900.0 / SLICES_PER_WORKER
+    assert slice_length(9.0, workers=2, min_slice_s=3.0) == 3.0  # a tuned minimum still holds
+    assert len(plan_slices(3600.0, slice_length(3600.0, workers=2))) == 12
 
 
 # ---------------------------------------------------------------- a synthetic visit
@@ -117,9 +132,9 @@ def test_synthetic_visit_sliced_in_processes_and_stitched(visit_video, faces_dir
     vectors = np.stack(parallel.face_embeddings["embedding"].to_list())
     assert face_distance(vectors, salley).max() < 0.6
     assert face_distance(vectors, simm).min() > 0.6
-    # idle start and end: frames scored but not searched
+    # idle start and end: frames scored but not searched, but for the slice's first (searched whole)
     frames = parallel.frames
-    assert frames.filter(pl.col("pts_s") < 0.9)["searched"].sum() == 0
+    assert frames.filter(pl.col("pts_s") < 0.9)["searched"].to_list() == [True] + [False] * 4
     assert frames["ts_utc"].is_sorted()
     assert frames["ts_utc"][0] == START
 

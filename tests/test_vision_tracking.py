@@ -60,6 +60,10 @@ def test_tracker_expiry_and_following():
     assert tracker.following(0.6, keep_s=0.3) == [face(505, 0)]
     assert tracker.expire(1.2) == [0]
     assert tracker.close_all() == [1]
+    # lost: seen more than keep_s but at most window_s ago, open or closed, each once at its last box
+    assert tracker.lost(0.9, keep_s=0.3, window_s=1.0) == [(0, face(0, 0)), (1, face(505, 0))]
+    assert tracker.lost(0.9, keep_s=0.6, window_s=1.0) == [(0, face(0, 0))]
+    assert tracker.lost(1.4, keep_s=0.3, window_s=1.0) == [(1, face(505, 0))]
 
 
 # ---------------------------------------------------------------- embedding selection

@@ -14,8 +14,9 @@ faces, not people, so a customer who turns round to leave has "exited" when the 
 
 The configured gap is the only rule that joins tracks: no other evidence (same place, same
 camera) bridges a longer gap, because a customer who leaves and comes back minutes later is two
-visits. A still face the motion-gated vision step lost is found again by its periodic rescan
-(`SamplerSettings.still_rescan_s`, shorter than the default gap), not bridged here.
+visits. A still face the motion-gated vision step lost is looked for again where it was (every
+`SamplerSettings.lost_face_interval_s`, well within the default gap), and a slice's first frame is
+searched whole (a face still across a slice boundary), not bridged here.
 
 ``visit_id`` = ``v_`` + hash(shop, person, first track id, piece start): re-running gives the same
 ids. ``confidence`` = the tracks' identity confidence (weighted by their embeddings) × an evidence

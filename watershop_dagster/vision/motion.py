@@ -6,16 +6,18 @@ brightness-compensated and thresholded. The share of such pixels is the motion s
 connected blobs, mapped back to full-resolution pixels, are the motion regions.
 
 `FrameSampler` turns motion into face-detector work. It is deterministic (frame times only, no
-wall clock) and bounds the cost: no search without motion (except a once-a-second look for faces
-already followed, so a customer standing still at the counter stays one track, and a whole-frame
-search every `still_rescan_s` that finds a still face nobody follows), at most
+wall clock) and bounds the cost: no search without motion, except a once-a-second look for faces
+already followed (a customer standing still at the counter stays one track), a look every
+`lost_face_interval_s` (then less and less often) where a followed face was lost (looking down,
+turned away: it may still stand there), and one whole-frame search on a slice's first frame (a slice starts blind: a customer
+standing still across its boundary is part of the motion background); at most
 `max_fps` searched frames a second, known faces are followed in small windows around their last
 position, and the (costly) search of whole motion regions backs off while it keeps finding
 nothing or while every moving blob is already explained by a followed face.
 
 On a camera that also tracks people (`plan(..., people=...)`), faces are looked for only where
 people are, as Frigate does: the upper part of each tracked person's box (`head_box`), the due ones
-merged into few regions, instead of motion regions and whole-frame rescans. A person whose face is
+merged into few regions, instead of motion regions, lost-face looks and the first frame's search. A person whose face is
 followed is not searched again (the follow window looks for the face) until the follow loses it;
 a person whose head keeps showing no face (turned away) is searched less and less often
 (`HeadWatch`), and a person too small to show a face of min_face_px is not searched at all. A face
@@ -34,6 +36,8 @@ import cv2
 import numpy as np
 
 MOTION_WIDTH = 160
+#: a lost face's last box overlapping a followed face this much (IoU) is that face, found again
+LOST_FACE_SAME_IOU = 0.3
 
 
 class Box(NamedTuple):
@@ -91,7 +95,9 @@ class SearchRegion(NamedTuple):
 
     box: Box
     min_face_px: float
-    kind: str = "motion"  # "motion" | "track" | "frame" | "rescan" | "head" (a tracked person's, people cameras)
+    # "motion" | "track" | "lost" (where a followed face was lost) | "frame" (large motion) |
+    # "start" (a slice's first frame) | "head" (a tracked person's, people cameras)
+    kind: str = "motion"
 
 
 @dataclass(frozen=True)
@@ -244,10 +250,14 @@ class SamplerSettings:
     # large faces only
     large_motion_share: float = 0.5
     large_motion_min_face_px: float = 80.0
-    # while nothing moves and no face is followed, the whole frame is searched this often, so a
-    # face that stands still and was lost (e.g. at a slice boundary) is found again well within
-    # the visit gap (default 60 s) instead of splitting the visit
-    still_rescan_s: float = 30.0
+    # a followed face not seen for track_keep_s is looked for where it was last seen (moving or
+    # not), first after lost_face_interval_s, then doubling the interval up to
+    # lost_face_max_interval_s, so a customer who looked down at the counter is found again well
+    # within the visit gap instead of splitting the visit; for lost_face_window_s after it was last
+    # seen (the default visit gap: a face lost longer ago starts a new visit anyway)
+    lost_face_interval_s: float = 2.0
+    lost_face_max_interval_s: float = 16.0
+    lost_face_window_s: float = 60.0
     # people cameras: a person's head is the upper head_share of the box (the share identities
     # take faces from), grown by head_pad_faces × min_face each way so a face at its edge is whole
     head_share: float = 0.5
@@ -316,7 +326,8 @@ class FrameSampler:
     _last_search: float = field(default=-math.inf, init=False)
     _last_motion_search: float = field(default=-math.inf, init=False)
     _last_follow: float = field(default=-math.inf, init=False)
-    _last_rescan: float = field(default=-math.inf, init=False)
+    _started: bool = field(default=False, init=False)
+    _lost_due: dict[Hashable, tuple[float, float]] = field(default_factory=dict, init=False)  # lost face -> (next look, interval)
     _empty_streak: int = field(default=0, init=False)
     _followed_all: bool = field(default=False, init=False)
     _heads: dict[Hashable, HeadWatch] = field(default_factory=dict, init=False)
@@ -333,10 +344,16 @@ class FrameSampler:
         return base
 
     def plan(
-        self, t: float, motion: MotionResult, tracked: Sequence[Box] = (), people: Sequence[PersonBox] | None = None
+        self,
+        t: float,
+        motion: MotionResult,
+        tracked: Sequence[Box] = (),
+        people: Sequence[PersonBox] | None = None,
+        lost: Sequence[tuple[Hashable, Box]] = (),
     ) -> SearchPlan | None:
         """`people`: the persons tracked in this frame on a camera that tracks people (None: it does
-        not); then faces are looked for in their heads instead of in motion regions."""
+        not); then faces are looked for in their heads instead of in motion regions. `lost`: (key,
+        last box) of faces followed within lost_face_window_s but no longer (not on people cameras)."""
         if people is not None:
             return self._plan_people(t, motion, tracked, people)
         s = self.settings
@@ -344,19 +361,17 @@ class FrameSampler:
         moving = motion.score >= s.motion_threshold and bool(motion.boxes)
         if motion.score < s.motion_threshold:
             self._empty_streak = 0  # scene at rest: next motion gets the full rate again
-        if self._last_rescan == -math.inf:
-            self._last_rescan = t  # a slice's first rescan comes still_rescan_s in
-        # only when nothing moves and nothing is followed: it never displaces a motion or follow search
-        rescan_due = not moving and not tracked and t - self._last_rescan >= s.still_rescan_s - 1e-6
-        if not moving and not tracked and not rescan_due:
+        if not self._started:
+            self._started = True
+            self._last_search = t
+            return SearchPlan(t, [SearchRegion(Box(0, 0, w, h), s.min_face_px, "start")], False)
+        lost = [(key, box) for key, box in lost if not any(box.iou(face) >= LOST_FACE_SAME_IOU for face in tracked)]
+        if not moving and not tracked and not lost:
             return None
         if t - self._last_search < 1.0 / s.max_fps - 1e-6:
             return None
-        if rescan_due:
-            self._last_search = self._last_rescan = t
-            return SearchPlan(t, [SearchRegion(Box(0, 0, w, h), s.min_face_px, "rescan")], False)
 
-        regions = self._follow_regions(t, tracked, moving)
+        regions = self._follow_regions(t, tracked, moving) + self._lost_regions(t, lost)
         bodies = []
         for face in tracked:
             fw = max(face.width, face.height)
@@ -385,11 +400,26 @@ class FrameSampler:
         if not regions and not motion_regions:
             return None
         self._last_search = t
-        if regions:
+        if any(r.kind == "track" for r in regions):
             self._last_follow = t
         if motion_regions:
             self._last_motion_search = t
         return SearchPlan(t, regions + motion_regions, bool(motion_regions))
+
+    def _lost_regions(self, t: float, lost: Sequence[tuple[Hashable, Box]]) -> list[SearchRegion]:
+        """Windows around the lost faces whose look is due (as a follow window is)."""
+        s = self.settings
+        w, h = self.frame_size
+        regions = []
+        for key, face in lost:
+            due_t, interval = self._lost_due.get(key, (t + s.lost_face_interval_s, s.lost_face_interval_s))
+            if t >= due_t - 1e-6:
+                regions.append(SearchRegion(face.pad(max(face.width, face.height) * s.track_window).clip(w, h),
+                                            max(s.min_face_px, s.track_min_face_ratio * max(face.width, face.height)), "lost"))
+                interval = min(2 * interval, s.lost_face_max_interval_s)
+                due_t = t + interval
+            self._lost_due[key] = (due_t, interval)
+        return regions
 
     def _follow_regions(self, t: float, tracked: Sequence[Box], moving: bool) -> list[SearchRegion]:
         """Windows around the followed faces, when a follow is due. A followed face is looked for

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 import polars as pl
 
@@ -69,8 +70,13 @@ FACE_DETECTIONS_SCHEMA = catalog.FACE_DETECTIONS.schema
 FACE_TRACKS_SCHEMA = catalog.FACE_TRACKS.schema
 FACE_EMBEDDINGS_SCHEMA = catalog.FACE_EMBEDDINGS.schema
 
-#: target slice length; a file is cut into round(duration / SLICE_SECONDS) equal slices
+#: shortest target slice length; a file is cut into round(duration / slice length) equal slices
 SLICE_SECONDS = 60.0
+#: every slice starts blind (decoded from a keyframe, a motion pre-roll, one whole-frame face
+#: search), so long footage gets longer slices, up to this, while each worker still gets about
+#: SLICES_PER_WORKER of them to balance the load
+MAX_SLICE_SECONDS = 300.0
+SLICES_PER_WORKER = 4
 #: frames decoded before a slice's start to warm up the motion background
 PREROLL_SECONDS = 1.0
 #: width of the grayscale frame motion runs on
@@ -192,6 +198,10 @@ class _Runner:
             "detections": 0,
             "embeddings": 0,
             "footage_s": 0.0,
+            "start_searches": 0,
+            "start_search_cpu_s": 0.0,
+            "start_search_faces": 0,
+            "lost_face_looks": 0,
         }
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
 
@@ -258,7 +268,8 @@ class _Runner:
             last_pts = df.pts_s
             self.stats["frames_scored"] += 1
             self._close_tracks(self.tracker.expire(t))
-            plan = self.sampler.plan(t, result, self.tracker.following(t, ss.track_keep_s), people)
+            plan = self.sampler.plan(t, result, self.tracker.following(t, ss.track_keep_s), people,
+                                     self.tracker.lost(t, ss.track_keep_s, ss.lost_face_window_s))
             dets: list[Detection] = []
             if plan is not None:
                 dets = self._search(df, t, plan, camera, file_start)
@@ -278,11 +289,17 @@ class _Runner:
     def _search(self, df, t: float, plan, camera: str, file_start: datetime) -> list[Detection]:
         ss = self.sampler_settings
         rgb = df.rgb()
+        started = time.process_time()
         dets = [
             d
             for d in detect_faces(rgb, plan.regions, ss.min_face_px, adjust_threshold=self.tuning.min_det_score)
             if max(d.width, d.height) >= 0.75 * ss.min_face_px
         ]
+        if plan.regions[0].kind == "start":  # what slice starts cost, for bench_vision
+            self.stats["start_searches"] += 1
+            self.stats["start_search_cpu_s"] += time.process_time() - started
+            self.stats["start_search_faces"] += len(dets)
+        self.stats["lost_face_looks"] += sum(1 for r in plan.regions if r.kind == "lost")
         self.sampler.report(plan, len(dets), [d.box for d in dets])
         self.stats["frames_searched"] += 1
         self.stats["search_pixels"] += sum(r.box.area * (72.0 / r.min_face_px) ** 2 for r in plan.regions)
@@ -402,6 +419,12 @@ def tracks_from_detections(detections: pl.DataFrame, embeddings: pl.DataFrame) -
 # many slices / files → one result
 
 
+def slice_length(long_footage_s: float, workers: int, min_slice_s: float = SLICE_SECONDS) -> float:
+    """Target slice length for `long_footage_s` seconds of long files on `workers` processes."""
+    balanced = long_footage_s / (max(1, workers) * SLICES_PER_WORKER)
+    return max(min_slice_s, min(MAX_SLICE_SECONDS, balanced))
+
+
 def plan_slices(duration_s: float | None, slice_seconds: float = SLICE_SECONDS) -> list[tuple[float, float | None]]:
     """Equal slices of about slice_seconds covering the file; the last is open-ended (t1=None)
     so frames past the declared duration are not lost."""
@@ -495,6 +518,12 @@ def _stitch_map(results: Sequence[VisionResult], params: TrackParams) -> dict[st
             )
         )
     return chain_roots(links)
+
+
+def _pool_worker_init(threads: int) -> None:
+    """A pool worker's OpenCV uses its share of the cores: its own thread pool sized for the
+    whole machine would compete with the other workers."""
+    cv2.setNumThreads(threads)
 
 
 def _slice_worker(args, on_frame: FrameSink | None = None) -> VisionResult:
@@ -611,18 +640,24 @@ def process_footage(
     jobs: list[tuple] = []
     errors: list[tuple[Path, str]] = []
     short: list[FootageFile] = []
+    durations: dict[int, float | None] = {}  # id of each long-layout file that opened -> its duration
     for f in files:
         if f.layout == "frigate":
             short.append(f)  # ~10 s segments: no need to open them here
             continue
         try:
-            duration = video_info(f.path).duration_s
+            durations[id(f)] = video_info(f.path).duration_s
         except FootageDecodeError as exc:
             if on_error == "raise":
                 raise
             errors.append((Path(f.path), str(exc)))
+    pool_size = 1 if on_frame is not None else workers
+    slice_s = slice_length(sum(d or 0.0 for d in durations.values()), pool_size, tuning.slice_seconds)
+    for f in files:
+        if id(f) not in durations:
             continue
-        slices = plan_slices(duration, tuning.slice_seconds)
+        duration = durations[id(f)]
+        slices = plan_slices(duration, slice_s)
         if len(slices) == 1 and duration is not None:
             short.append(f)
             continue
@@ -657,7 +692,7 @@ def process_footage(
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pool_worker_init, initargs=(threads,)) as pool:
             futures = [pool.submit(_slice_worker, (*job, threads)) for job in jobs]
             try:
                 for future in futures:

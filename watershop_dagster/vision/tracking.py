@@ -123,6 +123,11 @@ class FaceTracker:
         """Last boxes of open tracks seen within `keep_s` of `t` (where to look next)."""
         return [self.tracks[i].last_box for i in sorted(self._open) if t - self.tracks[i].last_t <= keep_s]
 
+    def lost(self, t: float, keep_s: float, window_s: float) -> list[tuple[int, Box]]:
+        """(index, last box) of the tracks last seen more than `keep_s` but at most `window_s`
+        before `t`: faces no longer followed that may still stand where they were."""
+        return [(tr.index, tr.last_box) for tr in self.tracks if keep_s < t - tr.last_t <= window_s]
+
 
 # --------------------------------------------------------------------------------------------
 # which detections to embed
