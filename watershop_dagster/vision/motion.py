@@ -407,15 +407,13 @@ class FrameSampler:
         return SearchPlan(t, regions + motion_regions, bool(motion_regions))
 
     def _lost_regions(self, t: float, lost: Sequence[tuple[Hashable, Box]]) -> list[SearchRegion]:
-        """Windows around the lost faces whose look is due (as a follow window is)."""
+        """Windows around the lost faces whose look is due."""
         s = self.settings
-        w, h = self.frame_size
         regions = []
         for key, face in lost:
             due_t, interval = self._lost_due.get(key, (t + s.lost_face_interval_s, s.lost_face_interval_s))
             if t >= due_t - 1e-6:
-                regions.append(SearchRegion(face.pad(max(face.width, face.height) * s.track_window).clip(w, h),
-                                            max(s.min_face_px, s.track_min_face_ratio * max(face.width, face.height)), "lost"))
+                regions.append(self._face_window(face, "lost"))
                 interval = min(2 * interval, s.lost_face_max_interval_s)
                 due_t = t + interval
             self._lost_due[key] = (due_t, interval)
@@ -429,10 +427,15 @@ class FrameSampler:
         follow_every = s.follow_interval_s if moving else s.still_follow_interval_s
         if t - self._last_follow < max(1.0 / s.max_fps, follow_every) - 1e-6:
             return []
-        w, h = self.frame_size
-        return [SearchRegion(face.pad(max(face.width, face.height) * s.track_window).clip(w, h),
-                             max(s.min_face_px, s.track_min_face_ratio * max(face.width, face.height)), "track")
-                for face in tracked]
+        return [self._face_window(face, "track") for face in tracked]
+
+    def _face_window(self, face: Box, kind: str) -> SearchRegion:
+        """The window a known face is looked for in: track_window face widths around its last box,
+        for faces down to track_min_face_ratio × its size."""
+        s = self.settings
+        size = max(face.width, face.height)
+        return SearchRegion(face.pad(size * s.track_window).clip(*self.frame_size),
+                            max(s.min_face_px, s.track_min_face_ratio * size), kind)
 
     def _plan_people(self, t: float, motion: MotionResult, tracked: Sequence[Box], people: Sequence[PersonBox]) -> SearchPlan | None:
         s = self.settings

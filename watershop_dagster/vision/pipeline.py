@@ -268,8 +268,9 @@ class _Runner:
             last_pts = df.pts_s
             self.stats["frames_scored"] += 1
             self._close_tracks(self.tracker.expire(t))
-            plan = self.sampler.plan(t, result, self.tracker.following(t, ss.track_keep_s), people,
-                                     self.tracker.lost(t, ss.track_keep_s, ss.lost_face_window_s))
+            # people cameras look for faces in heads, not where faces were lost
+            lost = self.tracker.lost(t, ss.track_keep_s, ss.lost_face_window_s) if people is None else ()
+            plan = self.sampler.plan(t, result, self.tracker.following(t, ss.track_keep_s), people, lost)
             dets: list[Detection] = []
             if plan is not None:
                 dets = self._search(df, t, plan, camera, file_start)
@@ -666,7 +667,7 @@ def process_footage(
     for group in _short_file_groups(short, tuning.slice_seconds):
         jobs.append((tuple(group), settings, 0.0, None, tuning))
     jobs.sort(key=lambda job: _job_key(job[0]) + (job[2],))
-    workers = 1 if on_frame is not None else max(1, min(workers, len(jobs)))
+    workers = max(1, min(pool_size, len(jobs)))
     if workers > 1 and multiprocessing.current_process().daemon:
         # e.g. inside a Celery prefork worker: daemonic processes may not start children
         warnings.warn("process_footage: running in a daemonic process, slices run serially", stacklevel=2)
