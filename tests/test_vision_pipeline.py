@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -31,6 +32,7 @@ from watershop_dagster.vision.pipeline import (
     process_segment,
     process_video,
     slice_length,
+    split_tail,
 )
 
 START = datetime(2024, 5, 1, 4, 30, tzinfo=UTC)
@@ -84,6 +86,21 @@ def test_slice_length_grows_with_the_footage_while_every_worker_keeps_slices():
     assert slice_length(900.0, workers=1) == 900.0 / SLICES_PER_WORKER
     assert slice_length(9.0, workers=2, min_slice_s=3.0) == 3.0  # a tuned minimum still holds
     assert len(plan_slices(3600.0, slice_length(3600.0, workers=2))) == 12
+
+
+def test_split_tail_halves_the_last_slice_of_each_worker_and_keeps_time_order():
+    hour, group = SimpleNamespace(), (SimpleNamespace(), SimpleNamespace())
+    slices = plan_slices(3600.0, 300.0)
+    jobs = [(hour, None, t0, t1, None) for t0, t1 in slices]
+    split = split_tail(jobs, workers=2, durations={id(hour): 3600.0}, min_slice_s=60.0)
+    bounds = [(t0, t1) for _, _, t0, t1, _ in split]
+    assert bounds[:10] == slices[:10]
+    assert bounds[10:] == [(3000.0, 3150.0), (3150.0, 3300.0), (3300.0, 3450.0), (3450.0, None)]
+    assert split_tail(jobs, workers=1, durations={id(hour): 3600.0}, min_slice_s=60.0) == jobs
+    # too short to halve, an unknown duration, or a group of short files: left whole
+    short = [(hour, None, 0.0, 100.0, None), (hour, None, 100.0, None, None), (group, None, 0.0, None, None)]
+    assert split_tail(short, workers=3, durations={id(hour): 200.0}, min_slice_s=60.0) == short
+    assert split_tail(jobs[-1:], workers=2, durations={}, min_slice_s=60.0) == jobs[-1:]
 
 
 # ---------------------------------------------------------------- a synthetic visit

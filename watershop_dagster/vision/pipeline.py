@@ -1,9 +1,9 @@
 """Footage → frames → motion → face detections → tracks → 128-d embeddings.
 
-`process_video(footage, settings, workers=2)` splits a file into time slices of about
-SLICE_SECONDS (the split depends on the file's duration only, never on `workers`, so the output
-is the same for any worker count), runs `process_segment` on each in a spawn-based process pool,
-and stitches tracks cut at slice boundaries. `process_footage(files, ...)` does the same for
+`process_video(footage, settings, workers=2)` splits a file into time slices (60 s to 5 min:
+`slice_length`, about SLICES_PER_WORKER per worker; the last `workers` slices halved so the
+workers finish together), runs `process_segment` on each in a spawn-based process pool, and
+stitches tracks cut at slice boundaries. `process_footage(files, ...)` does the same for
 many files through one pool, running short files (Frigate's 10 s segments) as continuous runs of
 consecutive files. Per slice or run:
 
@@ -426,6 +426,25 @@ def slice_length(long_footage_s: float, workers: int, min_slice_s: float = SLICE
     return max(min_slice_s, min(MAX_SLICE_SECONDS, balanced))
 
 
+def split_tail(jobs: list[tuple], workers: int, durations: dict[int, float | None], min_slice_s: float) -> list[tuple]:
+    """`jobs` (time order, as the pool takes them) with each of the last `workers` long-file
+    slices halved: equal slices cost unequal CPU (busy vs idle minutes), so the last ones left
+    a worker idle while the other finished; halves of at least min_slice_s shorten that tail.
+    A job is (footage, settings, t0, t1, tuning); a group of short files is never split."""
+    if workers < 2:
+        return list(jobs)
+    split: list[tuple] = list(jobs[:-workers])
+    for job in jobs[-workers:]:
+        footage, settings, t0, t1, tuning = job
+        end = t1 if t1 is not None else durations.get(id(footage))
+        if isinstance(footage, tuple) or end is None or end - t0 < 2 * min_slice_s:
+            split.append(job)
+            continue
+        middle = round((t0 + end) / 2, 6)
+        split += [(footage, settings, t0, middle, tuning), (footage, settings, middle, t1, tuning)]
+    return split
+
+
 def plan_slices(duration_s: float | None, slice_seconds: float = SLICE_SECONDS) -> list[tuple[float, float | None]]:
     """Equal slices of about slice_seconds covering the file; the last is open-ended (t1=None)
     so frames past the declared duration are not lost."""
@@ -672,6 +691,7 @@ def process_footage(
         # e.g. inside a Celery prefork worker: daemonic processes may not start children
         warnings.warn("process_footage: running in a daemonic process, slices run serially", stacklevel=2)
         workers = 1
+    jobs = split_tail(jobs, workers, durations, tuning.slice_seconds)
     failed: dict[Path, str] = {}  # files that failed, with the message
     outcomes: list[VisionResult | FootageDecodeError] = []
     retried: list[VisionResult] = []  # failed runs' other files, rerun serially
