@@ -539,3 +539,37 @@ def test_rows_dates_match_where_ingestion_puts_the_rows(config: WatershopConfig)
     modified = datetime(2024, 1, 7, 12, 0, tzinfo=ZoneInfo("Asia/Kolkata")).timestamp()
     os.utime(undated, (modified, modified))
     assert rows_dates(undated, shop) == {DAY, date(2024, 1, 7)}
+
+
+PLAIN_CASES = {
+    "clean.csv": HEADER + GOOD + "t2,2024-01-02 11:00:00,,Cash,10L,1,20,Unpaid\n",
+    "crlf_and_blanks.csv": "\r\n" + HEADER.replace("\n", "\r\n") + GOOD.replace("\n", "\r\n") + "\r\n   \r\n"
+    + "t3,2024-01-02 12:00:00,C2,UPI,20L,1,35,Paid",
+    "ragged.csv": HEADER + "t4,2024-01-02 10:00:00,C1,UPI,20L,2,70\n" + ",,,,,,,,,\n" + "lonely\n" + " , \n" + GOOD,
+    "reordered_unicode.csv": "Amount,Payment Status,Transaction ID,Timestamp,Payment Mode,Can Size,Number of Cans\n"
+    + "70,Paid,t5,2024-01-02 10:00:00,UPI,20L,2\n" + "70,Paid,tö6,2024-01-02 10:00:00,UPI,20L,2\xa0\n",
+    "bad_values.csv": HEADER + "t7,2024-01-02 25:00:00,C1,UPI,20L,2,70,Paid\n" + "t8,2024-01-02 10:00:00,C1,UPI,20L,0,-1,Paid\n",
+}
+
+
+def test_plain_files_split_natively_land_exactly_what_the_csv_module_lands(config: WatershopConfig, monkeypatch):
+    """Quote-free files are split on commas in polars; the csv module's path must give the same rows."""
+    from watershop_dagster.pos import ingest
+
+    for name, content in PLAIN_CASES.items():
+        assert ingest._is_plain(content), name
+        land(config, name.replace(".csv", "_2024-01-02.csv"), content)
+    land(config, "quoted_2024-01-02.csv", HEADER + '"t9","2024-01-02 10:00:00","C1","UPI","20L","2","70","Paid"\n')
+    land(config, "undated.csv", HEADER + "t10,2024-01-03 10:00:00,,UPI,20L,2,70,Paid\nbroken\n")
+    days = [DAY, DAY + timedelta(days=1)]
+    native = ingest_partitions(config, "shop1", days)
+    monkeypatch.setattr(ingest, "_is_plain", lambda text: False)
+    python = ingest_partitions(config, "shop1", days)
+    for day in days:
+        assert_frame_equal(native[day].valid, python[day].valid)
+        assert_frame_equal(native[day].rejected, python[day].rejected)
+    assert sorted(native[DAY].valid["transaction_id"]) == ["t1", "t2", "t3", "t5", "t9", "tö6"]
+    ragged = native[DAY].rejected.filter(pl.col("source_file").str.contains("ragged"))
+    assert ragged["reason"].to_list()[:4] == [f"expected 8 fields, got {n}" for n in (7, 10, 1, 2)]
+    assert native[DAY].rejected.height == 8
+    assert not any(ingest._is_plain(text) for text in ('a,"b"\n', "a,b\rc,d\n", "a,b\x00\n", "a,\udcff\n"))
