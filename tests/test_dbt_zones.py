@@ -70,21 +70,21 @@ CROSSINGS = [
 IDENTITY = {(camera, track): identity for camera, track, identity, _, _ in TRACKS}
 
 
-def write_lake(root, visits=VISITS, crossings=CROSSINGS) -> None:
+def write_lake(root, visits=VISITS, crossings=CROSSINGS, identity=IDENTITY) -> None:
     """The supermarket's camera-day partitions, through the lake writer (schemas from the catalog)."""
     for camera in SOURCE:
         common = {"source": SOURCE[camera]}
-        tracks = [{"camera": c, "track_id": t, "identity": i, "start_ts": ts(a), "end_ts": ts(b),
+        tracks = [{"camera": c, "track_id": t, "identity": identity[c, t], "start_ts": ts(a), "end_ts": ts(b),
                    "duration_s": seconds(a, b), "observations": 10, **common}
-                  for c, t, i, a, b in TRACKS if c == camera]
+                  for c, t, _, a, b in TRACKS if c == camera]
         zone_visits = [{"camera": c, "zone": z, "kind": ZONES[z][0], "category": ZONES[z][1], "track_id": t,
-                        "identity": IDENTITY[c, t], "enter_ts": ts(a), "exit_ts": ts(b), "dwell_s": seconds(a, b),
+                        "identity": identity[c, t], "enter_ts": ts(a), "exit_ts": ts(b), "dwell_s": seconds(a, b),
                         "exit_reason": r, **common}
                        for c, z, t, a, b, r in visits if c == camera]
         loitering = [{**v, "start_ts": v["enter_ts"], "alert_ts": v["enter_ts"] + timedelta(seconds=LOITERING_TIME[v["zone"]]),
                       "loitering_time_s": LOITERING_TIME[v["zone"]]}
                      for v in zone_visits if v["dwell_s"] >= LOITERING_TIME.get(v["zone"], float("inf"))]
-        footfall = [{"camera": c, "zone": z, "track_id": t, "identity": IDENTITY[c, t], "ts": ts(at),
+        footfall = [{"camera": c, "zone": z, "track_id": t, "identity": identity[c, t], "ts": ts(at),
                      "direction": d, **common} for c, z, t, d, at in crossings if c == camera]
         for dataset, rows in ((catalog.PERSON_TRACKS, tracks), (catalog.ZONE_VISITS, zone_visits),
                               (catalog.LOITERING_EVENTS, loitering), (catalog.FOOTFALL, footfall)):
@@ -182,6 +182,18 @@ def test_zone_marts_of_a_tiny_supermarket(dbt_build):
     assert_marts(dbt_build.db, QUERIES, EXPECTED, places=6)
     # the daily case: rebuilding the shop-day alone rewrites it to the same rows
     dbt_build(SHOP, DAY, dbt_vars=VARS)
+    assert_marts(dbt_build.db, QUERIES, EXPECTED, places=6)
+
+
+def test_a_customer_merged_later_is_one_store_visit_under_the_surviving_id(dbt_build):
+    """The floor camera's track and the door's last crossing were named c_9 on their day; a later
+    registry build merged c_9 into c_1: every zone mart names c_1 and joins the tracks in one visit."""
+    write_lake(dbt_build.lake, identity={**IDENTITY, ("floor", "f1"): "c_9", ("door", "d4"): "c_9"})
+    merge = {"customer_id": "c_9", "surviving_id": "c_1", "first_seen": datetime.fromisoformat(DAY).date(),
+             "linkage": 0.45, "runner_up": 0.8, "n_exemplars": 4, "n_exemplars_surviving": 9}
+    lake.write_dataset(catalog_frame(catalog.CUSTOMER_MERGES, [merge]), dbt_build.lake, catalog.CUSTOMER_MERGES,
+                       shop_id=SHOP, date=DAY)
+    dbt_build(dbt_vars=VARS)
     assert_marts(dbt_build.db, QUERIES, EXPECTED, places=6)
 
 

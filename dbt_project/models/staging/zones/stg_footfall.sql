@@ -1,5 +1,6 @@
 -- One row per entrance crossing (in/out) of the run's scope, typed, with the local time and hour
 -- of the crossing and the role its identity stands for.
+-- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
 with source as (
 
     select *
@@ -16,7 +17,7 @@ final as (
         camera::varchar                         as camera,
         zone::varchar                           as zone,
         track_id::varchar                       as track_id,
-        identity::varchar                       as identity,
+        {{ surviving_identity() }}          as identity,
         {{ identity_role('identity') }}         as role,
         ts::timestamptz                         as ts,
         {{ shop_local('ts') }}                  as local_time,

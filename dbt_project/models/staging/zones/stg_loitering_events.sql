@@ -1,5 +1,6 @@
 -- One row per loitering event (a zone visit that reached the zone's loitering_time) of the run's
 -- scope, typed, with local start and alert times and the role its identity stands for.
+-- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
 with source as (
 
     select *
@@ -18,7 +19,7 @@ final as (
         kind::varchar                           as kind,
         category::varchar                       as category,
         track_id::varchar                       as track_id,
-        identity::varchar                       as identity,
+        {{ surviving_identity() }}          as identity,
         {{ identity_role('identity') }}         as role,
         start_ts::timestamptz                   as start_ts,
         alert_ts::timestamptz                   as alert_ts,

@@ -1,5 +1,6 @@
 -- One row per person track of the run's scope (camera-day files), typed, with the role its
 -- identity stands for. A track listed twice in one camera-day keeps its longest row.
+-- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
 with source as (
 
     select *
@@ -15,7 +16,7 @@ final as (
         date::date                              as date,
         camera::varchar                         as camera,
         track_id::varchar                       as track_id,
-        identity::varchar                       as identity,
+        {{ surviving_identity() }}          as identity,
         {{ identity_role('identity') }}         as role,
         start_ts::timestamptz                   as start_ts,
         end_ts::timestamptz                     as end_ts,

@@ -1,6 +1,7 @@
 -- One row per continuous presence of one person track in one zone, of the run's scope, typed;
 -- local entry/exit times in the shop's time zone, the role its identity stands for. A visit
 -- listed twice (same camera, zone, track and entry) keeps its longest row.
+-- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
 with source as (
 
     select *
@@ -19,7 +20,7 @@ final as (
         kind::varchar                           as kind,
         category::varchar                       as category,
         track_id::varchar                       as track_id,
-        identity::varchar                       as identity,
+        {{ surviving_identity() }}          as identity,
         {{ identity_role('identity') }}         as role,
         enter_ts::timestamptz                   as enter_ts,
         exit_ts::timestamptz                    as exit_ts,
