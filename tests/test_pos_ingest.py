@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from watershop_dagster import lake
@@ -573,3 +575,33 @@ def test_plain_files_split_natively_land_exactly_what_the_csv_module_lands(confi
     assert ragged["reason"].to_list()[:4] == [f"expected 8 fields, got {n}" for n in (7, 10, 1, 2)]
     assert native[DAY].rejected.height == 8
     assert not any(ingest._is_plain(text) for text in ('a,"b"\n', "a,b\rc,d\n", "a,b\x00\n", "a,\udcff\n"))
+
+
+_FIELDS = ["t1", "t2", "2024-01-02 10:00:00", "2024-01-03 23:59:59", "", " ", "C1", "UPI", "Cash", "20L", "10L",
+           "2", "0", "70", "20.0", "Paid", "Unpaid", "é", "\u00a0", "-1"]
+_PLAIN_LINE = st.one_of(
+    st.lists(st.sampled_from(_FIELDS), min_size=8, max_size=8).map(",".join),
+    st.lists(st.sampled_from(_FIELDS), min_size=1, max_size=10).map(",".join),  # ragged
+    st.sampled_from(["", "  ", " , "]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.tuples(st.sampled_from(["a_2024-01-02.csv", "b_2024-01-02.csv", "undated.csv"]),
+                                st.lists(_PLAIN_LINE, max_size=8), st.sampled_from(["\n", "\r\n"]), st.booleans()),
+                      min_size=1, max_size=3))
+def test_any_plain_files_land_the_same_split_natively_or_by_the_csv_module(tmp_path_factory, monkeypatch, files):
+    from watershop_dagster.pos import ingest
+
+    config = init_workspace(tmp_path_factory.mktemp("ws"), shop_id="shop1", timezone="Asia/Kolkata")
+    for name, lines, eol, final_eol in files:
+        text = eol.join([HEADER.rstrip("\n"), *lines]) + (eol if final_eol else "")
+        land(config, name, text.encode())
+    days = [DAY, DAY + timedelta(days=1)]
+    native = ingest_partitions(config, "shop1", days)
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest, "_is_plain", lambda text: False)
+        python = ingest_partitions(config, "shop1", days)
+    for day in days:
+        assert_frame_equal(native[day].valid, python[day].valid)
+        assert_frame_equal(native[day].rejected, python[day].rejected)
