@@ -3,10 +3,11 @@
 Plain files (no quotes, control characters, bare CRs or undecodable bytes: what POS exports usually
 are) are split on commas by polars, all of a range's files in one pass; any other file goes through
 Python's csv module (quoting, exact line numbers, recovery after a broken line), which lands the same
-rows for plain files (tests compare the two). Polars validates all rows at once. Every input line ends up in exactly one place: a valid row or a
-quarantine record, in exactly one day's partition. Both datasets are rewritten whole on every run,
-so re-running a partition is idempotent. `ingest_partitions` does many days in one pass (backfills):
-per-partition overhead, not per-row work, dominates at a few hundred rows per shop-day.
+rows for plain files (tests compare the two). Polars validates all rows at once. Every input line
+ends up in exactly one place: a valid row or a quarantine record, in exactly one day's partition.
+Both datasets are rewritten whole on every run, so re-running a partition is idempotent.
+`ingest_partitions` does many days in one pass (backfills): per-partition overhead, not per-row
+work, dominates at a few hundred rows per shop-day.
 
 Rules a reader of the quarantine should know (each rejected row carries its reason):
 - Numbers are bounded to what the marts hold (decimal(18,2) sums) and to plausibility: `amount` is finite,
@@ -375,8 +376,9 @@ _LINEAGE = ("source_file", "home_date", "dated", "written")  # a file's, on each
 
 def _rows_frame(files: list[_FileRows]) -> pl.DataFrame:
     """All well-formed records of the files as strings, with their lineage."""
+    plain = [rows for rows in files if rows.plain_positions is not None]
     split_in_python = [rows for rows in files if rows.plain_positions is None]
-    frames = [_python_split_frame(split_in_python), _plain_frame([rows for rows in files if rows.plain_positions is not None])]
+    frames = [_python_split_frame(split_in_python), _plain_frame(plain)]
     return pl.concat(frames, how="vertical").with_columns(pl.col("home_date").cast(pl.Date))
 
 
@@ -430,7 +432,8 @@ def _plain_frame(files: list[_FileRows]) -> pl.DataFrame:
         lines.join(lineage, on="file", how="left")
         .with_columns(fields.alias("fields"))
         .select(
-            *[pl.col("fields").list.get(pl.col(f"position_{column}")).fill_null("").alias(column) for column in POS_COLUMNS],
+            *[pl.col("fields").list.get(pl.col(f"position_{column}")).fill_null("").alias(column)
+              for column in POS_COLUMNS],
             "source_line", "raw", *_LINEAGE,
         )
     )

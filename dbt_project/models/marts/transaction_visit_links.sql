@@ -1,6 +1,7 @@
 -- Every POS transaction's link to a visit (or the reason it has none), one row per
 -- (shop, day, bill). Rebuilt one shop-day at a time. The customer id is read through
--- stg_customer_merges, as the visit marts read it: a merged id appears as the id it merged into.
+-- stg_customer_merges (macros/surviving_customer_id.sql), as the visit marts read it: a merged id
+-- appears as the id it merged into.
 {{ config(
     unique_key=['shop_id', 'date'],
     pre_hook="{{ delete_partition_scope('day') }}",
@@ -14,13 +15,6 @@ with links as (
 
 ),
 
-merges as (
-
-    select shop_id, customer_id, surviving_id
-    from {{ ref('stg_customer_merges') }}
-
-),
-
 final as (
 
     select
@@ -29,7 +23,7 @@ final as (
         links.transaction_id,
         links.timestamp_utc,
         links.visit_id,
-        coalesce(merges.surviving_id, links.customer_id)    as customer_id,
+        {{ surviving_customer_id('links.customer_id', 'links.shop_id') }} as customer_id,
         links.person_key,
         links.role,
         links.pos_customer_id,
@@ -37,9 +31,6 @@ final as (
         links.visit_id is not null                          as is_linked,
         links.reason
     from links
-    left join merges
-        on merges.shop_id = links.shop_id
-       and merges.customer_id = links.customer_id
 
 )
 

@@ -1,5 +1,6 @@
 -- One row per face track of the run's scope with its identity decision, typed.
--- Customer ids are read through stg_customer_merges: a merged id appears as the id it merged into.
+-- Customer ids are read through stg_customer_merges (macros/surviving_customer_id.sql): a merged id
+-- appears as the id it merged into.
 with source as (
 
     select *
@@ -7,13 +8,6 @@ with source as (
     where {{ partition_filter('day') }}
 
 ),
-
-merges as (
-
-    select shop_id, customer_id, surviving_id
-    from {{ ref('stg_customer_merges') }}
-
-)
 
 select
     source.shop_id::varchar    as shop_id,
@@ -35,11 +29,8 @@ select
     decision::varchar          as decision,
     ambiguous::boolean         as ambiguous,
     reused::boolean            as reused,
-    coalesce(merges.surviving_id, source.customer_id)::varchar as customer_id,
+    {{ surviving_customer_id('source.customer_id') }} as customer_id,
     person_key::varchar        as person_key,
     role::varchar              as role
 from source
-left join merges
-    on merges.shop_id = source.shop_id
-   and merges.customer_id = source.customer_id
 qualify row_number() over (partition by source.shop_id, date, track_id order by camera, start_utc) = 1

@@ -1,7 +1,8 @@
 -- One row per visit of the run's scope, typed. Local times are renamed entry_time / exit_time,
 -- a missing role counts as 'customer', a missing duration is taken from the UTC times. A visit id
 -- listed twice in one shop-day file keeps its longest row.
--- Customer ids are read through stg_customer_merges: a merged id appears as the id it merged into.
+-- Customer ids are read through stg_customer_merges (macros/surviving_customer_id.sql): a merged id
+-- appears as the id it merged into.
 with source as (
 
     select *
@@ -10,18 +11,11 @@ with source as (
 
 ),
 
-merges as (
-
-    select shop_id, customer_id, surviving_id
-    from {{ ref('stg_customer_merges') }}
-
-)
-
 select
     source.shop_id::varchar                                             as shop_id,
     date::date                                                          as date,
     visit_id::varchar                                                   as visit_id,
-    coalesce(merges.surviving_id, source.customer_id)::varchar          as customer_id,
+    {{ surviving_customer_id('source.customer_id') }}                   as customer_id,
     person_key::varchar                                                 as person_key,
     coalesce(role::varchar, 'customer')                                 as role,
     entry_local::timestamp                                              as entry_time,
@@ -36,9 +30,6 @@ select
     confidence::double                                                  as confidence,
     ambiguous::boolean                                                  as ambiguous
 from source
-left join merges
-    on merges.shop_id = source.shop_id
-   and merges.customer_id = source.customer_id
 qualify row_number() over (
     partition by source.shop_id, date, visit_id
     order by exit_local desc nulls last, entry_local nulls last, source.customer_id nulls last

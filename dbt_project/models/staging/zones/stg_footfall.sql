@@ -1,6 +1,6 @@
 -- One row per entrance crossing (in/out) of the run's scope, typed, with the local time and hour
 -- of the crossing and the role its identity stands for.
--- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
+-- Customer ids are read through stg_customer_merges (macros/surviving_customer_id.sql).
 with source as (
 
     select *
@@ -17,7 +17,7 @@ final as (
         camera::varchar                         as camera,
         zone::varchar                           as zone,
         track_id::varchar                       as track_id,
-        {{ surviving_identity() }}          as identity,
+        {{ surviving_customer_id('source.identity') }} as identity,
         {{ identity_role('identity') }}         as role,
         ts::timestamptz                         as ts,
         {{ shop_local('ts') }}                  as local_time,

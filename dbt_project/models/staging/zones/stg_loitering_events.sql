@@ -1,6 +1,6 @@
 -- One row per loitering event (a zone visit that reached the zone's loitering_time) of the run's
 -- scope, typed, with local start and alert times and the role its identity stands for.
--- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
+-- Customer ids are read through stg_customer_merges (macros/surviving_customer_id.sql).
 with source as (
 
     select *
@@ -19,7 +19,7 @@ final as (
         kind::varchar                           as kind,
         category::varchar                       as category,
         track_id::varchar                       as track_id,
-        {{ surviving_identity() }}          as identity,
+        {{ surviving_customer_id('source.identity') }} as identity,
         {{ identity_role('identity') }}         as role,
         start_ts::timestamptz                   as start_ts,
         alert_ts::timestamptz                   as alert_ts,

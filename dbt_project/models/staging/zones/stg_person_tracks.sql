@@ -1,6 +1,6 @@
 -- One row per person track of the run's scope (camera-day files), typed, with the role its
 -- identity stands for. A track listed twice in one camera-day keeps its longest row.
--- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
+-- Customer ids are read through stg_customer_merges (macros/surviving_customer_id.sql).
 with source as (
 
     select *
@@ -16,7 +16,7 @@ final as (
         date::date                              as date,
         camera::varchar                         as camera,
         track_id::varchar                       as track_id,
-        {{ surviving_identity() }}          as identity,
+        {{ surviving_customer_id('source.identity') }} as identity,
         {{ identity_role('identity') }}         as role,
         start_ts::timestamptz                   as start_ts,
         end_ts::timestamptz                     as end_ts,

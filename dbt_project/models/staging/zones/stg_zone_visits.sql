@@ -1,7 +1,7 @@
 -- One row per continuous presence of one person track in one zone, of the run's scope, typed;
 -- local entry/exit times in the shop's time zone, the role its identity stands for. A visit
 -- listed twice (same camera, zone, track and entry) keeps its longest row.
--- Customer ids are read through stg_customer_merges (macros/surviving_identity.sql).
+-- Customer ids are read through stg_customer_merges (macros/surviving_customer_id.sql).
 with source as (
 
     select *
@@ -20,7 +20,7 @@ final as (
         kind::varchar                           as kind,
         category::varchar                       as category,
         track_id::varchar                       as track_id,
-        {{ surviving_identity() }}          as identity,
+        {{ surviving_customer_id('source.identity') }} as identity,
         {{ identity_role('identity') }}         as role,
         enter_ts::timestamptz                   as enter_ts,
         exit_ts::timestamptz                    as exit_ts,
