@@ -19,8 +19,10 @@ Ground truth (plain data, `SupermarketTruth`):
   the box not covered by shoppers nearer the camera; scoring usually ignores < 0.3).
 * `zone_config`: Frigate-shaped cameras and zones (`coordinates` relative "x1,y1,x2,y2,...",
   `kind`, `inertia`, `loitering_time`).
-* `zone_visits`: continuous presence of a shopper's foot point in a zone, frame by frame, with
-  no debounce: enter_ts = first frame inside, exit_ts = last frame inside, dwell_s between.
+* `zone_visits`: a shopper's foot point in a zone, by the product's definition (README "Zones")
+  applied to the true foot points: entry at the first of `inertia` consecutive frames inside,
+  absences up to the exit debounce (1 s) bridged, exit_ts = the last frame inside, dwell_s
+  between. So a perfectly tracked shopper scores 1.0: what remains is the tracker's error.
 * `loitering`: visits with dwell_s >= the zone's loitering_time (alert_ts = enter + that time).
 * `footfall`: per shopper one "in" (ts = first frame of the foot point inside the entrance
   zone, walking in from outside the frame) and one "out" (ts = last frame before leaving).
@@ -51,6 +53,7 @@ from watershop_dagster.synthetic.footage import (
     frigate_segments,
     plain_path,
 )
+from watershop_dagster.zones.analytics import DEFAULT_EXIT_DEBOUNCE_SECONDS
 
 _BASE_W, _BASE_H = 1280, 720  # layouts are designed at this size and scaled
 DEFAULT_SIZE = (1280, 720)
@@ -593,11 +596,44 @@ def _visible_share(box: tuple[float, float, float, float], nearer: Sequence[tupl
 # Ground truth of zones
 
 
-def zone_truth(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(zone_visits, loitering, footfall) from the true foot points (bottom-centre rule, no debounce).
+def _inside_runs(frames: Sequence[int], inside: Sequence[bool]) -> list[tuple[int, int]]:
+    """(first, last) row of each run of consecutive frames inside."""
+    runs, start = [], None
+    for k in range(len(frames) + 1):
+        flag = k < len(frames) and inside[k]
+        gap = k < len(frames) and k > 0 and frames[k] != frames[k - 1] + 1
+        if start is not None and (not flag or gap):
+            runs.append((start, k - 1))
+            start = None
+        if flag and start is None:
+            start = k
+    return runs
 
-    `boxes` are one camera's `truth_boxes` for frames of `size` (w, h); a visit ends at the last
-    frame inside (or where the shopper leaves the frame).
+
+def visits_from_runs(runs: Sequence[tuple[int, int]], ts: Sequence[datetime], inertia: int,
+                     exit_debounce_s: float) -> list[tuple[datetime, datetime]]:
+    """(enter, exit) of the visits the product's definition makes of one person's runs inside one
+    zone (README "Zones"): runs at most `exit_debounce_s` apart are one visit, which starts at
+    the first of its runs at least `inertia` frames long and ends at its last frame inside."""
+    visits, group = [], []
+    for run in [*runs, None]:
+        if run is not None and group and (ts[run[0]] - ts[group[-1][1]]).total_seconds() <= exit_debounce_s:
+            group.append(run)
+            continue
+        qualifying = [r for r in group if r[1] - r[0] + 1 >= inertia]
+        if qualifying:
+            visits.append((ts[qualifying[0][0]], ts[group[-1][1]]))
+        group = [run] if run is not None else []
+    return visits
+
+
+def zone_truth(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int],
+               exit_debounce_s: float = DEFAULT_EXIT_DEBOUNCE_SECONDS) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(zone_visits, loitering, footfall) from the true foot points, with the product's visit rule.
+
+    `boxes` are one camera's `truth_boxes` for frames of `size` (w, h). A visit is what the zone
+    analytics would report for a perfectly tracked person (visits_from_runs); exit_debounce_s=0
+    and zones of inertia 1 give the raw frame-by-frame presence.
     """
     visits, loitering, footfall = [], [], []
     to_base_x, to_base_y = _BASE_W / size[0], _BASE_H / size[1]
@@ -607,20 +643,13 @@ def zone_truth(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int]) -> 
         xs = (rows["foot_x"].to_numpy() * to_base_x).tolist()
         ys = (rows["foot_y"].to_numpy() * to_base_y).tolist()
         for zone in view.zones:
-            inside = [zone.contains(x, y) for x, y in zip(xs, ys)]
-            start = None
-            for k in range(len(frames) + 1):
-                flag = k < len(frames) and inside[k]
-                gap = k < len(frames) and k > 0 and frames[k] != frames[k - 1] + 1
-                if start is not None and (not flag or gap):
-                    enter, exit_ = ts[start], ts[k - 1]
-                    dwell = (exit_ - enter).total_seconds()
-                    visits.append((view.camera, person, zone.name, zone.kind, enter, exit_, dwell))
-                    if dwell >= zone.loitering_time:
-                        loitering.append((view.camera, person, zone.name, enter, enter + timedelta(seconds=zone.loitering_time), dwell))
-                    start = None
-                if flag and start is None:
-                    start = k
+            runs = _inside_runs(frames, [zone.contains(x, y) for x, y in zip(xs, ys)])
+            for enter, exit_ in visits_from_runs(runs, ts, zone.inertia, exit_debounce_s):
+                dwell = (exit_ - enter).total_seconds()
+                visits.append((view.camera, person, zone.name, zone.kind, enter, exit_, dwell))
+                if dwell >= zone.loitering_time:
+                    alert = enter + timedelta(seconds=zone.loitering_time)
+                    loitering.append((view.camera, person, zone.name, enter, alert, dwell))
         entrance = view.zone("entrance")
         ins = [k for k, (x, y) in enumerate(zip(xs, ys)) if entrance.contains(x, y)]
         if ins:
