@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -632,8 +632,8 @@ def zone_truth(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int],
     """(zone_visits, loitering, footfall) from the true foot points, with the product's visit rule.
 
     `boxes` are one camera's `truth_boxes` for frames of `size` (w, h). A visit is what the zone
-    analytics would report for a perfectly tracked person (visits_from_runs); exit_debounce_s=0
-    and zones of inertia 1 give the raw frame-by-frame presence.
+    analytics would report for a perfectly tracked person (visits_from_runs); frame_by_frame_visits
+    gives the raw presence.
     """
     visits, loitering, footfall = [], [], []
     to_base_x, to_base_y = _BASE_W / size[0], _BASE_H / size[1]
@@ -661,6 +661,13 @@ def zone_truth(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int],
         pl.DataFrame(footfall, schema=FOOTFALL_SCHEMA, orient="row"),
     )
 
+
+
+def frame_by_frame_visits(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int]) -> pl.DataFrame:
+    """The zone visits the truth counted before it applied the visit rule: every frame inside, no
+    inertia, no debounce (older benchmark figures were scored against these)."""
+    raw_view = replace(view, zones=tuple(replace(zone, inertia=1) for zone in view.zones))
+    return zone_truth(boxes, raw_view, size, exit_debounce_s=0.0)[0]
 
 # --------------------------------------------------------------------------------------------
 # Writing footage and ground truth
