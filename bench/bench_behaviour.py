@@ -26,7 +26,6 @@ Then the spread over seeds and the peak memory.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import resource
 import statistics
 import tempfile
@@ -87,6 +86,23 @@ def visit_matches(predicted: pl.DataFrame, truth: pl.DataFrame) -> tuple[list[fl
     return errors, pred.height, true.height
 
 
+def loitering_intervals(events: pl.DataFrame) -> pl.DataFrame:
+    """Loitering events (found or true) as zone intervals, to be matched like zone visits."""
+    ends = pl.col("start_ts") + pl.duration(seconds=pl.col("dwell_s"))
+    return events.select("zone", enter_ts="start_ts", exit_ts=ends)
+
+
+def bench_scene(seed: int, duration: float, size: tuple[int, int], max_pause: float = PAUSE_S[1],
+                loiterers: int = LOITERERS) -> supermarket.SupermarketScene:
+    """The benchmark's clip of one seed: the aisle camera, SHOPPERS_PER_MINUTE shoppers with short
+    stops (people fit a short clip), `loiterers` of them staying past a zone's loitering_time."""
+    view = supermarket.camera_view(CAMERA, 0, seed)
+    shoppers = supermarket.plan_shoppers(view, duration, seed, shoppers_per_minute=SHOPPERS_PER_MINUTE,
+                                         still_shoppers=0, pause_s=(PAUSE_S[0], max_pause), loiterers=loiterers)
+    return supermarket.SupermarketScene(view, shoppers, START, FPS, size,
+                                        lighting=supermarket.plan_lighting(duration, seed, CAMERA))
+
+
 def footfall_error(counted: dict[str, int], true: dict[str, int]) -> float:
     """Relative error of the entries counted ("in"), the figure footfall_hourly reports."""
     return abs(counted.get("in", 0) - true.get("in", 0)) / true["in"] if true.get("in") else 0.0
@@ -94,11 +110,8 @@ def footfall_error(counted: dict[str, int], true: dict[str, int]) -> float:
 
 def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, max_pause: float = PAUSE_S[1],
              loiterers: int = LOITERERS) -> dict:
-    view = supermarket.camera_view(CAMERA, 0, seed)
-    shoppers = supermarket.plan_shoppers(view, duration, seed, shoppers_per_minute=SHOPPERS_PER_MINUTE, still_shoppers=0,
-                                         pause_s=(PAUSE_S[0], max_pause), loiterers=loiterers)  # short stops: people fit a short clip
-    scene = supermarket.SupermarketScene(view, shoppers, START, FPS, size,
-                                         lighting=supermarket.plan_lighting(duration, seed, CAMERA))
+    scene = bench_scene(seed, duration, size, max_pause, loiterers)
+    view = scene.view
     supermarket.render_scene(scene, plain_path(folder / "landing" / "footage", CAMERA, START), duration)
     truth = supermarket.scene_truth(scene, duration)
     zones = truth.zone_config["cameras"]
@@ -118,15 +131,10 @@ def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, ma
     one_pass_cpu, one_pass_wall = _cpu_s() - one_pass_cpu, time.perf_counter() - one_pass_wall
     identical = all(result.outputs[d.name].equals(alone.outputs[d.name]) for d in catalog.BEHAVIOUR_OUTPUTS)
     errors, n_pred, n_true = visit_matches(result.outputs[catalog.ZONE_VISITS.name], truth.zone_visits)
-    # the truth before it applied the visit rule (every frame inside counted, no debounce): older figures used it
-    raw_view = dataclasses.replace(view, zones=tuple(dataclasses.replace(z, inertia=1) for z in view.zones))
-    raw_truth = supermarket.zone_truth(truth.boxes, raw_view, size, exit_debounce_s=0.0)[0]
+    raw_truth = supermarket.frame_by_frame_visits(truth.boxes, view, size)  # what older figures were scored against
     raw_errors, _, n_raw = visit_matches(result.outputs[catalog.ZONE_VISITS.name], raw_truth)
-    loiter_pred = result.outputs[catalog.LOITERING_EVENTS.name].select(
-        "zone", enter_ts="start_ts", exit_ts=pl.col("start_ts") + pl.duration(seconds=pl.col("dwell_s")))
-    loiter_true = truth.loitering.select(
-        "zone", enter_ts="start_ts", exit_ts=pl.col("start_ts") + pl.duration(seconds=pl.col("dwell_s")))
-    loiter_hits, loiter_n_pred, loiter_n_true = visit_matches(loiter_pred, loiter_true)
+    loiter_hits, loiter_n_pred, loiter_n_true = visit_matches(
+        loitering_intervals(result.outputs[catalog.LOITERING_EVENTS.name]), loitering_intervals(truth.loitering))
     counted = result.outputs[catalog.FOOTFALL.name]["direction"].value_counts()
     true_counts = truth.footfall["direction"].value_counts()
     return {
@@ -147,7 +155,7 @@ def run_seed(seed: int, duration: float, size: tuple[int, int], folder: Path, ma
         "faces_alone": faces.face_detections.height, "faces_one_pass": vision.result.face_detections.height,
         "seed": seed, "footage_s": result.footage_seconds, "wall_s": wall, "cpu_s": cpu,
         "rtf_wall": result.footage_seconds / wall, "rtf_cpu": result.footage_seconds / cpu,
-        "people": len(shoppers), "tracks": result.count(catalog.PERSON_TRACKS),
+        "people": len(scene.shoppers), "tracks": result.count(catalog.PERSON_TRACKS),
         "visits": result.count(catalog.ZONE_VISITS),
     }
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_behaviour import CAMERA, FPS, PAUSE_S, SHOPPERS_PER_MINUTE, START, footfall_error, visit_matches  # noqa: E402
+import bench_behaviour as behaviour  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIGURES = ("recall", "precision", "dwell_mae", "footfall_error", "mota", "idf1", "id_switches", "cpu_per_minute")
@@ -56,17 +56,13 @@ print(json.dumps(dict(cpu_s=cpu)))
 
 
 def render(seed: int, duration: float, size: tuple[int, int], folder: Path) -> None:
-    """The clip and its truth, once per seed (the scene of bench_behaviour.run_seed)."""
+    """The clip and its truth, once per seed (bench_behaviour's scene)."""
     from watershop_dagster.synthetic import supermarket
 
     if (folder / "truth_footfall.parquet").exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    view = supermarket.camera_view(CAMERA, 0, seed)
-    shoppers = supermarket.plan_shoppers(view, duration, seed, shoppers_per_minute=SHOPPERS_PER_MINUTE,
-                                         still_shoppers=0, pause_s=PAUSE_S, loiterers=1)
-    scene = supermarket.SupermarketScene(view, shoppers, START, FPS, size,
-                                         lighting=supermarket.plan_lighting(duration, seed, CAMERA))
+    scene = behaviour.bench_scene(seed, duration, size)
     supermarket.render_scene(scene, folder / "clip.mp4", duration)
     truth = supermarket.scene_truth(scene, duration)
     (folder / "shop.json").write_text(json.dumps({"id": "bench", "cameras": truth.zone_config["cameras"]}))
@@ -75,25 +71,20 @@ def render(seed: int, duration: float, size: tuple[int, int], folder: Path) -> N
         frame.write_parquet(folder / f"truth_{name}.parquet")  # written last: a complete folder has it
 
 
-def _intervals(loitering: pl.DataFrame) -> pl.DataFrame:
-    ends = pl.col("start_ts") + pl.duration(seconds=pl.col("dwell_s"))
-    return loitering.select("zone", enter_ts="start_ts", exit_ts=ends)
-
-
 def score(folder: Path, tag: str) -> dict:
     """One checkout's figures on one clip."""
     from watershop_dagster.people.evaluation import score_tracks
 
     read = lambda name: pl.read_parquet(folder / f"{name}.parquet")  # noqa: E731
-    errors, n_pred, n_true = visit_matches(read(f"visits_{tag}"), read("truth_visits"))
-    found, raised, true_events = visit_matches(_intervals(read(f"loitering_{tag}")),
-                                               _intervals(read("truth_loitering")))
+    errors, n_pred, n_true = behaviour.visit_matches(read(f"visits_{tag}"), read("truth_visits"))
+    found, raised, true_events = behaviour.visit_matches(
+        behaviour.loitering_intervals(read(f"loitering_{tag}")), behaviour.loitering_intervals(read("truth_loitering")))
     directions = lambda name: dict(read(name)["direction"].value_counts().iter_rows())  # noqa: E731
-    tracks = score_tracks(read(f"observations_{tag}"), read("truth_boxes"), START, FPS)
+    tracks = score_tracks(read(f"observations_{tag}"), read("truth_boxes"), behaviour.START, behaviour.FPS)
     return {"recall": len(errors) / n_true if n_true else 1.0, "precision": len(errors) / n_pred if n_pred else 1.0,
             "dwell_mae": statistics.mean(errors) if errors else 0.0,
             "loitering_found": len(found), "loitering_raised": raised, "loitering_true": true_events,
-            "footfall_error": footfall_error(directions(f"footfall_{tag}"), directions("truth_footfall")),
+            "footfall_error": behaviour.footfall_error(directions(f"footfall_{tag}"), directions("truth_footfall")),
             "mota": tracks.mota, "idf1": tracks.idf1, "id_switches": tracks.id_switches}
 
 
@@ -118,8 +109,8 @@ def main() -> None:
         folder = (args.out / f"{seed}_{args.duration:g}s_{args.width}x{args.height}").resolve()
         render(seed, args.duration, size, folder)
         for k, checkout in enumerate(args.checkouts):
-            code = TRACK.format(repo=str(checkout.resolve()), folder=str(folder), camera=CAMERA,
-                                start=START.isoformat(), tag=f"c{k}")
+            code = TRACK.format(repo=str(checkout.resolve()), folder=str(folder), camera=behaviour.CAMERA,
+                                start=behaviour.START.isoformat(), tag=f"c{k}")
             done = subprocess.run([str(checkout / ".venv" / "bin" / "python"), "-c", code], cwd=checkout,
                                   capture_output=True, text=True, check=True)
             row = score(folder, f"c{k}") | json.loads(done.stdout.strip().splitlines()[-1]) | {"seed": seed}
