@@ -365,76 +365,82 @@ def _file_rows(path: Path, source_file: str, shop: ShopConfig, earliest: date | 
 # --- validation ---------------------------------------------------------------------------------
 # Expressions are built once per time zone: building them costs more than running them on a shop-day.
 
-_ROWS_SCHEMA = {
-    **dict.fromkeys(POS_COLUMNS, pl.Utf8),
-    "source_line": pl.Int32, "raw": pl.Utf8, "source_file": pl.Utf8, "home_date": pl.Int32, "dated": pl.Boolean,
-    "written": pl.Datetime("us", "UTC"),
-}
+#: a file's lineage, on each of its rows (home_date as days since the epoch until the rows are joined)
+_LINEAGE_SCHEMA = {"file": pl.Int32, "source_file": pl.Utf8, "home_date": pl.Int32, "dated": pl.Boolean,
+                   "written": pl.Datetime("us", "UTC")}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_LINEAGE = ("source_file", "home_date", "dated", "written")  # a file's, on each of its rows
 
 
 def _rows_frame(files: list[_FileRows]) -> pl.DataFrame:
-    """All well-formed records of the files as strings, with their lineage."""
-    plain = [rows for rows in files if rows.plain_positions is not None]
+    """All well-formed records of the files as strings, with their lineage: one row per file,
+    joined onto its records by the file's index."""
     split_in_python = [rows for rows in files if rows.plain_positions is None]
-    frames = [_python_split_frame(split_in_python), _plain_frame(plain)]
-    return pl.concat(frames, how="vertical").with_columns(pl.col("home_date").cast(pl.Date))
+    plain = [rows for rows in files if rows.plain_positions is not None]
+    ordered = split_in_python + plain
+    lineage = pl.DataFrame(
+        {
+            "file": range(len(ordered)),
+            "source_file": [rows.source_file for rows in ordered],
+            "home_date": [rows.home_date.toordinal() - _EPOCH_ORDINAL for rows in ordered],  # ints convert fast
+            "dated": [rows.dated for rows in ordered],
+            "written": [rows.written for rows in ordered],
+        },
+        schema=_LINEAGE_SCHEMA,
+    )
+    records = pl.concat([_python_split_frame(split_in_python), _plain_frame(plain, first=len(split_in_python))],
+                        how="vertical")
+    return (
+        records.join(lineage, on="file", how="left", maintain_order="left")
+        .drop("file")
+        .with_columns(pl.col("home_date").cast(pl.Date))
+    )
 
 
 def _chained(parts) -> list:
     return list(itertools.chain.from_iterable(parts))
 
 
-def _python_split_frame(files: list[_FileRows]) -> pl.DataFrame:
-    def per_row(value) -> list:
-        return _chained([value(rows)] * len(rows.lines) for rows in files)
+def _lines(files: list[_FileRows], first: int) -> dict[str, object]:
+    """The kept lines' numbers and text, and the index of the file each is from (`first` for files[0])."""
+    return {
+        "file": np.repeat(np.arange(first, first + len(files), dtype=np.int32), [len(rows.lines) for rows in files]),
+        "source_line": _chained(rows.lines for rows in files),
+        "raw": _chained(rows.raws for rows in files),
+    }
 
+
+_LINES_SCHEMA = {"file": pl.Int32, "source_line": pl.Int32, "raw": pl.Utf8}
+_RECORDS_SCHEMA = {**dict.fromkeys(POS_COLUMNS, pl.Utf8), **_LINES_SCHEMA}
+
+
+def _python_split_frame(files: list[_FileRows]) -> pl.DataFrame:
+    """The records the csv module split (files[k] is file k)."""
     return pl.DataFrame(
-        {
-            **{column: _chained(rows.columns[column] for rows in files) for column in POS_COLUMNS},
-            "source_line": _chained(rows.lines for rows in files),
-            "raw": _chained(rows.raws for rows in files),
-            "source_file": per_row(lambda rows: rows.source_file),
-            "home_date": per_row(lambda rows: rows.home_date.toordinal() - _EPOCH_ORDINAL),  # ints convert fast
-            "dated": per_row(lambda rows: rows.dated),
-            "written": per_row(lambda rows: rows.written),
-        },
-        schema=_ROWS_SCHEMA,
+        {**{column: _chained(rows.columns[column] for rows in files) for column in POS_COLUMNS}, **_lines(files, 0)},
+        schema=_RECORDS_SCHEMA,
     )
 
 
-def _plain_frame(files: list[_FileRows]) -> pl.DataFrame:
+def _plain_frame(files: list[_FileRows], first: int) -> pl.DataFrame:
     """The kept lines of plain files split on commas in one pass (a Python list per field cost more
-    than the rest of the ingest); each file's lineage and column positions joined by file."""
-    lineage = pl.DataFrame(
+    than the rest of the ingest), each file's column positions joined by file (files[k] is file
+    `first` + k)."""
+    positions = pl.DataFrame(
         {
-            "file": range(len(files)),
-            "source_file": [rows.source_file for rows in files],
-            "home_date": [rows.home_date.toordinal() - _EPOCH_ORDINAL for rows in files],
-            "dated": [rows.dated for rows in files],
-            "written": [rows.written for rows in files],
+            "file": range(first, first + len(files)),
             **{f"position_{column}": [rows.plain_positions.get(column) for rows in files] for column in POS_COLUMNS},
         },
-        schema={"file": pl.Int32, **{name: _ROWS_SCHEMA[name] for name in _LINEAGE},
-                **{f"position_{column}": pl.Int32 for column in POS_COLUMNS}},
-    )
-    lines = pl.DataFrame(
-        {
-            "file": np.repeat(np.arange(len(files), dtype=np.int32), [len(rows.lines) for rows in files]),
-            "source_line": _chained(rows.lines for rows in files),
-            "raw": _chained(rows.raws for rows in files),
-        },
-        schema={"file": pl.Int32, "source_line": pl.Int32, "raw": pl.Utf8},
+        schema={"file": pl.Int32, **{f"position_{column}": pl.Int32 for column in POS_COLUMNS}},
     )
     fields = pl.col("raw").str.strip_chars_end("\r\n").str.split(",")
     return (
-        lines.join(lineage, on="file", how="left")
+        pl.DataFrame(_lines(files, first), schema=_LINES_SCHEMA)
+        .join(positions, on="file", how="left", maintain_order="left")
         .with_columns(fields.alias("fields"))
         .select(
             *[pl.col("fields").list.get(pl.col(f"position_{column}")).fill_null("").alias(column)
               for column in POS_COLUMNS],
-            "source_line", "raw", *_LINEAGE,
+            *_LINES_SCHEMA,
         )
     )
 
