@@ -111,10 +111,12 @@ def build_pos_definitions(partitions: WorkspacePartitions) -> dg.Definitions:
         )(transactions)],
         asset_checks=[
             dg.asset_check(asset=TRANSACTIONS, blocking=True, partitions_def=shop_day,
-                           description="GX suite: unique ids, allowed values, timestamps inside the shop's local day.")(
+                           description="Quality suite: unique ids, allowed values, timestamps inside the shop's "
+                                       "local day.")(
                 transactions_integrity),
             dg.asset_check(asset=TRANSACTIONS, partitions_def=shop_day,
-                           description="GX suite: amount equals the configured price per can size times the cans.")(
+                           description="Quality suite: amount equals the configured price per can size times "
+                                       "the cans.")(
                 amount_matches_price),
             dg.asset_check(asset=QUARANTINE, partitions_def=shop_day,
                            description="Warns when any landing row or file of the shop-day was rejected.")(

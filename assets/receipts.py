@@ -129,7 +129,7 @@ def build_receipts_definitions(partitions: WorkspacePartitions) -> dg.Definition
         )(receipts)],
         asset_checks=[
             dg.asset_check(asset=RECEIPTS, blocking=True, partitions_def=shop_day,
-                           description="GX suite: keys present, plausible numbers, line totals, timestamps inside "
+                           description="Quality suite: keys present, plausible numbers, line totals, timestamps inside "
                                        "the local day.")(receipts_integrity),
             dg.asset_check(asset=QUARANTINE, partitions_def=shop_day,
                            description="Warns when any receipt line or file of the shop-day was rejected.")(
