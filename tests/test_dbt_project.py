@@ -237,11 +237,12 @@ def test_full_then_incremental_builds_match_python(dbt_build):
     assert changed["total_spent"][("s2", "c1")] == added["total_spent"][("s2", "c1")]
 
     # 5. A file that becomes empty leaves no rows for its shop-day, and its month is re-summed
-    #    (s2's January had only D1, so the row disappears); quarantine empties the same way.
+    #    (s2's January had only D1, so the row disappears); the quarantine is sparse: ingestion
+    #    removes a shop-day's file once nothing is rejected, and its rows leave the mart the same way.
     partitions[("s2", D1)] = []
     write_transactions(lake, {("s2", D1): []})
     quarantine = {**QUARANTINE, ("s2", D1): []}
-    write_part(lake, "transactions_quarantine", "s2", D1, [], QUARANTINE_SCHEMA)
+    (lake / "transactions_quarantine" / "shop_id=s2" / f"date={D1}" / "part.parquet").unlink()
     dbt_build("s2", D1)
     emptied = assert_marts(db, expected_marts(partitions, quarantine))
     assert not any(key[:2] == ("s2", date(2024, 1, 30)) for key in emptied["transactions"])

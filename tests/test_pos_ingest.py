@@ -507,12 +507,14 @@ def test_rerun_is_idempotent_and_replaces_the_partition(config: WatershopConfig)
     ingest_partition(config, "shop1", DAY)
     valid, rejected = read_both(config)
     assert valid["transaction_id"].to_list() == ["t1"] and rejected.height == 0
+    # the quarantine is sparse: its old rows are cleared by removing the file, not by an empty one
+    assert not lake.partition_file(config.lake_root, "transactions_quarantine", **KEYS).exists()
     assert valid.schema == pl.Schema(TRANSACTIONS_SCHEMA) and rejected.schema == pl.Schema(QUARANTINE_SCHEMA)
 
 
-def test_a_day_without_files_gets_two_empty_partitions(config: WatershopConfig):
+def test_a_day_without_files_gets_an_empty_partition_and_no_quarantine_file(config: WatershopConfig):
     result = ingest_partition(config, "shop1", DAY)
-    assert result.files == [] and result.valid_path.exists() and result.rejected_path.exists()
+    assert result.files == [] and result.valid_path.exists() and not result.rejected_path.exists()
     valid, rejected = read_both(config)
     assert valid.height == rejected.height == 0
     assert valid.schema == pl.Schema(TRANSACTIONS_SCHEMA) and rejected.schema == pl.Schema(QUARANTINE_SCHEMA)

@@ -86,6 +86,9 @@ class Dataset:
     retention: str = Retention.KEPT
     expiry: str = Expiry.PARTITIONS
     personal: PersonalData | None = None
+    # A partition without rows is not written (an earlier file is removed): a quarantine holds rows
+    # on few days, and a file per shop-day cost 20 shops' year 7,300 files to write and to read.
+    sparse: bool = False
 
     @property
     def asset_key(self) -> tuple[str, ...] | None:
@@ -116,6 +119,7 @@ TRANSACTIONS_QUARANTINE = Dataset(
     "transactions_quarantine",
     pl.Schema({"source_file": pl.Utf8, "source_line": pl.Int32, "raw": pl.Utf8, "reason": pl.Utf8}),
     retention=Retention.QUARANTINE,
+    sparse=True,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -145,6 +149,7 @@ RECEIPTS_QUARANTINE = Dataset(
     "receipts_quarantine",
     pl.Schema({"source_file": pl.Utf8, "source_line": pl.Int32, "raw": pl.Utf8, "reason": pl.Utf8}),
     retention=Retention.QUARANTINE,
+    sparse=True,
 )
 CATEGORY_ZONES = Dataset(
     "category_zones",
@@ -181,6 +186,7 @@ FOOTAGE_QUARANTINE = Dataset(
     pl.Schema({"path": pl.Utf8, "camera": pl.Utf8, "reason": pl.Utf8}),
     CAMERA_DAY,
     retention=Retention.QUARANTINE,
+    sparse=True,
 )
 FRAMES = Dataset(
     "frames",
@@ -501,6 +507,7 @@ FRIGATE_MESSAGES_QUARANTINE = Dataset(
     }),
     CAMERA_DAY,  # messages naming no configured camera: camera=_unrouted
     retention=Retention.QUARANTINE,
+    sparse=True,
 )
 #: the person tracks of a camera-day as the people tracker left them (no identities, no zones), written by
 #: the vision step of a camera that tracks people: faces and people share its one decode of each file, and

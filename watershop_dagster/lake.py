@@ -7,7 +7,7 @@ in .parquet, so `*.parquet` globs skip them.
 
 Every dataset is declared in `catalog`: `write_dataset` and `read_dataset` / `read_days` conform
 frames to its schema, so a partition that was never written reads as an empty frame with the
-right columns.
+right columns. Quarantine datasets are sparse: a partition without rows has no file.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from pathlib import Path
 import polars as pl
 
 from watershop_dagster.atomic import atomic_write
-from watershop_dagster.catalog import Dataset
+from watershop_dagster.catalog import BY_NAME, DATASETS, Dataset
 from watershop_dagster.catalog import dataset as catalog_entry
 
 PART_FILE = "part.parquet"
+SPARSE_DATASETS = frozenset(entry.name for entry in DATASETS if entry.sparse)
 
 
 class LakeUnavailableError(RuntimeError):
@@ -90,15 +91,22 @@ def _empty_parquet(schema: tuple[tuple[str, pl.DataType], ...]) -> bytes:
 
 
 def write_partition(df: pl.DataFrame, lake_root: Path, dataset: str, **keys: str) -> Path:
-    return atomic_write_parquet(df, partition_file(lake_root, dataset, **keys))
+    """Replace one partition's file atomically; a sparse dataset's partition without rows is removed
+    instead, so a missing file and an empty one mean the same and readers take both as empty."""
+    path = partition_file(lake_root, dataset, **keys)
+    if df.is_empty() and dataset in SPARSE_DATASETS:
+        path.unlink(missing_ok=True)
+        return path
+    return atomic_write_parquet(df, path)
 
 
 def read_partition(lake_root: Path, dataset: str, schema: dict | None = None, **keys: str) -> pl.DataFrame:
-    """The partition's rows; an empty frame (with `schema`, if given) when it was never written."""
+    """The partition's rows; when it has no file, an empty frame with `schema` (default: the catalog's)."""
     path = partition_file(lake_root, dataset, **keys)
     if path.exists():
         return pl.read_parquet(path)
-    return pl.DataFrame(schema=schema or {})
+    entry = BY_NAME.get(dataset)
+    return pl.DataFrame(schema=schema or (entry.schema if entry else None) or {})
 
 
 def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:

@@ -94,7 +94,7 @@ class IngestResult:
     rejected: pl.DataFrame
     files: list[str]
     valid_path: Path
-    rejected_path: Path
+    rejected_path: Path  # absent when nothing was rejected (the quarantine is sparse)
 
     @property
     def valid_count(self) -> int:
@@ -722,7 +722,8 @@ def ingest_partitions(config: WatershopConfig, shop_id: str, days: Iterable[date
     """Validate the shop's landing files for `days` and replace both lake partitions of each day.
 
     Reads every file once and validates all days in one query; a day without files still gets its
-    two (empty) partitions, so a re-run after a file was removed clears the old rows.
+    (empty) transactions partition and loses any quarantine file, so a re-run after a file was
+    removed clears the old rows.
     """
     shop, wanted = config.shop(shop_id), set(days)
     root = config.transactions_landing

@@ -91,7 +91,8 @@ def _place(batch: ReceiptsBatch, named: date | None, home: date) -> tuple[pl.Dat
 def ingest_receipt_days(config: WatershopConfig, shop_id: str, days: Iterable[date]) -> dict[date, ReceiptsDay]:
     """Validate the shop's receipt files for `days` and replace both lake partitions of each day.
 
-    A day without files still gets its two (empty) partitions, so a re-run clears removed rows."""
+    A day without files still gets its (empty) receipts partition and loses any quarantine file, so a
+    re-run clears removed rows."""
     shop, wanted = config.shop(shop_id), sorted(set(days))
     columns = shop.receipts.columns if shop.receipts else {}
     root = config.receipts_landing
