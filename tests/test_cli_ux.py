@@ -11,10 +11,13 @@ import time
 from datetime import date
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from watershop_dagster import catalog, lake
 from watershop_dagster.config import CONFIG_FILENAME, load_config
 from watershop_dagster.demo import BROKEN_EXPORT
+from watershop_dagster.orchestration.run_cli import quarantine_warnings
 from watershop_dagster.orchestration.status import PartitionProblem, fix_commands
 from watershop_dagster.pos.generate import write_transaction_csvs
 from watershop_dagster.progress import DBT_MODELS, SHOP_DAYS, PlainProgress, terminal_progress
@@ -146,3 +149,22 @@ def test_status_shows_missing_days_and_a_stale_partition_after_a_landing_csv_cha
     report = _status(env, "--from", "2025-03-01", "--to", "2025-03-03", "--shop", "north")
     assert ("transactions", "2025-03-02", "stale") in {(p["asset"], p["day"], p["state"]) for p in report["problems"]}
     assert report["commands"] == ["watershop run --from 2025-03-02 --to 2025-03-03 --shop north"]
+
+
+def test_quarantine_warnings_cover_every_camera_of_a_camera_day_dataset(tmp_path: Path):
+    """Footage quarantine is partitioned by camera-day: the warning counts every camera's rows (a
+    lookup of the shop-day's file alone never found them); clean shop-days give no line."""
+    day = date(2025, 3, 1)
+    for camera, reasons in {"counter": ["unreadable", "unreadable"], "door": ["empty file"]}.items():
+        rows = pl.DataFrame({"path": [f"{camera}/{i}.mp4" for i in range(len(reasons))], "camera": camera,
+                             "reason": reasons})
+        lake.write_dataset(rows, tmp_path, catalog.FOOTAGE_QUARANTINE, shop_id="north", date=day, camera=camera)
+    rejected = pl.DataFrame({"source_file": ["pos.csv"], "source_line": [3], "raw": ["x"], "reason": ["bad amount"]})
+    lake.write_dataset(rejected, tmp_path, catalog.TRANSACTIONS_QUARANTINE, shop_id="north", date=day)
+    warnings = quarantine_warnings(tmp_path, [("north", day), ("north", date(2025, 3, 2))])
+    assert warnings == [
+        f"north 2025-03-01: 1 POS rows quarantined - bad amount (1); see "
+        f"{tmp_path / 'transactions_quarantine' / 'shop_id=north' / 'date=2025-03-01'}",
+        f"north 2025-03-01: 3 footage files quarantined - unreadable (2); empty file (1); see "
+        f"{tmp_path / 'footage_quarantine' / 'shop_id=north' / 'date=2025-03-01'}",
+    ]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import click
-import polars as pl
 
 from watershop_dagster import lake
 from watershop_dagster.cli_common import _date, _load, config_option
@@ -66,17 +66,21 @@ def run_warnings(config: WatershopConfig, runs) -> list[str]:
                             f"{f': {reasons}' if reasons else ''}; "
                             f"fix and re-run: watershop run --from {run.day} --to {run.day} --shop {run.shop_id}")
     warnings += failed_checks(config, runs)
+    return warnings + quarantine_warnings(config.lake_root, [(run.shop_id, run.day) for run in runs])
+
+
+def quarantine_warnings(lake_root: Path, shop_days: list[tuple[str, date]]) -> list[str]:
+    """One line per quarantine dataset and shop-day holding rows (every camera of a camera-day
+    dataset), with the commonest reasons and the folder to look in."""
+    warnings = []
     for dataset, what in QUARANTINES.items():
-        for run in runs:
-            path = lake.partition_file(config.lake_root, dataset, shop_id=run.shop_id, date=run.day.isoformat())
-            if not path.exists():
-                continue
-            frame = pl.read_parquet(path)
+        for shop_id, day in shop_days:
+            frame = lake.read_dataset(lake_root, dataset, shop_id=shop_id, date=day)
             if frame.height:
-                reasons = frame["reason"].value_counts(sort=True).head(3) if "reason" in frame.columns else None
-                why = "; ".join(f"{r} ({n})" for r, n in reasons.iter_rows()) if reasons is not None else ""
-                warnings.append(f"{run.shop_id} {run.day}: {frame.height} {what} quarantined"
-                                f"{f' - {why}' if why else ''}; see {path}")
+                reasons = frame["reason"].value_counts(sort=True).head(3)
+                why = "; ".join(f"{r} ({n})" for r, n in reasons.iter_rows())
+                folder = lake.partition_file(lake_root, dataset, shop_id=shop_id, date=day.isoformat()).parent
+                warnings.append(f"{shop_id} {day}: {frame.height} {what} quarantined - {why}; see {folder}")
     return warnings
 
 
