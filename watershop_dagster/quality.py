@@ -34,42 +34,40 @@ class SuiteOutcome:
 
 @dataclass(frozen=True)
 class Expectation:
-    """A rule on `column`: `unexpected` marks the rows breaking it, given which rows are missing."""
+    """A rule on `column`: `unexpected` marks the rows of `df` breaking it."""
     column: str
 
-    def unexpected(self, df: pl.DataFrame) -> pl.Series:
-        return self._breaks(pl.col(self.column), missing(df, self.column)).fill_null(False)
+    def unexpected(self, df: pl.DataFrame) -> pl.Expr:
+        raise NotImplementedError
 
     def quoted(self, rows: pl.DataFrame) -> list[str]:
         return [str(value) for value in rows[self.column]]
 
-    def _breaks(self, values: pl.Expr, absent: pl.Expr) -> pl.Expr:
-        raise NotImplementedError
 
-
-def missing(df: pl.DataFrame, column: str) -> pl.Expr:
+def _missing(df: pl.DataFrame, column: str) -> pl.Expr:
+    """Null, or NaN in a float column: what a pandas-based validator counts as missing."""
     values = pl.col(column)
     return values.is_null() | values.is_nan() if df.schema[column].is_float() else values.is_null()
 
 
 @dataclass(frozen=True)
 class NotNull(Expectation):
-    def _breaks(self, values: pl.Expr, absent: pl.Expr) -> pl.Expr:
-        return absent
+    def unexpected(self, df: pl.DataFrame) -> pl.Expr:
+        return _missing(df, self.column)
 
 
 @dataclass(frozen=True)
 class Unique(Expectation):
-    def _breaks(self, values: pl.Expr, absent: pl.Expr) -> pl.Expr:
-        return ~absent & values.is_duplicated()
+    def unexpected(self, df: pl.DataFrame) -> pl.Expr:
+        return ~_missing(df, self.column) & pl.col(self.column).is_duplicated()
 
 
 @dataclass(frozen=True)
 class InSet(Expectation):
     allowed: Collection[object] = ()
 
-    def _breaks(self, values: pl.Expr, absent: pl.Expr) -> pl.Expr:
-        return ~absent & ~values.is_in(list(self.allowed))
+    def unexpected(self, df: pl.DataFrame) -> pl.Expr:
+        return ~_missing(df, self.column) & ~pl.col(self.column).is_in(list(self.allowed))
 
 
 @dataclass(frozen=True)
@@ -77,13 +75,13 @@ class Between(Expectation):
     low: object | None = None  # inclusive; None: unbounded
     high: object | None = None
 
-    def _breaks(self, values: pl.Expr, absent: pl.Expr) -> pl.Expr:
-        outside = pl.lit(False)
+    def unexpected(self, df: pl.DataFrame) -> pl.Expr:
+        values, outside = pl.col(self.column), pl.lit(False)
         if self.low is not None:
             outside = outside | (values < self.low)
         if self.high is not None:
             outside = outside | (values > self.high)
-        return ~absent & outside
+        return ~_missing(df, self.column) & outside
 
 
 @dataclass(frozen=True)
@@ -91,11 +89,9 @@ class PairEqual(Expectation):
     """`column` equals `other` on every row where at least one of them is present."""
     other: str = ""
 
-    def unexpected(self, df: pl.DataFrame) -> pl.Series:
-        a, b = pl.col(self.column), pl.col(self.other)
-        a_absent, b_absent = missing(df, self.column), missing(df, self.other)
-        differs = (a_absent != b_absent) | (~a_absent & (a != b))
-        return df.select(differs.fill_null(True)).to_series()
+    def unexpected(self, df: pl.DataFrame) -> pl.Expr:
+        a_absent, b_absent = _missing(df, self.column), _missing(df, self.other)
+        return (a_absent != b_absent) | (~a_absent & (pl.col(self.column) != pl.col(self.other)))
 
     def quoted(self, rows: pl.DataFrame) -> list[str]:
         return [str(pair) for pair in zip(rows[self.column], rows[self.other])]
@@ -105,7 +101,7 @@ def run_suite(df: pl.DataFrame, expectations: dict[str, Expectation]) -> SuiteOu
     """Every expectation over every row; a failure counts the rows breaking it and quotes a few."""
     failures = {}
     for name, expectation in expectations.items():
-        broken = df.filter(expectation.unexpected(df))
+        broken = df.filter(expectation.unexpected(df).fill_null(False))
         if broken.height:
             failures[name] = {"unexpected_count": broken.height,
                               "examples": expectation.quoted(broken.head(EXAMPLES_PER_FAILURE))}

@@ -662,12 +662,12 @@ def zone_truth(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int],
     )
 
 
-
 def frame_by_frame_visits(boxes: pl.DataFrame, view: CameraView, size: tuple[int, int]) -> pl.DataFrame:
     """The zone visits the truth counted before it applied the visit rule: every frame inside, no
     inertia, no debounce (older benchmark figures were scored against these)."""
     raw_view = replace(view, zones=tuple(replace(zone, inertia=1) for zone in view.zones))
     return zone_truth(boxes, raw_view, size, exit_debounce_s=0.0)[0]
+
 
 # --------------------------------------------------------------------------------------------
 # Writing footage and ground truth
