@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
-from watershop_dagster import lake
+from watershop_dagster import catalog, lake
 from watershop_dagster.cli_common import _date, _load, config_option
 from watershop_dagster.config import WatershopConfig
 from watershop_dagster.progress import RunProgress, terminal_progress
 
-QUARANTINES = {"transactions_quarantine": "POS rows", "footage_quarantine": "footage files"}
+QUARANTINES = {catalog.TRANSACTIONS_QUARANTINE.name: "POS rows", catalog.FOOTAGE_QUARANTINE.name: "footage files"}
 
 verbose_option = click.option("--verbose", "-v", is_flag=True,
                               help="Also print Dagster's and dbt's own logs (normally only in the run's log in the UI).")
